@@ -1,0 +1,55 @@
+"""Turning library errors into one clear line and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from sda_audio.errors import Cancelled, SdaError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("sda_cli")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` as an error line and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Decorate a command so SdaError, OSError and Ctrl-C end with one line and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Cancelled as exc:
+            err_console.print(f"[yellow]cancelled:[/] {exc}")
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]cancelled[/] by Ctrl-C")
+            raise typer.Exit(130) from None
+        except SdaError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise fail(f"{where}{exc.strerror or exc} (check the path, permissions and free disk space)") from None
+        except Exception as exc:  # an sda bug: still one line, details only when asked
+            if os.environ.get("SDA_DEBUG"):
+                raise
+            log.debug("unexpected error", exc_info=True)
+            raise fail(f"unexpected {type(exc).__name__}: {exc} (set SDA_DEBUG=1 for details and report it)",
+                       code=3) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,45 @@
+"""The ``sda`` command: train generative audio models on your own recordings, then explore and export."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from sda_cli import __version__
+from sda_cli.cmd_audio import demo_data, describe, export_audio
+from sda_cli.cmd_dataset import dataset_app
+
+app = typer.Typer(
+    name="sda",
+    help="Small DataSet Audio: train a generative model on your own recordings and make new sound with it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sda {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages."),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose or os.environ.get("SDA_DEBUG") else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+app.command("demo-data")(demo_data)
+app.command("describe")(describe)
+app.command("export-audio")(export_audio)
+app.add_typer(dataset_app, name="dataset")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,93 @@
+"""Rich rendering of sda's progress events (the CLI adapter of :mod:`sda_audio.progress`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from sda_audio.progress import ProgressEvent
+
+SHOWN_METRICS = ("loss", "train_loss", "val_loss", "mel_l1", "perplexity", "lr")
+
+
+def _format_metrics(metrics: dict[str, float]) -> str:
+    parts = []
+    for key in SHOWN_METRICS:
+        if key in metrics and metrics[key] is not None:
+            parts.append(f"{key}={metrics[key]:.4g}")
+    return " ".join(parts)
+
+
+class JsonEventPrinter:
+    """``--json-events``: one JSON object per event on stdout, for scripts."""
+
+    def __enter__(self) -> JsonEventPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        sys.stdout.write(json.dumps(event.to_json(), default=str) + "\n")
+        sys.stdout.flush()
+
+
+class RichEventView:
+    """Progress bars per job stage, with warnings and previews printed above them."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichEventView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def _task(self, event: ProgressEvent) -> TaskID:
+        if event.job not in self.tasks:
+            self.tasks[event.job] = self.progress.add_task(event.job, total=event.total, metrics="")
+        return self.tasks[event.job]
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind in ("start", "progress", "metrics", "checkpoint", "done"):
+            task = self._task(event)
+            update: dict[str, object] = {"completed": event.step}
+            if event.total is not None:
+                update["total"] = event.total
+            if event.metrics:
+                update["metrics"] = _format_metrics(event.metrics)
+            if event.kind == "done" and event.total is None:
+                update["total"] = max(event.step, 1)
+                update["completed"] = max(event.step, 1)
+            self.progress.update(task, **update)
+        if event.kind == "warning":
+            self.console.print(f"[yellow]warning[/] ({event.job}): {event.message}")
+        elif event.kind == "preview":
+            self.console.print(f"[cyan]preview[/] step {event.step}: {event.data.get('path', '')}")
+        elif event.kind in ("info", "done") and event.message:
+            self.console.print(f"[dim]{event.job}:[/] {event.message}")
+        elif event.kind == "checkpoint" and event.message:
+            self.console.print(f"[dim]{event.job}: {event.message}[/]")
+
+
+def event_view(json_events: bool) -> JsonEventPrinter | RichEventView:
+    """The event sink a long-running command uses."""
+    return JsonEventPrinter() if json_events else RichEventView()
