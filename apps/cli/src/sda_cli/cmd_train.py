@@ -1,0 +1,60 @@
+"""``sda train``: validate a dataset, train a model in stages, save it to the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sda_cli.errors import handle_errors
+from sda_cli.output import console, print_json, seconds
+from sda_cli.progress_view import event_view
+
+
+@handle_errors
+def train(
+    dataset: str | None = typer.Argument(None, help="Dataset folder or name (omit with --add to grow a model)."),
+    model: str = typer.Option(..., "--model", "-m", help="Name of the model in your library."),
+    kind: str = typer.Option("rvq", "--kind", help="rvq (RVQ-VAE + code prior) or vae (continuous VAE)."),
+    preset: str = typer.Option("auto", "--preset", help="tiny, small, full or auto (from dataset size and device)."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget for training."),
+    resume: bool = typer.Option(False, "--resume", help="Continue exactly from the last checkpoint."),
+    vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes", help="Also train a per-model HiFi-GAN vocoder."),
+    add: list[Path] = typer.Option([], "--add", help="Grow an existing model with these files (repeatable)."),
+    steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the preset)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Train a model on your recordings (Ctrl-C saves a checkpoint; --resume continues)."""
+    from sda_audio.errors import SdaError
+    from sda_audio.progress import CancelToken
+    from sda_engine.trainer import train_model
+
+    if dataset is None and not add:
+        raise SdaError("give a dataset folder (or name) to train on, or --add FILES to grow an existing model")
+    source: str | Path | list[Path]
+    if dataset is None:
+        source = list(add)
+    else:
+        from sda_cli.cmd_dataset import resolve_dataset_folder
+
+        source = resolve_dataset_folder(dataset)
+    cancel = CancelToken()
+    with event_view(json_events) as view:
+        result = train_model(source, model, kind=kind, preset=preset, max_minutes=max_minutes, resume=resume,
+                             vocoder_minutes=vocoder_minutes, device=device, seed=seed,
+                             add_files=list(add) or None, steps=steps, on_event=view, cancel=cancel)
+    if json_events:
+        print_json({"result": result.to_dict()})
+        return
+    console.print(f"trained [bold]{result.name}[/] ({result.kind}, preset {result.preset} on {result.device}) "
+                  f"in {seconds(result.seconds)} -> {result.model_path}")
+    for stage, info in result.stages.items():
+        console.print(f"  {stage}: {info.get('steps')} steps, stopped: {info.get('stop_reason')}, "
+                      f"best validation {info.get('best_val')}")
+    if result.recon_before is not None:
+        console.print(f"  old files' reconstruction error: {result.recon_before:.4f} -> {result.recon_after:.4f}")
+    for warning in result.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}")
+    console.print(f"next: [bold]sda generate {result.name} --duration 20 -o out.wav[/]")

@@ -1,0 +1,115 @@
+"""Repairs of the model library after an interrupted add, delete or rename (see ``library.py``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sda_audio.errors import SdaError
+
+from sda_engine.catalog import now_iso
+from sda_engine.home import MODEL_SUFFIX, validate_name
+from sda_engine.model_meta import file_sha256, summarize_model
+
+if TYPE_CHECKING:
+    from sda_engine.library import ModelLibrary
+
+log = logging.getLogger(__name__)
+
+_TMP_RE = re.compile(r"^\..+\.tmp")
+
+
+@dataclass
+class ReconcileReport:
+    """What ``reconcile()`` repaired."""
+
+    finished_deletes: list[str] = field(default_factory=list)
+    removed_rows: list[str] = field(default_factory=list)
+    recatalogued: list[str] = field(default_factory=list)
+    repointed: list[tuple[str, str]] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)
+    temp_files_removed: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reconcile_library(lib: ModelLibrary, temp_age_s: float = 600.0) -> ReconcileReport:
+    """Make ``lib``'s catalogue rows and ``models/`` files agree (see ``ModelLibrary.reconcile``)."""
+    report = ReconcileReport()
+    models_dir = lib.home.models_dir
+    with lib.catalog.connect() as conn:
+        rows = conn.execute("SELECT name, path, state, size_bytes, file_sha256 FROM models").fetchall()
+    for row in rows:
+        if row["state"] == "deleting":
+            lib._finish_delete(row["name"], lib.home.root / row["path"])
+            report.finished_deletes.append(row["name"])
+    rows = [r for r in rows if r["state"] != "deleting"]
+    known = {(lib.home.root / r["path"]).resolve() for r in rows}
+    missing = {r["name"]: r for r in rows if not (lib.home.root / r["path"]).is_file()}
+    now = time.time()
+    for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
+        if _TMP_RE.match(path.name):
+            if path.is_file() and now - path.stat().st_mtime >= temp_age_s:
+                path.unlink(missing_ok=True)
+                report.temp_files_removed.append(path.name)
+            continue
+        if path.suffix != MODEL_SUFFIX or not path.is_file() or path.resolve() in known:
+            continue
+        _adopt(lib, path, missing, report)
+    for name in missing:
+        with lib.catalog.transaction() as conn:
+            conn.execute("DELETE FROM models WHERE name = ?", (name,))
+        report.removed_rows.append(name)
+    for row in rows:
+        path = lib.home.root / row["path"]
+        if row["name"] not in missing and path.is_file() and path.stat().st_size != row["size_bytes"]:
+            try:
+                lib.refresh(row["name"])
+                report.refreshed.append(row["name"])
+            except SdaError as exc:
+                log.warning("could not refresh model %s: %s", row["name"], exc)
+                report.unreadable.append(row["name"])
+    if report.changed:
+        log.info("library reconciled: %s", report.to_dict())
+    return report
+
+
+def _adopt(lib: ModelLibrary, path: Path, missing: dict[str, sqlite3.Row], report: ReconcileReport) -> None:
+    """Catalogue an orphan file, re-pointing a vanished row with the same bytes if there is one."""
+    name = path.name.removesuffix(MODEL_SUFFIX)
+    try:
+        validate_name(name)
+        digest = file_sha256(path)
+    except (SdaError, OSError) as exc:
+        log.warning("skipping %s: %s", path, exc)
+        report.unreadable.append(path.name)
+        return
+    for old_name, row in list(missing.items()):
+        if row["file_sha256"] == digest and old_name != name:
+            with lib.catalog.transaction() as conn:
+                conn.execute("UPDATE models SET name = ?, path = ?, updated = ? WHERE name = ?",
+                             (name, lib._rel(path), now_iso(), old_name))
+                conn.execute("UPDATE history SET model_name = ? WHERE model_name = ?", (name, old_name))
+            del missing[old_name]
+            report.repointed.append((old_name, name))
+            return
+    try:
+        summary = summarize_model(path)
+        with lib.catalog.transaction() as conn:
+            lib._upsert(conn, name, path, summary, None, None)
+        missing.pop(name, None)
+        report.recatalogued.append(name)
+    except SdaError as exc:
+        log.warning("cannot catalogue %s: %s", path, exc)
+        report.unreadable.append(path.name)

@@ -1,0 +1,125 @@
+"""Tests for presets: save/list/show/rename/delete, validation, model scoping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from sda_audio.errors import SdaError
+from sda_engine.home import SdaHome
+from sda_engine.library import ModelLibrary
+from sda_engine.presets import ALLOWED_KEYS, PresetStore, validate_params
+
+
+def fake_sda(path: Path) -> Path:
+    meta = {"format_version": 2, "kind": "rvq", "dataset": {"name": "d"}, "parts": {}}
+    save_file({"autoencoder.w": np.zeros((2, 2), np.float32)}, str(path), metadata={"sda": json.dumps(meta)})
+    return path
+
+
+@pytest.fixture
+def home(tmp_path) -> SdaHome:
+    home = SdaHome(tmp_path / "home")
+    lib = ModelLibrary(home)
+    lib.add_model(fake_sda(tmp_path / "a.sda"), "drums")
+    lib.add_model(fake_sda(tmp_path / "b.sda"), "pads")
+    return home
+
+
+PARAMS = {"duration": 8.0, "seed": 7, "temperature": 0.9, "top_k": 50, "top_p": 0.95, "format": "wav",
+          "sample_rate": 48000, "bit_depth": 24, "channels": 2, "vocoder": "auto",
+          "sliders": {"brightness": 0.4, "pc1": -1.5}}
+
+
+def test_save_show_roundtrip(home):
+    store = PresetStore(home)
+    p = store.save("bright", PARAMS)
+    assert p.model_name is None and p.scope == "global" and p.params == PARAMS
+    assert store.show("bright").params == PARAMS
+    json.dumps(store.show("bright").to_dict())
+
+
+def test_model_specific_wins_over_global(home):
+    store = PresetStore(home)
+    store.save("soft", {"temperature": 1.0})
+    store.save("soft", {"temperature": 0.5}, model="drums")
+    assert store.show("soft").params == {"temperature": 1.0}
+    assert store.show("soft", model="drums").params == {"temperature": 0.5}
+    assert store.show("soft", model="pads").params == {"temperature": 1.0}  # falls back to global
+    names = [(p.name, p.model_name) for p in store.list(model="drums")]
+    assert names == [("soft", None), ("soft", "drums")]
+    assert [(p.name, p.model_name) for p in store.list(model="pads")] == [("soft", None)]
+    assert len(store.list()) == 2
+
+
+def test_duplicate_needs_overwrite(home):
+    store = PresetStore(home)
+    store.save("x", {"seed": 1})
+    with pytest.raises(SdaError, match="already exists"):
+        store.save("x", {"seed": 2})
+    assert store.save("x", {"seed": 2}, overwrite=True).params == {"seed": 2}
+    assert len(store.list()) == 1
+
+
+def test_validation_lists_allowed_keys():
+    with pytest.raises(SdaError, match="unknown preset parameter.*colour") as info:
+        validate_params({"colour": 1, "seed": 1})
+    for key in ("temperature", "sliders", "duration"):
+        assert key in str(info.value)
+    with pytest.raises(SdaError, match="'seed' must be a whole number"):
+        validate_params({"seed": 1.5})
+    with pytest.raises(SdaError, match="'temperature' must be a number"):
+        validate_params({"temperature": "hot"})
+    with pytest.raises(SdaError, match="must be a number"):
+        validate_params({"duration": True})
+    with pytest.raises(SdaError, match="sliders values must be numbers"):
+        validate_params({"sliders": {"a": "x"}})
+    assert validate_params({"sliders": {"anything-goes": 1}, "seed": None}) == {"sliders": {"anything-goes": 1}}
+    assert "sliders" in ALLOWED_KEYS
+
+
+def test_preset_names_may_have_spaces(home):
+    store = PresetStore(home)
+    assert store.save("Warm pad", {"seed": 1}).name == "Warm pad"
+    for bad in ("", "  x", "a\nb", "x" * 81):
+        with pytest.raises(SdaError, match="not a usable preset name"):
+            store.save(bad, {"seed": 1})
+
+
+def test_unknown_model_rejected(home):
+    with pytest.raises(SdaError, match="no model named 'ghost'"):
+        PresetStore(home).save("p", {"seed": 1}, model="ghost")
+
+
+def test_rename_and_delete(home):
+    store = PresetStore(home)
+    store.save("a", {"seed": 1})
+    store.save("b", {"seed": 2})
+    store.save("a", {"seed": 3}, model="pads")
+    with pytest.raises(SdaError, match="already exists"):
+        store.rename("a", "b")
+    assert store.rename("a", "c").params == {"seed": 1}
+    assert store.show("a", model="pads").params == {"seed": 3}  # the model's preset untouched
+    with pytest.raises(SdaError, match="no preset named 'a'"):
+        store.show("a")
+    store.delete("a", model="pads")
+    with pytest.raises(SdaError, match="sda presets list"):
+        store.delete("a", model="pads")
+    assert sorted(p.name for p in store.list()) == ["b", "c"]
+
+
+def test_params_for_merges_overrides(home):
+    store = PresetStore(home)
+    store.save("base", {"seed": 1, "sliders": {"a": 0.1, "b": 0.2}})
+    merged = store.params_for("base", overrides={"seed": 9, "sliders": {"b": 0.9}})
+    assert merged == {"seed": 9, "sliders": {"a": 0.1, "b": 0.9}}
+
+
+def test_presets_follow_model_delete(home):
+    store = PresetStore(home)
+    store.save("p", {"seed": 1}, model="drums")
+    ModelLibrary(home).delete("drums")
+    assert store.list() == []
