@@ -10,6 +10,7 @@ import typer
 from sda_cli import __version__
 from sda_cli.cmd_audio import demo_data, describe, export_audio
 from sda_cli.cmd_dataset import dataset_app
+from sda_cli.cmd_generate import generate
 from sda_cli.cmd_history import history_app
 from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
@@ -43,6 +44,7 @@ app.command("demo-data")(demo_data)
 app.command("describe")(describe)
 app.command("export-audio")(export_audio)
 app.command("train")(train)
+app.command("generate")(generate)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
