@@ -85,6 +85,17 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def quality(session: nox.Session) -> None:
+    """The sound-quality yardstick (issue 10): trains and generates on every set; writes docs/quality.md.
+
+    Long (15 min per set and model kind by default); options after ``--``, e.g. ``-- --minutes 0.3 --sets demo``.
+    """
+    _sync(session)
+    session.run("uv", "run", "--frozen", "--no-sync", "python", "benchmarks/sound_quality.py", *session.posargs,
+                external=True)
+
+
+@nox.session
 def build(session: nox.Session) -> None:
     """Build every package's wheel and sdist separately."""
     for package in ("sda-audio", "sda-models", "sda-control", "sda-engine", "sda-cli", "sda-gradio"):

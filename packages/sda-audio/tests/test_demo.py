@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
 from sda_audio.demo import make_demo_dataset
 from sda_audio.validation import validate_dataset
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from sda_audio import export as export_module
 from sda_audio.errors import SdaError
 from sda_audio.export import ExportSettings, export_audio, integrated_loudness

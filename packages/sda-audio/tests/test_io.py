@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from sda_audio.errors import AudioReadError, SdaError
 from sda_audio.io import SUPPORTED_EXTENSIONS, AudioClip, audio_info, read_audio
 

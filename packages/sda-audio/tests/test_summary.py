@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from PIL import Image
+
 from sda_audio.summary import summarize_dataset
 from sda_audio.thumbnails import INDEX_NAME, dataset_thumbnails, envelope, waveform_thumbnail
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from sda_audio.validation import validate_dataset, validate_file
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from sda_audio.errors import SdaError
 from sda_engine.ab import integrated_loudness, match_gains, peak_dbfs
 from sda_engine.history import History

@@ -8,6 +8,7 @@ import stat
 import sys
 
 import pytest
+
 from sda_audio.errors import SdaError
 from sda_engine.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, open_connection, to_iso
 from sda_engine.home import SUBFOLDERS, SdaHome, validate_name

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
+
 from sda_audio.errors import SdaError
 from sda_engine.home import SdaHome
 from sda_engine.library import ModelLibrary

@@ -33,7 +33,8 @@ def describe(
     json_out: bool = typer.Option(False, "--json", help="Print the values as JSON."),
 ) -> None:
     """Print the musical descriptors (brightness, warmth, roughness, tension, ...) of audio files."""
-    from sda_audio.descriptors import DESCRIPTOR_NAMES, describe as describe_samples
+    from sda_audio.descriptors import DESCRIPTOR_NAMES
+    from sda_audio.descriptors import describe as describe_samples
     from sda_audio.io import read_audio
 
     results = {}
@@ -64,7 +65,8 @@ def export_audio(
     import numpy as np
 
     from sda_audio.errors import SdaError
-    from sda_audio.export import ExportSettings, export_audio as write_audio
+    from sda_audio.export import ExportSettings
+    from sda_audio.export import export_audio as write_audio
     from sda_audio.io import read_audio
 
     fmt = (format or output.suffix.lstrip(".") or "wav").lower()

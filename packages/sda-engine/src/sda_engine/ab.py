@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import AudioReadError, SdaError
 

@@ -20,7 +20,6 @@ from typing import Any
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
 from sda_audio.progress import ProgressCallback, ignore_events
-
 from sda_engine.ab import MatchedAudio, differences, loudness_match
 from sda_engine.catalog import now_iso
 from sda_engine.home import SdaHome

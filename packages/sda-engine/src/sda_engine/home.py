@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import platformdirs
+
 from sda_audio.errors import SdaError
 
 if TYPE_CHECKING:

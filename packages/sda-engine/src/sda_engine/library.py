@@ -23,7 +23,6 @@ from typing import Any
 
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
-
 from sda_engine.catalog import now_iso, to_iso
 from sda_engine.home import MODEL_SUFFIX, SdaHome, validate_name
 from sda_engine.library_repair import ReconcileReport, reconcile_library

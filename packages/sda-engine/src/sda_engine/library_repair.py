@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sda_audio.errors import SdaError
-
 from sda_engine.catalog import now_iso
 from sda_engine.home import MODEL_SUFFIX, validate_name
 from sda_engine.model_meta import file_sha256, summarize_model

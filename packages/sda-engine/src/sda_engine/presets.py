@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sda_audio.errors import SdaError
-
 from sda_engine.catalog import now_iso
 from sda_engine.home import SdaHome
 

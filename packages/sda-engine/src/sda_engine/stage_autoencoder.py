@@ -1,0 +1,208 @@
+"""The autoencoder stage: model, optimizer, step, validation, health warnings, previews, checkpoint state."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sda_audio.atomic import atomic_path
+from sda_engine.checkpoints import (
+    Checkpoint,
+    capture_module_extras,
+    capture_rng,
+    restore_module_extras,
+    restore_rng,
+)
+from sda_engine.data import TrainingData, load_mono
+from sda_engine.home import SdaHome
+from sda_engine.stages import StageHooks
+
+log = logging.getLogger(__name__)
+
+STATS_PREFIX = "extra.mel."
+MAX_VAL_WINDOWS = 16
+
+
+def write_preview(path: Path, audio: np.ndarray, sample_rate: int = 44100) -> Path:
+    """Write a mono float preview as 16-bit WAV, atomically."""
+    import soundfile as sf
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 0.99:
+        audio = audio * (0.99 / peak)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), audio.astype(np.float32), sample_rate, subtype="PCM_16")
+    return path
+
+
+class AutoencoderStage:
+    """Everything the autoencoder stage needs; :meth:`hooks` plugs it into :func:`run_stage`.
+
+    Args:
+        cfg / tr: autoencoder and training configs.
+        data: the training data (its generator is the sampler generator that gets checkpointed).
+        device: where the model trains.
+        home / name: for previews (``previews/<name>/autoencoder-step000050.wav``).
+        growing: an existing model bundle to continue from (INCR-01); its statistics are kept.
+        ckpt: a checkpoint to take the normalisation statistics from (resume).
+        vocoder: a preview vocoder (``synthesize(log_mel (128, T)) -> (T*512,)``), or ``None``.
+    """
+
+    def __init__(self, cfg: Any, tr: Any, data: TrainingData, device: torch.device, home: SdaHome, name: str,
+                 growing: Any = None, ckpt: Checkpoint | None = None, vocoder: Any = None) -> None:
+        from sda_models.autoencoder import build_autoencoder
+        from sda_models.mel import LogMel
+        from sda_models.normalization import MelStats
+        from sda_models.training import make_optimizer
+
+        self.cfg, self.tr, self.data, self.device = cfg, tr, data, device
+        self.home, self.name, self.vocoder = home, name, vocoder
+        self.mel_cpu = LogMel()
+        self.mel = LogMel().to(device)
+        if ckpt is not None and f"{STATS_PREFIX}mean" in ckpt.tensors:
+            self.stats = MelStats.from_tensors(ckpt.tensors, STATS_PREFIX)
+        elif growing is not None:
+            self.stats = growing.stats
+        else:
+            self.stats = data.mel_stats(self.mel_cpu)
+        self.stats_dev = self.stats.to(device)
+        self.model = build_autoencoder(cfg, seed=tr.seed).to(device)
+        if growing is not None:
+            self.model.load_state_dict(growing.autoencoder.state_dict())
+        self.optimizer = make_optimizer(self.model, tr)
+        val = data.validation_waves(MAX_VAL_WINDOWS)
+        self.val_x = self.mel_norm(val) if val.shape[0] else None
+        self.step = 0
+        self._warned: set[str] = set()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def mel_norm(self, waves: torch.Tensor) -> torch.Tensor:
+        """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, 128, T // 512)`` on the device."""
+        with torch.no_grad():
+            return self.stats_dev.normalize(self.mel(waves.to(self.device)))
+
+    def _recon_loss(self, metrics: dict[str, float]) -> float:
+        c = self.cfg
+        return c.l1_weight * metrics["l1"] + c.l2_weight * metrics["l2"] + c.spectral_weight * metrics["spectral"]
+
+    @torch.no_grad()
+    def reconstruction_error(self, files: list[Path]) -> float:
+        """Mean L1 (normalised log-mel) of reconstructing fixed windows of ``files`` (eval mode)."""
+        seg = self.data.segment_samples
+        errors = []
+        was = self.model.training
+        self.model.eval()
+        try:
+            for f in files:
+                audio = load_mono(f)
+                n = max(1, len(audio) // seg)
+                for i in range(min(n, 4)):
+                    chunk = audio[i * seg:(i + 1) * seg]
+                    if len(chunk) < seg:
+                        chunk = np.resize(chunk, seg) if len(chunk) else np.zeros(seg, np.float32)
+                    x = self.mel_norm(torch.from_numpy(np.ascontiguousarray(chunk, np.float32))[None])
+                    errors.append(float((self.model(x).recon - x).abs().mean()))
+        finally:
+            self.model.train(was)
+        return float(np.mean(errors)) if errors else float("nan")
+
+    # -- hooks -------------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        from sda_models.training import lr_at, train_step
+
+        self.step = step
+        waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
+        x = self.mel_norm(waves)
+        lr = lr_at(step - 1, self.tr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        metrics = train_step(self.model, self.optimizer, x, self.cfg, step, grad_clip=self.tr.grad_clip or None,
+                             generator=self.data.generator)
+        metrics["loss"] = metrics["total"]
+        metrics["recon"] = self._recon_loss(metrics)
+        return metrics
+
+    def evaluate(self) -> dict[str, float] | None:
+        from sda_models.training import eval_step
+
+        if self.val_x is None:
+            return None
+        m = eval_step(self.model, self.val_x, self.cfg, self.step)
+        return {"val_loss": self._recon_loss(m), "val_l1": m["l1"], "val_spectral": m["spectral"]}
+
+    def health(self) -> list[dict[str, Any]] | None:
+        return self.model.health() if self.cfg.kind == "rvq" else None
+
+    def after_eval(self, step: int, entry: dict[str, float]) -> list[str]:
+        out = []
+        if self.cfg.kind == "rvq":
+            for level in self.model.health():
+                util = float(level.get("utilisation", 1.0))
+                key = f"util{level['level']}"
+                if util < self.cfg.low_utilisation and key not in self._warned:
+                    self._warned.add(key)
+                    out.append(f"codebook level {level['level']} uses only {util:.0%} of its codes "
+                               f"(below {self.cfg.low_utilisation:.0%}); dead codes are being reset")
+        elif step >= self.cfg.kl_warmup_steps:
+            x = self.val_x if self.val_x is not None else self.mel_norm(self.data.train_windows(8))
+            report = self.model.collapse(x)
+            if report["collapsed"] and "collapse" not in self._warned:
+                self._warned.add("collapse")
+                out.append(f"VAE posterior collapse: only {report['active_dims']}/{report['total_dims']} latent "
+                           f"dimensions are active (mean KL {report['mean_kl_active']:.2f} nats); the model "
+                           "ignores its latent code - try a smaller KL weight or more data")
+        return out
+
+    def preview(self, step: int) -> str | None:
+        if self.vocoder is None:
+            return None
+        windows = self.val_x if self.val_x is not None else self.mel_norm(self.data.train_windows(1))
+        was = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                recon = self.model(windows[:1]).recon
+                log_mel = self.stats_dev.denormalize(recon)[0].float().cpu()
+            audio = self.vocoder.synthesize(log_mel)
+        finally:
+            self.model.train(was)
+        path = self.home.previews_dir / self.name / f"autoencoder-step{step:07d}.wav"
+        return str(write_preview(path, np.asarray(audio, np.float32)))
+
+    def save(self, ckpt: Checkpoint) -> None:
+        ckpt.put_module("autoencoder", self.model)
+        capture_module_extras(ckpt, "autoencoder", self.model)
+        ckpt.put_state("optim.autoencoder", self.optimizer.state_dict())
+        capture_rng(ckpt, self.data.generator)
+        ckpt.tensors.update(self.stats.to_tensors(STATS_PREFIX))
+        ckpt.meta["warned.autoencoder"] = sorted(self._warned)
+
+    def load(self, ckpt: Checkpoint) -> None:
+        self.load_weights(ckpt)
+        self.optimizer.load_state_dict(ckpt.get_state("optim.autoencoder"))
+        restore_rng(ckpt, self.data.generator)
+        self._warned = set(ckpt.meta.get("warned.autoencoder", []))
+        self.step = ckpt.step
+
+    def load_weights(self, ckpt: Checkpoint) -> None:
+        self.model.load_state_dict(ckpt.module_state("autoencoder"))
+        restore_module_extras(ckpt, "autoencoder", self.model)
+
+    def snapshot_best(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").clone() for k, v in self.model.state_dict().items()}
+
+    def restore_best(self, snapshot: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(snapshot)
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def hooks(self) -> StageHooks:
+        return StageHooks(train_step=self.train_step, evaluate=self.evaluate, save=self.save, load=self.load,
+                          snapshot_best=self.snapshot_best, restore_best=self.restore_best,
+                          current_lr=self.current_lr, health=self.health, preview=self.preview,
+                          after_eval=self.after_eval)

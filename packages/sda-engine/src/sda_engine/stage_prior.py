@@ -1,0 +1,169 @@
+"""The prior stage (RVQ models): code extraction with the frozen autoencoder, prior training, memorisation."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from sda_engine.checkpoints import Checkpoint, capture_rng, restore_rng
+from sda_engine.data import TrainingData
+from sda_engine.home import SdaHome
+from sda_engine.stage_autoencoder import STATS_PREFIX, AutoencoderStage, write_preview
+from sda_engine.stages import StageHooks
+
+log = logging.getLogger(__name__)
+
+ENCODE_CHUNK_FRAMES = 2048
+MAX_VAL_WINDOWS = 16
+
+
+@torch.no_grad()
+def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each wave ``(T,)`` → codes ``(levels, T // 512 / downsample)`` (CPU long), in chunks."""
+    model = ae.model
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        hop = 512 * ENCODE_CHUNK_FRAMES
+        for w in waves:
+            parts = []
+            for start in range(0, max(1, w.numel()), hop):
+                chunk = w[start:start + hop]
+                if chunk.numel() < 2048:
+                    if parts:
+                        break
+                    chunk = torch.nn.functional.pad(chunk, (0, 2048 - chunk.numel()))
+                x = ae.mel_norm(chunk[None])
+                parts.append(model.encode_codes(x)[0].cpu())
+            out.append(torch.cat(parts, dim=-1))
+    finally:
+        model.train(was)
+    return out
+
+
+class PriorStage:
+    """The code prior's training stage; :meth:`hooks` plugs it into :func:`run_stage`.
+
+    Args:
+        cfg / tr: prior and training configs (``tr.segment_frames`` mel frames per window).
+        ae: the trained autoencoder stage (frozen here).
+        ckpt: a prior-stage checkpoint to take the autoencoder weights from (resume).
+        init_prior: an existing prior to continue training (growing a model).
+    """
+
+    def __init__(self, cfg: Any, tr: Any, ae: AutoencoderStage, data: TrainingData, device: torch.device,
+                 home: SdaHome, name: str, ckpt: Checkpoint | None = None, init_prior: Any = None) -> None:
+        from sda_models.memorisation import MemorisationMonitor
+        from sda_models.prior import CodePrior
+
+        self.cfg, self.tr, self.ae, self.data, self.device = cfg, tr, ae, data, device
+        self.home, self.name = home, name
+        if ckpt is not None and ckpt.stage == "prior":
+            ae.load_weights(ckpt)
+        self.train_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.train_items])
+        self.val_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.val_items])
+        self.window = min(cfg.context_frames, max(2, tr.segment_frames // ae.cfg.downsample))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tr.seed + 1)
+            self.prior = CodePrior(cfg).to(device)
+        if init_prior is not None:  # growing: continue from the existing model's prior
+            self.prior.load_state_dict(init_prior.state_dict())
+        self.optimizer = torch.optim.AdamW(self.prior.parameters(), lr=tr.lr, betas=tuple(tr.betas),
+                                           weight_decay=tr.weight_decay)
+        self.val_batch = self._val_windows()
+        self.monitor = MemorisationMonitor()
+        self.step = 0
+        self._last_train_ppl = math.inf
+
+    def _val_windows(self) -> torch.Tensor | None:
+        wins = []
+        for seq in self.val_codes:
+            if 0 < seq.shape[-1] < self.window:
+                seq = seq.repeat(1, -(-self.window // seq.shape[-1]))
+            for start in range(0, seq.shape[-1] - self.window + 1, self.window):
+                wins.append(seq[:, start:start + self.window])
+                if len(wins) >= MAX_VAL_WINDOWS:
+                    break
+        return torch.stack(wins).to(self.device) if wins else None
+
+    def train_step(self, step: int) -> dict[str, float]:
+        from sda_models.prior import prior_train_step, random_code_windows
+        from sda_models.training import lr_at
+
+        self.step = step
+        batch = random_code_windows(self.train_codes, self.tr.batch_size, self.window, self.data.generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step - 1, self.tr)
+        stats = prior_train_step(self.prior, self.optimizer, batch.to(self.device), self.tr.grad_clip or None)
+        self._last_train_ppl = stats["perplexity"]
+        return stats
+
+    def evaluate(self) -> dict[str, float] | None:
+        from sda_models.prior import evaluate_prior
+
+        if self.val_batch is None:
+            return None
+        m = evaluate_prior(self.prior, self.val_batch)
+        return {"val_loss": m["loss"], "val_perplexity": m["perplexity"], "val_accuracy": m["accuracy"]}
+
+    def after_eval(self, step: int, entry: dict[str, float]) -> list[str]:
+        if "val_perplexity" not in entry:
+            return []
+        verdict = self.monitor.update(step, math.exp(min(entry["train_loss"], 50.0)), entry["val_perplexity"])
+        return [f"stop: {verdict.reason}"] if verdict.stop else []
+
+    @torch.no_grad()
+    def preview(self, step: int) -> str | None:
+        from sda_models.device import cpu_generator
+        from sda_models.prior import sample
+
+        if self.ae.vocoder is None:
+            return None
+        codes = sample(self.prior, self.window * 2, cpu_generator(step))
+        model = self.ae.model
+        was = model.training
+        model.eval()
+        try:
+            mel = self.ae.stats_dev.denormalize(model.decode_codes(codes[None].to(self.device)))[0].float().cpu()
+        finally:
+            model.train(was)
+        audio = self.ae.vocoder.synthesize(mel)
+        path = self.home.previews_dir / self.name / f"prior-step{step:07d}.wav"
+        return str(write_preview(path, np.asarray(audio, np.float32)))
+
+    def save(self, ckpt: Checkpoint) -> None:
+        ckpt.put_module("autoencoder", self.ae.model)
+        ckpt.put_module("prior", self.prior)
+        ckpt.put_state("optim.prior", self.optimizer.state_dict())
+        capture_rng(ckpt, self.data.generator)
+        ckpt.tensors.update(self.ae.stats.to_tensors(STATS_PREFIX))
+        ckpt.meta["memorisation"] = self.monitor.to_dict()
+
+    def load(self, ckpt: Checkpoint) -> None:
+        from sda_models.memorisation import MemorisationMonitor
+
+        self.prior.load_state_dict(ckpt.module_state("prior"))
+        self.optimizer.load_state_dict(ckpt.get_state("optim.prior"))
+        restore_rng(ckpt, self.data.generator)
+        if "memorisation" in ckpt.meta:
+            self.monitor = MemorisationMonitor.from_dict(ckpt.meta["memorisation"])
+        self.step = ckpt.step
+
+    def snapshot_best(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").clone() for k, v in self.prior.state_dict().items()}
+
+    def restore_best(self, snapshot: dict[str, torch.Tensor]) -> None:
+        self.prior.load_state_dict(snapshot)
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def hooks(self) -> StageHooks:
+        return StageHooks(train_step=self.train_step, evaluate=self.evaluate, save=self.save, load=self.load,
+                          snapshot_best=self.snapshot_best, restore_best=self.restore_best,
+                          current_lr=self.current_lr, preview=self.preview, after_eval=self.after_eval)

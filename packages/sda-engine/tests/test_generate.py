@@ -1,0 +1,188 @@
+"""Generation: determinism, click-free seams, variations, sidecars/history, blending, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sda_audio.errors import SdaError
+from sda_engine.generate import generate
+from sda_engine.home import SdaHome
+from sda_engine.stitching import (
+    crossfade_concat,
+    equal_power_fades,
+    max_seam_jump,
+    smooth_latent_path,
+    typical_jump,
+)
+
+SR = 44100
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
+    from sda_engine.trainer import train_model
+
+    root = tmp_path_factory.mktemp("gen")
+    folder = root / "ds"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = np.arange(int(SR * (1.6 + 0.2 * i))) / SR
+        x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        sf.write(folder / f"take{i}.wav", (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32), SR)
+    home = SdaHome(root / "home")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_model(folder, "tex", kind="vae", preset="tiny", home=home, steps=3, eval_every=3,
+                    checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
+    finally:
+        torch.set_num_threads(before)
+    return home, "tex"
+
+
+def test_equal_power_fades_keep_power_constant() -> None:
+    out, inn = equal_power_fades(257)
+    np.testing.assert_allclose(out**2 + inn**2, 1.0, atol=1e-6)
+    assert out[0] > 0.99 and inn[-1] > 0.99
+
+
+def test_crossfade_of_uncorrelated_noise_keeps_its_level() -> None:
+    rng = np.random.default_rng(0)
+    chunks = [rng.standard_normal(44100).astype(np.float32) * 0.1 for _ in range(3)]
+    joined, seams = crossfade_concat(chunks, 4096)
+    assert joined.shape[0] == 3 * 44100 - 2 * 4096 and len(seams) == 2
+    for s in seams:
+        seam_rms = np.sqrt(np.mean(joined[s - 1024:s + 1024] ** 2))
+        assert 0.08 < seam_rms < 0.12
+
+
+def test_crossfade_of_out_of_phase_tones_has_no_click() -> None:
+    t = np.arange(44100) / SR
+    a = 0.5 * np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    b = 0.5 * np.sin(2 * np.pi * 220 * t + 2.0).astype(np.float32)  # a hard cut would jump
+    joined, seams = crossfade_concat([a, b], 2048)
+    assert max_seam_jump(joined, seams, radius=1100) <= 1.2 * typical_jump(a, 1.0)
+    hard = np.concatenate([a, b])
+    assert max_seam_jump(hard, [44100]) > 2 * typical_jump(a, 1.0)
+
+
+def test_smooth_latent_path_moves_gradually() -> None:
+    path = smooth_latent_path(8, 400, torch.Generator().manual_seed(0), anchor_every=20)
+    assert path.shape == (8, 400)
+    steps = (path[:, 1:] - path[:, :-1]).abs().max()
+    assert float(steps) < 0.5 * float(path.std())  # no frame-to-frame jumps
+    assert 0.5 < float(path.std()) < 1.5  # but it does travel
+
+
+def test_same_seed_same_audio_other_seed_other_audio(vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
+    home, name = vae_model
+    a = generate(name, 1.0, seed=7, home=home, output=tmp_path / "a.wav")[0]
+    b = generate(name, 1.0, seed=7, home=home, output=tmp_path / "b.wav")[0]
+    c = generate(name, 1.0, seed=8, home=home, output=tmp_path / "c.wav")[0]
+    xa, xb, xc = (sf.read(r.path)[0] for r in (a, b, c))
+    assert np.array_equal(xa, xb)
+    assert not np.array_equal(xa, xc)
+
+
+def test_long_output_has_no_clicks_at_chunk_seams(vae_model: tuple[SdaHome, str]) -> None:
+    from sda_engine import rendering
+    from sda_engine.generate import _select_vocoder
+    from sda_models.model_file import load_model
+
+    home, name = vae_model
+    bundle = load_model(home.model_path(name), "cpu")
+    vocoder, _, _ = _select_vocoder("auto", bundle, name, home.model_path(name), home, torch.device("cpu"))
+    settings = rendering.RenderSettings(duration=7.0, seed=1)  # > one vocoder chunk (~5.9 s)
+    audio, seams = rendering.render_mono([(bundle, 1.0)], vocoder, settings, torch.device("cpu"))
+    assert audio.shape == (7 * SR,) and seams
+    assert max_seam_jump(audio, seams, radius=256) <= max(1.5 * typical_jump(audio, 0.9999), 1e-3)
+
+
+def test_variations_sidecars_and_history(vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
+    from sda_engine.history import History
+
+    home, name = vae_model
+    out = generate(name, 0.5, seed=3, variations=2, home=home, output=tmp_path / "v", channels="stereo",
+                   stereo_method="dual", sample_rate=48000, bit_depth=16)
+    assert [r.path.name for r in out] == ["tex_s3-v01.wav", "tex_s3-v02.wav"]
+    assert [r.seed for r in out] == [3, 4]
+    audio, sr = sf.read(out[0].path)
+    assert sr == 48000 and audio.shape[1] == 2 and not np.allclose(audio[:, 0], audio[:, 1])
+    side = json.loads(out[0].sidecar.read_text())
+    text = json.dumps(side)
+    for needle in (out[0].model_sha256, "tex", '"seed"', "corpus", "sda_version", "stereo_method"):
+        assert needle in text
+    entries = History(home).list(model=name)
+    assert {r.history_id for r in out} <= {e.id for e in entries}
+
+
+def test_blending_related_models_uses_latents_and_unrelated_models_mix(
+        vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
+    from sda_models.model_file import load_model, save_model
+
+    home, name = vae_model
+    latent = generate(name, 0.5, home=home, output=tmp_path / "l.wav", blend=[(name, 0.5)])[0]
+    assert latent.blend_method == "latent"
+    stranger = load_model(home.model_path(name), "cpu")
+    stranger.metadata = {**stranger.metadata, "lineage": {"id": "another-family"}}
+    save_model(tmp_path / "stranger.sda", stranger)
+    mixed = generate(name, 0.5, home=home, output=tmp_path / "m.wav", blend=[(tmp_path / "stranger.sda", 0.3)])[0]
+    assert mixed.blend_method == "mix"
+    assert json.loads(mixed.sidecar.read_text())
+
+
+@pytest.mark.parametrize("duration", [0, -1, 601])
+def test_impossible_durations_are_refused(vae_model: tuple[SdaHome, str], duration: float) -> None:
+    home, name = vae_model
+    with pytest.raises(SdaError, match="seconds"):
+        generate(name, duration, home=home)
+
+
+def test_missing_model_and_unwritable_output_are_clear_errors(vae_model: tuple[SdaHome, str],
+                                                              tmp_path: Path) -> None:
+    home, name = vae_model
+    with pytest.raises(SdaError, match="no model named"):
+        generate("does-not-exist", 1.0, home=home)
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(SdaError, match="folder"):
+        generate(name, 0.5, home=home, output=blocker / "sub" / "x.wav")
+
+
+@pytest.mark.parametrize("channels,method", [("stereo", "decorrelate"), ("stereo", "mid_side"), ("binaural", "")])
+def test_spatial_layouts(vae_model: tuple[SdaHome, str], tmp_path: Path, channels: str, method: str) -> None:
+    home, name = vae_model
+    out = generate(name, 0.5, home=home, output=tmp_path / "s.wav", channels=channels,
+                   stereo_method=method or "decorrelate")[0]
+    audio, _ = sf.read(out.path)
+    assert audio.ndim == 2 and audio.shape[1] == 2 and not np.allclose(audio[:, 0], audio[:, 1])
+
+
+def test_lower_density_leaves_more_quiet_frames(vae_model: tuple[SdaHome, str]) -> None:
+    from sda_engine import rendering
+    from sda_models.model_file import load_model
+
+    home, name = vae_model
+    bundle = load_model(home.model_path(name), "cpu")
+    full = rendering.render_mel([(bundle, 1.0)], rendering.RenderSettings(3.0, seed=2), torch.device("cpu"))
+    sparse = rendering.render_mel([(bundle, 1.0)], rendering.RenderSettings(3.0, seed=2, density=0.3),
+                                  torch.device("cpu"))
+    loud_full, loud_sparse = full.mean(dim=0), sparse.mean(dim=0)
+    quiet = loud_full.max() - 2.0  # frames well below the loudest
+    assert int((loud_sparse < quiet).sum()) > int((loud_full < quiet).sum())
+    assert torch.all(loud_sparse <= loud_full + 1e-5)

@@ -1,0 +1,225 @@
+"""Training orchestration: refusal of bad data, exact resume, kill -9 resume, cancel -> resume -> generate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sda_audio.errors import Cancelled, SdaError
+from sda_audio.progress import CancelToken, ProgressEvent
+from sda_engine.checkpoints import CheckpointManager
+from sda_engine.home import SdaHome
+from sda_engine.presets_auto import choose_preset
+from sda_engine.trainer import train_model
+
+SR = 44100
+FAST = dict(preset="tiny", augment=False, batch_size=2, preview_every=1000)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models on a shared CPU run far faster single-threaded (no OpenMP contention)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        t = np.arange(int(SR * (seconds + 0.2 * i))) / SR
+        env = 0.5 + 0.5 * np.sin(2 * np.pi * (1 + i) * t)
+        x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * env + 0.01 * rng.standard_normal(t.size)
+        sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
+    return folder
+
+
+def test_auto_preset_follows_device_and_size() -> None:
+    assert choose_preset(8, 60.0, "cpu")[0] == "tiny"
+    assert choose_preset(80, 900.0, "cpu")[0] == "small"
+    assert choose_preset(8, 60.0, "cuda")[0] == "full"
+
+
+def test_a_dataset_with_errors_is_refused_with_the_report(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds", n=2)
+    with pytest.raises(SdaError) as err:
+        train_model(folder, "bad", kind="vae", home=tmp_path / "home", steps=2, **FAST)
+    assert "usable file" in str(err.value) and "ds" in str(err.value)
+
+
+def test_missing_checkpoint_to_resume_is_a_clear_error(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    with pytest.raises(SdaError, match="no checkpoint to resume"):
+        train_model(folder, "nothing", kind="vae", home=tmp_path / "home", resume=True, **FAST)
+
+
+@pytest.mark.parametrize("kind", ["vae", "rvq"])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str) -> None:
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    args = dict(kind=kind, home=home, steps=8, prior_steps=4, eval_every=4, checkpoint_every=4, seed=3, **FAST)
+    straight = train_model(folder, "straight", **args)
+
+    token = CancelToken()
+
+    def stop_at_4(event: ProgressEvent) -> None:
+        if event.job == "train.autoencoder" and event.kind == "metrics" and event.step == 4:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_model(folder, "split", on_event=stop_at_4, cancel=token, **args)
+    assert not home.model_path("split").exists()
+    resumed = train_model(folder, "split", resume=True, **args)
+    assert resumed.stages["autoencoder"]["resumed_from"] == 4
+    a, b = straight.losses("autoencoder"), resumed.losses("autoencoder")
+    assert len(a) == len(b) == 8
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(straight.losses("prior"), resumed.losses("prior"), rtol=1e-5, atol=1e-6)
+    assert [e["val_loss"] for e in straight.evals] == pytest.approx([e["val_loss"] for e in resumed.evals], rel=1e-5)
+    assert resumed.model_path is not None and resumed.model_path.is_file()
+
+
+_CHILD = """
+import sys
+from sda_engine.trainer import train_model
+train_model(sys.argv[1], "killed", kind="vae", preset="tiny", augment=False, batch_size=2, preview_every=1000,
+            steps=40, eval_every=2, checkpoint_every=2, home=sys.argv[2], resume=len(sys.argv) > 3)
+"""
+
+
+def test_kill_9_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    home = tmp_path / "home"
+    manager = CheckpointManager(SdaHome(home).checkpoint_dir("killed"))
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(folder), str(home)], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            latest = manager.latest_path()
+            if latest is not None and json.loads(latest.read_text())["step"] >= 4:
+                break
+            assert child.poll() is None, "training finished or crashed before it could be killed"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    last = manager.load_latest()
+    assert last is not None and last.step >= 4
+    result = train_model(folder, "killed", kind="vae", home=home, resume=True, steps=40, eval_every=2,
+                         checkpoint_every=2, **FAST)
+    assert result.stages["autoencoder"]["resumed_from"] == last.step
+    assert len(result.losses("autoencoder")) == 40
+    assert [h["loss"] for h in last.meta["loop"]["history"]] == result.losses("autoencoder")[: last.step]
+
+
+def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
+    from sda_engine.generate import generate
+
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    token = CancelToken()
+    events: list[ProgressEvent] = []
+
+    def cancel_in_prior(event: ProgressEvent) -> None:
+        events.append(event)
+        if event.job == "train.prior" and event.kind == "metrics" and event.step == 2:
+            token.cancel()
+
+    args = dict(kind="rvq", home=home, steps=3, prior_steps=4, eval_every=2, checkpoint_every=2,
+                **{**FAST, "preview_every": 2})
+    with pytest.raises(Cancelled):
+        train_model(folder, "loop", on_event=cancel_in_prior, cancel=token, **args)
+    kinds = {e.kind for e in events}
+    assert {"start", "progress", "metrics", "checkpoint"} <= kinds
+    health = [e.data["codebook_health"] for e in events if e.kind == "metrics" and "codebook_health" in e.data]
+    assert health and {"level", "utilisation", "perplexity", "dead_codes"} <= set(health[0][0])
+    progress = [e for e in events if e.kind == "progress" and e.job == "train.autoencoder"]
+    assert {"loss", "lr", "eta_seconds"} <= set(progress[0].metrics)
+    previews = [Path(e.data["path"]) for e in events if e.kind == "preview"]
+    assert previews and all(p.is_file() and p.parent == home.previews_dir / "loop" for p in previews)
+    assert "step0000002" in previews[0].name and sf.info(previews[0]).samplerate == SR
+
+    result = train_model(folder, "loop", resume=True, **args)
+    assert result.stages["prior"]["resumed_from"] == 2
+    assert len(result.losses("autoencoder")) == 3 and len(result.losses("prior")) == 4
+    assert result.model_path == home.model_path("loop") and result.corpus_index is not None
+
+    out = generate("loop", 1.5, seed=4, home=home, output=tmp_path / "out" / "take.flac", format="flac",
+                   sample_rate=48000, bit_depth=24)
+    assert len(out) == 1
+    audio, sr = sf.read(out[0].path)
+    assert sr == 48000 and abs(len(audio) - 1.5 * 48000) <= 2 and np.abs(audio).max() > 1e-4
+    side = json.loads(out[0].sidecar.read_text())
+    assert json.dumps(side).count(out[0].model_sha256) >= 1 and "corpus" in json.dumps(side)
+
+
+def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) -> None:
+    from sda_models.model_file import read_metadata
+
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    first = train_model(folder, "grow", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
+    lineage = read_metadata(first.model_path)["lineage"]["id"]
+    with pytest.raises(SdaError, match="already exists"):
+        train_model(folder, "grow", kind="vae", home=home, steps=2, **FAST)
+    new = _dataset(tmp_path / "new", n=5, seconds=2.0)
+    grown = train_model(folder, "grow", kind="vae", home=home, add_files=sorted(new.iterdir()), steps=2,
+                        eval_every=2, checkpoint_every=2, **FAST)
+    assert grown.recon_before is not None and grown.recon_after is not None
+    assert np.isfinite(grown.recon_before) and np.isfinite(grown.recon_after)
+    meta = read_metadata(grown.model_path)
+    assert meta["dataset"]["n_files"] == 11  # the 6 old files are replayed with the 5 new ones
+    assert meta["lineage"]["id"] == lineage and meta["lineage"]["parent_sha256"]
+
+
+def test_train_vocoder_adds_a_hifigan_the_generator_uses(tmp_path: Path) -> None:
+    from sda_engine.generate import generate
+    from sda_engine.trainer import train_vocoder
+
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    train_model(folder, "voc", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
+    events: list[ProgressEvent] = []
+    path = train_vocoder("voc", minutes=5, max_steps=2, home=home, on_event=events.append)
+    assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
+    out = generate("voc", 0.5, home=home, output=tmp_path / "h.wav")[0]
+    assert out.vocoder == "hifigan" and path.is_file()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_cancels_cleanly(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+
+    def press_ctrl_c(event: ProgressEvent) -> None:
+        if event.job == "train.autoencoder" and event.kind == "metrics" and event.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Cancelled, match="step 2"):
+        train_model(folder, "ctrlc", kind="vae", home=home, steps=6, eval_every=2, checkpoint_every=100,
+                    on_event=press_ctrl_c, **FAST)
+    latest = CheckpointManager(home.checkpoint_dir("ctrlc")).load_latest()
+    assert latest is not None and latest.step == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_max_minutes_is_a_wall_clock_budget(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    result = train_model(folder, "budget", kind="vae", home=tmp_path / "home", steps=500, eval_every=5,
+                         checkpoint_every=100, max_minutes=0.002, **FAST)
+    assert result.stages["autoencoder"]["stop_reason"] == "time budget reached"
+    assert 1 <= result.stages["autoencoder"]["steps"] < 500 and result.model_path is not None

@@ -1,0 +1,83 @@
+"""One optimisation step of the autoencoder, for the engine's trainer (which owns loops, I/O and events)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sda_models.autoencoder import MelAutoencoder
+from sda_models.configs import AutoencoderConfig, TrainingConfig
+from sda_models.losses import autoencoder_loss
+
+
+def make_optimizer(model: MelAutoencoder, training: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters (RVQ codebooks are EMA buffers, not parameters)."""
+    return torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=training.lr,
+                             betas=(training.betas[0], training.betas[1]), weight_decay=training.weight_decay)
+
+
+def lr_at(step: int, training: TrainingConfig) -> float:
+    """Linear warm-up over ``warmup_steps`` then cosine decay to 10% of ``lr`` at ``max_steps``."""
+    if training.warmup_steps and step < training.warmup_steps:
+        return training.lr * (step + 1) / training.warmup_steps
+    span = max(1, training.max_steps - training.warmup_steps)
+    progress = min(1.0, (step - training.warmup_steps) / span)
+    return training.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_mel_norm: Tensor,
+               config: AutoencoderConfig, step: int, *, grad_clip: float | None = 1.0,
+               scaler: Any | None = None, amp_dtype: torch.dtype | None = None,
+               generator: torch.Generator | None = None) -> dict[str, float]:
+    """Forward, loss, backward, clip, optimiser step on ``batch_mel_norm (B, n_mels, T)``.
+
+    ``amp_dtype`` (e.g. ``torch.bfloat16``) enables autocast for the forward pass; ``scaler`` is an optional
+    ``torch.amp.GradScaler`` for float16. Returns the loss parts plus ``grad_norm`` as floats.
+    """
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    device_type = batch_mel_norm.device.type
+    if amp_dtype is not None:
+        with torch.autocast(device_type=device_type, dtype=amp_dtype):
+            output = model(batch_mel_norm, generator=generator)
+    else:
+        output = model(batch_mel_norm, generator=generator)
+    total, metrics = autoencoder_loss(output, batch_mel_norm, config, step)
+    if not torch.isfinite(total):
+        metrics["skipped"] = 1.0
+        return metrics
+    if scaler is not None:
+        scaler.scale(total).backward()
+        scaler.unscale_(optimizer)
+    else:
+        total.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    else:
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params])) if params \
+            else torch.zeros(())
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    metrics["grad_norm"] = float(norm)
+    return metrics
+
+
+@torch.no_grad()
+def eval_step(model: MelAutoencoder, batch_mel_norm: Tensor, config: AutoencoderConfig,
+              step: int) -> dict[str, float]:
+    """Validation losses on ``batch_mel_norm`` in eval mode (VAE: posterior mean; RVQ: no EMA updates)."""
+    was_training = model.training
+    model.eval()
+    try:
+        output = model(batch_mel_norm)
+        _, metrics = autoencoder_loss(output, batch_mel_norm, config, step)
+    finally:
+        model.train(was_training)
+    return metrics
