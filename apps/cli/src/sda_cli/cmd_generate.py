@@ -57,6 +57,8 @@ def generate(
     blend: str | None = typer.Option(None, "--blend", help="Blend models, e.g. rain:0.7,bells:0.3."),
     preset: str | None = typer.Option(None, "--preset", help="Start from a saved preset; options override it."),
     azimuth: float | None = typer.Option(None, "--azimuth", help="Binaural: direction in degrees (+ = right)."),
+    bigvgan_weights: Path | None = typer.Option(None, "--bigvgan-weights",
+                                                help="Local BigVGAN bigvgan_generator.pt (or its folder)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
 ) -> None:
@@ -64,6 +66,12 @@ def generate(
     from sda_audio.errors import SdaError
     from sda_engine.generate import generate as run_generation
 
+    if bigvgan_weights is not None:
+        import os
+
+        from sda_models.vocoders.bigvgan_weights import ENV_WEIGHTS
+
+        os.environ[ENV_WEIGHTS] = str(bigvgan_weights)
     blend_pairs = parse_blend(blend) if blend else []
     if model is None:
         if not blend_pairs:

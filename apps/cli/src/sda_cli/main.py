@@ -15,6 +15,7 @@ from sda_cli.cmd_history import history_app
 from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
 from sda_cli.cmd_train import train
+from sda_cli.cmd_vocoder import vocoder_app
 
 app = typer.Typer(
     name="sda",
@@ -49,6 +50,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
 app.add_typer(history_app, name="history")
+app.add_typer(vocoder_app, name="vocoder")
 
 
 if __name__ == "__main__":
