@@ -107,6 +107,8 @@ def _set_section(s: dict[str, Any], report: dict[str, Any], figure_rel: str) -> 
            f"| FD held-out real files → training part (ceiling) | {_f(refs['fd_held_out'])} |",
            f"| FD pink noise → training part (floor) | {_f(refs['fd_pink_noise'])} |",
            f"| FD shuffled 50 ms grains of the training files | {_f(refs['fd_shuffled_grains'])} |",
+           "| FD shuffled 50 ms grains of the held-out files (for reading the grains row; not in the bar) | "
+           f"{_f(refs.get('fd_shuffled_grains_held_out'))} |",
            f"| onset rate, held-out real (training part) | {_f(refs['onset_rate_real'])}/s "
            f"({_f(refs['onset_rate_train'])}/s) |",
            f"| quiet floor, held-out real (training part) | {_f(refs['quiet_floor_real_db'], 1)} dB "

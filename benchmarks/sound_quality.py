@@ -164,6 +164,8 @@ def set_references(train: list[np.ndarray], held: list[np.ndarray], opts: Option
         "fd_held_out": quality.frechet_distance(held_emb, train_emb),
         "fd_pink_noise": fd_to(train_emb, pink),
         "fd_shuffled_grains": fd_to(train_emb, grains),
+        "fd_shuffled_grains_held_out": fd_to(train_emb, [quality.shuffled_grains(w, SAMPLE_RATE, seed=opts.seed + 4000 + i)
+                                                         for i, w in enumerate(held)]),
         "onset_rate_real": pooled_onset_rate(held),
         "onset_rate_train": pooled_onset_rate(train),
         "quiet_floor_real_db": mean_quiet_floor(held),

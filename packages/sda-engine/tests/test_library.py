@@ -365,3 +365,15 @@ def test_killed_process_mid_delete(tmp_path, home):
     assert lib.reconcile().finished_deletes == ["doomed"]
     assert_consistent(home)
     assert files(home) == set()
+
+
+def test_export_and_import_carry_the_corpus_index(tmp_path, lib):
+    lib.add_model(fake_sda(tmp_path / "src.sda"), "rain")
+    lib.corpus_index_path("rain").write_bytes(b"corpus-index-bytes")
+    exported = lib.export_model("rain", tmp_path / "out" / "rain-copy.sda")
+    beside = tmp_path / "out" / "rain-copy.corpus.safetensors"
+    assert beside.read_bytes() == b"corpus-index-bytes"
+    lib.delete("rain")
+    assert not lib.corpus_index_path("rain").exists()
+    lib.import_model(exported, name="rain2")
+    assert lib.corpus_index_path("rain2").read_bytes() == b"corpus-index-bytes"

@@ -12,7 +12,7 @@ import torch
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
 from sda_models.mel import LogMel, MelConfig
-from sda_models.vocoders import CorpusIndex, CorpusVocoder, GrainSettings
+from sda_models.vocoders import CorpusIndex, CorpusVocoder, GrainSettings, corpus_index_path_for
 from sda_models.vocoders.mel_correction import match_mel
 
 SR = 44100
@@ -151,6 +151,7 @@ def test_save_load_round_trip(tmp_path: Path, synthetic_files, synthetic_index) 
     np.testing.assert_array_equal(CorpusVocoder(loaded).synthesize(mel),
                                   CorpusVocoder(synthetic_index).synthesize(mel))
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left nothing behind
+    assert corpus_index_path_for(tmp_path / "drums.sda") == tmp_path / "drums.corpus.safetensors"
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:
@@ -249,3 +250,16 @@ def test_chunked_correction_matches_one_pass(synthetic_files, synthetic_index, m
     monkeypatch.setattr(corpus_module, "CORRECTION_CHUNK", 20)
     chunked = CorpusVocoder(synthetic_index).synthesize(mel)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_blocked_nearest_neighbours_are_exact(monkeypatch) -> None:
+    import sda_models.vocoders.corpus as corpus_module
+
+    gen = torch.Generator().manual_seed(0)
+    features, query = torch.randn(1000, 8, generator=gen), torch.randn(37, 8, generator=gen)
+    monkeypatch.setattr(corpus_module, "CDIST_BUDGET", 3000)
+    monkeypatch.setattr(corpus_module, "QUERY_BLOCK", 16)
+    dist, idx = corpus_module.nearest_frames(query, features, 5)
+    values, expected = torch.topk(torch.cdist(query, features), 5, dim=1, largest=False)
+    assert torch.equal(idx, expected)
+    torch.testing.assert_close(dist, values / 8**0.5)

@@ -22,6 +22,9 @@ def train(
     vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes", help="Also train a per-model HiFi-GAN vocoder."),
     add: list[Path] = typer.Option([], "--add", help="Grow an existing model with these files (repeatable)."),
     steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the preset)."),
+    prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the preset)."),
+    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model of the same name."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
@@ -44,7 +47,8 @@ def train(
     with event_view(json_events) as view:
         result = train_model(source, model, kind=kind, preset=preset, max_minutes=max_minutes, resume=resume,
                              vocoder_minutes=vocoder_minutes, device=device, seed=seed,
-                             add_files=list(add) or None, steps=steps, on_event=view, cancel=cancel)
+                             add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
+                             checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel)
     if json_events:
         print_json({"result": result.to_dict()})
         return

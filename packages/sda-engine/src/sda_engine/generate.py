@@ -99,6 +99,8 @@ def _select_vocoder(choice: str, bundle: Any, name: str, model_path: Path, home:
     meta_index = bundle.metadata.get("corpus_index")
     if (index_path is None or not index_path.is_file()) and meta_index and Path(meta_index).is_file():
         index_path = Path(meta_index)
+    if index_path is None or not index_path.is_file():
+        index_path = _find_or_rebuild_corpus_index(bundle, name, model_path, home, index_path)
     from sda_models.vocoders.select import select_vocoder
 
     voc_meta = bundle.metadata.get("vocoder") or {}
@@ -106,6 +108,24 @@ def _select_vocoder(choice: str, bundle: Any, name: str, model_path: Path, home:
                                   bundle_vocoder_config=voc_meta.get("config"), corpus_index_path=index_path,
                                   device=device)
     return vocoder, why.name, why.reason
+
+
+def _find_or_rebuild_corpus_index(bundle: Any, name: str, model_path: Path, home: SdaHome,
+                                  library_path: Path | None) -> Path | None:
+    """The corpus index beside the model file, or one rebuilt from the training files when they are
+    still on disk (a model imported without its index); ``None`` when neither is possible."""
+    from sda_models.vocoders.corpus_index import corpus_index_path_for
+
+    beside = corpus_index_path_for(model_path)
+    if beside.is_file():
+        return beside
+    files = [Path(f) for f in bundle.metadata.get("dataset", {}).get("files", [])]
+    if library_path is None or not files or not all(f.is_file() for f in files):
+        return None
+    from sda_engine.finishing import build_corpus_index
+
+    log.info("rebuilding the corpus index of %s from its %d training files", name, len(files))
+    return build_corpus_index(home, name, files, ignore_events, None)
 
 
 def _valid_name(name: str) -> bool:

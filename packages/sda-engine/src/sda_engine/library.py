@@ -90,6 +90,11 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     return out
 
 
+def _companion_index(model_path: Path) -> Path:
+    """``x.sda`` -> ``x.corpus.safetensors`` (the corpus index exported beside a model)."""
+    return model_path.with_name(model_path.name.removesuffix(MODEL_SUFFIX) + ".corpus.safetensors")
+
+
 def _suggest_name(text: str) -> str:
     """A valid library name close to ``text`` ("My Model!" -> "My-Model")."""
     name = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", text))
@@ -276,7 +281,12 @@ class ModelLibrary:
         if name is None:
             meta_name = summarize_model(path).name
             name = _suggest_name(meta_name or path.name.removesuffix(MODEL_SUFFIX))
-        return self.add_model(path, name, tags=tags, description=description, overwrite=overwrite)
+        record = self.add_model(path, name, tags=tags, description=description, overwrite=overwrite)
+        beside = _companion_index(path)
+        if beside.is_file():  # the corpus vocoder's index travels with an exported model
+            with atomic_path(self.corpus_index_path(record.name)) as tmp:
+                shutil.copyfile(beside, tmp)
+        return record
 
     def update_model(self, name: str, path: str | Path, move: bool = False) -> ModelRecord:
         """Replace a model's file (after retraining/growing), keeping its name, tags and description."""
@@ -303,6 +313,8 @@ class ModelLibrary:
         """Copy a model out of the library atomically.
 
         ``dest`` is a folder (existing, or a new path without ``.sda`` ending) or a ``.sda`` file path.
+        The model's corpus index (the offline vocoder's material) is copied beside it as
+        ``<name>.corpus.safetensors``; :meth:`import_model` picks it up from there.
         """
         record = self.get(name)
         dest = Path(dest).expanduser()
@@ -312,6 +324,10 @@ class ModelLibrary:
             raise SdaError("a file is already there", path=target, hint="choose another place or pass --overwrite")
         with atomic_path(target) as tmp:
             shutil.copyfile(record.path, tmp)
+        index = self.corpus_index_path(name)
+        if index.is_file():  # without it the model has no offline vocoder on the other machine
+            with atomic_path(_companion_index(target)) as tmp:
+                shutil.copyfile(index, tmp)
         return target
 
     def delete(self, name: str, remove_extras: bool = True) -> ModelRecord:

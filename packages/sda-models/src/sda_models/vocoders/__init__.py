@@ -9,7 +9,7 @@ from sda_models.vocoders.bigvgan_weights import (
     resolve_bigvgan_weights,
 )
 from sda_models.vocoders.corpus import CorpusVocoder, GrainSettings
-from sda_models.vocoders.corpus_index import CorpusIndex
+from sda_models.vocoders.corpus_index import CorpusIndex, corpus_index_path_for
 from sda_models.vocoders.hifigan import HifiGanConfig, HifiGanGenerator, HifiGanVocoder
 from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 from sda_models.vocoders.select import VOCODER_CHOICES, select_vocoder
@@ -30,6 +30,7 @@ __all__ = [
     "HifiGanTrainer",
     "HifiGanTrainingConfig",
     "CorpusIndex",
+    "corpus_index_path_for",
     "CorpusVocoder",
     "GrainSettings",
     "VOCODER_CHOICES",

@@ -33,7 +33,8 @@ from sda_models.vocoders.mel_correction import match_mel
 
 logger = logging.getLogger(__name__)
 
-CDIST_BUDGET = 1 << 24  # distance-matrix elements per chunk (64 MB of float32)
+CDIST_BUDGET = 1 << 24  # distance-matrix elements per block (64 MB of float32)
+QUERY_BLOCK = 512  # query frames per block
 LIMIT_THRESHOLD = 0.95
 CORRECTION_CHUNK = 1024  # frames (~12 s) per mel-correction pass: ~100 MB of working memory
 CORRECTION_CONTEXT = 48  # frames of context on each side of a chunk
@@ -92,7 +93,10 @@ class GrainSettings:
 
 
 def nearest_frames(query: torch.Tensor, features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` nearest corpus frames for each query row, in chunks that bound memory.
+    """The ``k`` nearest corpus frames for each query row, in blocks that bound memory.
+
+    Blocks are up to ``QUERY_BLOCK`` query rows by ``CDIST_BUDGET / rows`` corpus frames; each block's
+    ``k`` best are merged into a running top-``k``.
 
     Args:
         query: ``(T, D)``; features: ``(M, D)``.
@@ -101,14 +105,23 @@ def nearest_frames(query: torch.Tensor, features: torch.Tensor, k: int) -> tuple
         distances ``(T, k)`` (RMS per dimension, ascending) and indices ``(T, k)`` int64, on the CPU.
     """
     k = min(k, features.shape[0])
-    rows = max(1, CDIST_BUDGET // max(1, features.shape[0]))
+    rows = min(QUERY_BLOCK, max(1, query.shape[0]))
+    cols = max(k, CDIST_BUDGET // rows)
     scale = 1.0 / math.sqrt(features.shape[1])
     dists, idxs = [], []
     for start in range(0, query.shape[0], rows):
-        d = torch.cdist(query[start:start + rows], features)
-        values, indices = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        dists.append(values.cpu() * scale)
-        idxs.append(indices.cpu())
+        q = query[start:start + rows]
+        best_d = best_i = None
+        for c0 in range(0, features.shape[0], cols):
+            d = torch.cdist(q, features[c0:c0 + cols])
+            values, indices = torch.topk(d, min(k, d.shape[1]), dim=1, largest=False, sorted=True)
+            indices = indices + c0
+            if best_d is not None:
+                values, order = torch.topk(torch.cat([best_d, values], 1), k, dim=1, largest=False, sorted=True)
+                indices = torch.gather(torch.cat([best_i, indices], 1), 1, order)
+            best_d, best_i = values, indices
+        dists.append(best_d.cpu() * scale)
+        idxs.append(best_i.cpu())
     return torch.cat(dists), torch.cat(idxs)
 
 

@@ -35,7 +35,15 @@ METADATA_KEY = "sda_corpus_index"
 INT16_SCALE = 32767.0
 STD_FLOOR = 1e-3
 
+INDEX_SUFFIX = ".corpus.safetensors"
+
 CorpusSource = str | Path | np.ndarray | torch.Tensor
+
+
+def corpus_index_path_for(model_path: str | Path) -> Path:
+    """Where a model's corpus index lives: beside the model, ``name.sda`` -> ``name.corpus.safetensors``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + INDEX_SUFFIX)
 
 
 def mel_loudness(log_mel: torch.Tensor) -> torch.Tensor:
