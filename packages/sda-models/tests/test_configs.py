@@ -72,3 +72,17 @@ def test_presets_grow_from_tiny_to_full() -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
     with pytest.raises(ConfigError, match="unknown preset"):
         preset_config("huge", "vae")
+
+
+def test_rvq_overrides_reach_autoencoder_and_prior() -> None:
+    from sda_models.configs import ConfigError, preset_config
+
+    cfg = preset_config("tiny", "rvq", n_files=8, rvq_levels=3, codebook_dim=16, commitment_weight=0.5,
+                        codebook_size=32)
+    assert (cfg.autoencoder.rvq_levels, cfg.autoencoder.codebook_dim) == (3, 16)
+    assert (cfg.autoencoder.commitment_weight, cfg.autoencoder.codebook_size) == (0.5, 32)
+    assert (cfg.prior.levels, cfg.prior.codebook_size) == (3, 32)
+    import pytest
+
+    with pytest.raises(ConfigError, match="levels"):
+        preset_config("tiny", "rvq", rvq_levels=5)

@@ -25,6 +25,11 @@ def train(
     prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the preset)."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model of the same name."),
+    levels: int | None = typer.Option(None, "--levels", help="RVQ levels, 2-4 (default from the preset)."),
+    codebook_size: int | None = typer.Option(None, "--codebook-size",
+                                             help="Codes per level (default: 64/128/256 by dataset size)."),
+    codebook_dim: int | None = typer.Option(None, "--codebook-dim", help="Dimension of each code vector."),
+    commitment_weight: float | None = typer.Option(None, "--commitment-weight", help="RVQ commitment loss weight."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
@@ -43,12 +48,15 @@ def train(
         from sda_cli.cmd_dataset import resolve_dataset_folder
 
         source = resolve_dataset_folder(dataset)
+    rvq = {k: v for k, v in {"rvq_levels": levels, "codebook_size": codebook_size, "codebook_dim": codebook_dim,
+                             "commitment_weight": commitment_weight}.items() if v is not None}
     cancel = CancelToken()
     with event_view(json_events) as view:
         result = train_model(source, model, kind=kind, preset=preset, max_minutes=max_minutes, resume=resume,
                              vocoder_minutes=vocoder_minutes, device=device, seed=seed,
                              add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
-                             checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel)
+                             checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel,
+                             rvq=rvq or None)
     if json_events:
         print_json({"result": result.to_dict()})
         return
@@ -62,3 +70,27 @@ def train(
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {warning}")
     console.print(f"next: [bold]sda generate {result.name} --duration 20 -o out.wav[/]")
+
+
+@handle_errors
+def train_vocoder(
+    model: str = typer.Argument(..., help="Library model to give its own HiFi-GAN vocoder."),
+    max_minutes: float = typer.Option(10.0, "--max-minutes", help="Wall-clock budget (total across resumes)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue exactly from the last vocoder checkpoint."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Train a per-model HiFi-GAN vocoder on the model's own recordings (Ctrl-C saves; --resume continues)."""
+    from sda_audio.progress import CancelToken
+    from sda_engine.trainer import train_vocoder as run_training
+
+    with event_view(json_events) as view:
+        path = run_training(model, minutes=max_minutes, device=device, seed=seed, max_steps=max_steps,
+                            resume=resume, on_event=view, cancel=CancelToken())
+    if json_events:
+        print_json({"model_path": str(path)})
+        return
+    console.print(f"model [bold]{model}[/] now has its own vocoder ({path}); "
+                  f"`sda generate {model} --vocoder hifigan` uses it, and `auto` prefers it")

@@ -14,7 +14,7 @@ from sda_cli.cmd_generate import generate
 from sda_cli.cmd_history import history_app
 from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
-from sda_cli.cmd_train import train
+from sda_cli.cmd_train import train, train_vocoder
 from sda_cli.cmd_vocoder import vocoder_app
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ app.command("describe")(describe)
 app.command("export-audio")(export_audio)
 app.command("train")(train)
 app.command("generate")(generate)
+app.command("train-vocoder")(train_vocoder)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")

@@ -5,10 +5,10 @@ Also the start of *growing* (INCR-01): loading the existing model whose training
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,41 +101,62 @@ def corpus_vocoder(index_path: Path | None) -> Any:
 
 
 def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float, on_event: ProgressCallback,
-                      cancel: CancelToken | None, seed: int = 0, max_steps: int | None = None,
+                      cancel: CancelToken | None, seed: int = 0, max_steps: int | None = None, *,
+                      checkpoint_dir: str | Path | None = None, resume: bool = False, config: Any = None,
+                      batch_size: int = 4, log_every: int = 10, checkpoint_every: int = 100,
                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train a per-model HiFi-GAN for ``minutes`` (or ``max_steps``) on the training audio.
+    """Train a per-model HiFi-GAN for ``minutes`` of training time (or ``max_steps`` in total) on the audio.
 
-    Returns ``(generator tensors, vocoder metadata {"kind", "config", "steps", "minutes"})`` for the model file.
-    Segments come from the same seeded sampler as the autoencoder (no augmentation: the vocoder must learn
-    the real recordings).
+    Segments come from ``data``'s seeded sampler, unaugmented (the vocoder must learn the real recordings).
+    Checkpoints (every ``checkpoint_every`` steps, at the end, and on cancel/Ctrl-C, which then raises
+    ``Cancelled``) go to ``checkpoint_dir`` (a temporary folder when ``None``: nothing to resume then).
+    ``resume`` continues exactly from the newest checkpoint there (the minutes budget counts the time
+    already spent); without it, old vocoder checkpoints there are removed first. ``config`` overrides the
+    ``HifiGanTrainingConfig`` (its seed is replaced by ``seed``).
+
+    Returns ``(generator tensors, vocoder metadata)`` for the model file; the metadata has ``kind``,
+    ``config`` (generator), ``training`` (full training config), ``steps``, ``minutes`` (training time),
+    ``budget_minutes``, ``stop_reason`` and ``loss_curve``.
     """
-    from sda_models.mel import LogMel
+    import tempfile
+
+    from sda_engine.checkpoints import CheckpointManager
+    from sda_engine.stage_vocoder import VocoderPlan, loss_curve, run_vocoder_stage, with_seed
     from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
-    trainer = HifiGanTrainer(HifiGanTrainingConfig(seed=seed), device=device)
-    mel = LogMel().to(device)
-    deadline = time.monotonic() + minutes * 60.0
-    on_event(ProgressEvent("train.vocoder", "start", total=max_steps,
-                           message=f"training the model's own HiFi-GAN vocoder for {minutes:g} min"))
-    step = 0
-    t0 = time.monotonic()
-    seg = min(data.segment_samples, 16384)
-    while time.monotonic() < deadline and (max_steps is None or step < max_steps):
-        if cancel is not None:
-            cancel.raise_if_cancelled("vocoder training")
-        waves = data.sample_waves(4, augment=False)[:, :seg].to(device)
-        with torch.no_grad():
-            log_mel = mel(waves)
-        metrics = trainer.step(waves, log_mel)
-        step += 1
-        if step % 10 == 0 or step == 1:
-            left = max(0.0, deadline - time.monotonic())
-            on_event(ProgressEvent("train.vocoder", "progress", step=step, total=max_steps,
-                                   message=f"vocoder step {step}",
-                                   metrics={**{k: float(v) for k, v in metrics.items()}, "eta_seconds": left}))
-    on_event(ProgressEvent("train.vocoder", "done", step=step,
-                           message=f"vocoder trained for {step} steps in {time.monotonic() - t0:.0f} s"))
-    meta = {"kind": "hifigan", "config": trainer.config.generator.to_dict(), "steps": step, "minutes": minutes}
+    if not minutes > 0:
+        raise SdaError(f"cannot train a vocoder for {minutes} minutes", hint="give a positive number of minutes")
+    if max_steps is not None and max_steps < 1:
+        raise SdaError(f"cannot train a vocoder for {max_steps} steps", hint="give a positive number of steps")
+    with contextlib.ExitStack() as stack:
+        if checkpoint_dir is None:
+            if resume:
+                raise SdaError("there is no checkpoint folder to resume the vocoder training from",
+                               hint="train without --resume")
+            checkpoint_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sda-vocoder-"))
+        manager = CheckpointManager(checkpoint_dir, keep=2)
+        ckpt = None
+        if resume:
+            ckpt = manager.load_latest()
+            if ckpt is None:
+                raise SdaError("no vocoder checkpoint to resume", path=manager.folder,
+                               hint="train the vocoder without --resume to start from scratch")
+        else:
+            manager.clear()
+        cfg = with_seed(config if config is not None else HifiGanTrainingConfig(), seed)
+        if ckpt is not None and "config" in ckpt.meta.get("trainer", {}):
+            saved = HifiGanTrainingConfig.from_dict(ckpt.meta["trainer"]["config"])
+            if config is None and saved.seed == seed:
+                cfg = saved  # resume with the settings the run was started with
+        trainer = HifiGanTrainer(cfg, device=device)
+        plan = VocoderPlan(minutes=minutes, max_steps=max_steps, batch_size=batch_size,
+                           segment_samples=min(data.segment_samples, 16384), log_every=max(1, log_every),
+                           checkpoint_every=max(1, checkpoint_every))
+        outcome = run_vocoder_stage(trainer, data, plan, manager, on_event, cancel or CancelToken(),
+                                    resume_from=ckpt)
+    meta = {"kind": "hifigan", "config": cfg.generator.to_dict(), "training": cfg.to_dict(),
+            "steps": outcome.steps, "minutes": outcome.minutes, "budget_minutes": minutes,
+            "stop_reason": outcome.stop_reason, "loss_curve": loss_curve(outcome.history)}
     return trainer.generator_tensors(), meta
 
 

@@ -124,6 +124,7 @@ def train_model(
     augment: bool = True,
     patience: int = 6,
     validate: bool = True,
+    rvq: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> TrainResult:
     """Train a model on a dataset folder and save it to the library as ``<name>.sda``.
@@ -151,6 +152,8 @@ def train_model(
         patience: evaluations without a better validation loss before early stopping.
         validate: check the dataset first (refuses a dataset with errors).
         overwrite: replace an existing library model of the same name (otherwise that is an error).
+        rvq: RVQ overrides for a new model: ``codebook_size``, ``rvq_levels`` (2-4), ``codebook_dim``,
+            ``commitment_weight`` (VQVAE-02/05/06).
 
     Returns:
         :class:`TrainResult`.
@@ -173,7 +176,7 @@ def train_model(
         raise SdaError(f"unknown preset '{preset}'", hint="use tiny, small, full or auto")
     if not (resume or add_files or overwrite) and home.model_path(name).exists():
         raise SdaError(f"a model named '{name}' already exists", path=home.model_path(name),
-                       hint="choose another name, pass --overwrite, or --add-files to grow it")
+                       hint="choose another name, pass --overwrite, or --add FILES to grow it")
     dev = resolve_device(device)
     manager = CheckpointManager(home.checkpoint_dir(name))
     ckpt = manager.load_latest() if resume else None
@@ -214,6 +217,7 @@ def train_model(
             emit(ProgressEvent("train.autoencoder", "info",
                                message=f"starting over: earlier checkpoints of '{name}' were removed"))
             manager.clear()
+        CheckpointManager(vocoder_checkpoint_dir(home, name)).clear()  # a fresh run's vocoder starts afresh
         n_files = len(files)
         preset_reason = f"preset '{preset}' was requested"
         if preset == "auto":
@@ -222,7 +226,7 @@ def train_model(
             seconds = sum(audio_info(p).duration for p in files)
             preset, preset_reason = choose_preset(n_files, seconds, dev.type)
             emit(ProgressEvent("train.autoencoder", "info", message=f"preset {preset}: {preset_reason}"))
-        cfg = preset_config(preset, kind if growing is None else growing.kind, n_files=n_files)
+        cfg = preset_config(preset, kind if growing is None else growing.kind, n_files=n_files, **(rvq or {}))
         if growing is not None:
             cfg = finishing.preset_like(cfg, growing)
         tr = cfg.training
@@ -314,7 +318,10 @@ def train_model(
     cancel.raise_if_cancelled("training")
     vocoder = None
     if vocoder_minutes and vocoder_minutes > 0:
-        vocoder = finishing.train_vocoder_for(data, dev, vocoder_minutes, emit, cancel, seed=int(setup["seed"]))
+        voc_dir = vocoder_checkpoint_dir(home, name)
+        voc_resume = ckpt is not None and CheckpointManager(voc_dir).latest_path() is not None
+        vocoder = finishing.train_vocoder_for(data, dev, vocoder_minutes, emit, cancel, seed=int(setup["seed"]),
+                                              checkpoint_dir=voc_dir, resume=voc_resume)
         result.vocoder = "hifigan"
     result.warnings = warnings
     result.model_path = finishing.save_to_library(home, name, ae, prior, data, setup, result, vocoder,
@@ -355,12 +362,21 @@ def train_vocoder(
     on_event: ProgressCallback = ignore_events,
     cancel: CancelToken | None = None,
     home: SdaHome | str | Path | None = None,
+    resume: bool = False,
+    config: Any = None,
+    batch_size: int = 4,
+    log_every: int = 10,
+    checkpoint_every: int = 100,
 ) -> Path:
     """Train (or retrain) the per-model HiFi-GAN vocoder of library model ``model`` (``sda train-vocoder``).
 
-    Uses the model's own training files (recorded in its metadata), trains for ``minutes`` of wall-clock
-    time (or ``max_steps``), stores the generator in the model file's ``vocoder.*`` section and updates the
-    library entry. Also rebuilds the corpus index if it is missing. Returns the model file path.
+    Uses the model's own training files (recorded in its metadata), trains for ``minutes`` of training time
+    (counted across resumes) or ``max_steps`` steps in total, stores the generator in the model file's
+    ``vocoder.*`` section and updates the library entry. Also rebuilds the corpus index if it is missing.
+    Checkpoints go to ``<checkpoints>/<model>/vocoder`` every ``checkpoint_every`` steps and on cancel or
+    Ctrl-C (then ``Cancelled`` is raised); ``resume=True`` continues exactly from the newest one.
+    ``config`` overrides the ``HifiGanTrainingConfig`` (e.g. a tiny one for tests). Events: job
+    ``train.vocoder`` (start, info, progress, checkpoint, warning, done). Returns the model file path.
     """
     from sda_engine import finishing
     from sda_engine.library import ModelLibrary
@@ -374,6 +390,10 @@ def train_vocoder(
     dev = resolve_device(device)
     library = ModelLibrary(home)
     path = library.resolve(model)
+    folder = vocoder_checkpoint_dir(home, model)
+    if resume and CheckpointManager(folder).latest_path() is None:
+        raise SdaError(f"no vocoder checkpoint to resume for model '{model}'", path=folder,
+                       hint="train the vocoder without --resume to start from scratch")
     bundle = load_model(path, "cpu")
     files = [Path(f) for f in bundle.metadata.get("dataset", {}).get("files", [])]
     missing = [f for f in files if not f.is_file()]
@@ -384,7 +404,9 @@ def train_vocoder(
         finishing.build_corpus_index(home, model, files, on_event, cancel)
     data = TrainingData(files, 64 * 512, seed=seed, augment=None, on_event=on_event, job="train.vocoder")
     tensors, voc_meta = finishing.train_vocoder_for(data, dev, minutes, on_event, cancel, seed=seed,
-                                                    max_steps=max_steps)
+                                                    max_steps=max_steps, checkpoint_dir=folder, resume=resume,
+                                                    config=config, batch_size=batch_size, log_every=log_every,
+                                                    checkpoint_every=checkpoint_every)
     meta = {**bundle.metadata, "vocoder": voc_meta}
     out = ModelBundle(metadata=meta, autoencoder=bundle.autoencoder, stats=bundle.stats, prior=bundle.prior,
                       vocoder_tensors=tensors, control_tensors=bundle.control_tensors)
@@ -392,3 +414,8 @@ def train_vocoder(
     save_model(staging, out)
     record = library.update_model(model, staging, move=True)
     return Path(record.path)
+
+
+def vocoder_checkpoint_dir(home: SdaHome, model: str) -> Path:
+    """Where the vocoder checkpoints of ``model`` live: ``<checkpoints>/<model>/vocoder``."""
+    return home.checkpoint_dir(model) / "vocoder"

@@ -337,10 +337,13 @@ class PresetConfig:
 
 
 def preset_config(name: str, kind: str = "rvq", n_files: int | None = None,
-                  codebook_size: int | None = None) -> PresetConfig:
+                  codebook_size: int | None = None, rvq_levels: int | None = None,
+                  codebook_dim: int | None = None, commitment_weight: float | None = None) -> PresetConfig:
     """The configs of preset ``name`` (tiny|small|full) for an autoencoder of ``kind`` (vae|rvq).
 
-    ``n_files`` sets the codebook size (see :func:`codebook_size_for`) unless ``codebook_size`` overrides it.
+    ``n_files`` sets the codebook size (see :func:`codebook_size_for`) unless ``codebook_size`` overrides it;
+    ``rvq_levels`` (2-4), ``codebook_dim`` and ``commitment_weight`` override the preset's RVQ settings
+    (VQVAE-05/06) and are validated like every config value.
     """
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}'", hint=f"use one of {', '.join(PRESET_NAMES)}")
@@ -350,8 +353,10 @@ def preset_config(name: str, kind: str = "rvq", n_files: int | None = None,
     ae = AutoencoderConfig(
         kind=kind, channels=spec.channels, latent_dim=spec.latent_dim, res_blocks=spec.res_blocks,
         kernel_size=spec.kernel_size, dropout=spec.dropout, kl_warmup_steps=spec.kl_warmup_steps,
-        rvq_levels=spec.rvq_levels, codebook_size=size, codebook_dim=spec.codebook_dim,
+        rvq_levels=spec.rvq_levels if rvq_levels is None else rvq_levels, codebook_size=size,
+        codebook_dim=spec.codebook_dim if codebook_dim is None else codebook_dim,
         dead_code_threshold=spec.dead_code_threshold, usage_window=spec.usage_window,
+        **({} if commitment_weight is None else {"commitment_weight": commitment_weight}),
     )
     training = TrainingConfig(
         lr=spec.lr, batch_size=spec.batch_size, segment_frames=spec.segment_frames, max_steps=spec.max_steps,
@@ -360,7 +365,7 @@ def preset_config(name: str, kind: str = "rvq", n_files: int | None = None,
     )
     prior = prior_training = None
     if kind == "rvq":
-        prior = dataclasses.replace(spec.prior, levels=spec.rvq_levels, codebook_size=size)
+        prior = dataclasses.replace(spec.prior, levels=ae.rvq_levels, codebook_size=size)
         prior_training = dataclasses.replace(
             training, lr=spec.prior_lr, max_steps=spec.prior_max_steps, augment=False,
             segment_frames=spec.prior.context_frames * ae.downsample,

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from sda_audio.errors import SdaError
+from sda_models.mel import LogMel
 from sda_models.vocoders.base import Vocoder
 from sda_models.vocoders.corpus_index import INT16_SCALE, CorpusIndex, mel_loudness
-from sda_models.vocoders.mel_correction import match_mel
+from sda_models.vocoders.mel_correction import match_mel, refine_stft
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,15 @@ class GrainSettings:
             overlap-add; 0 leaves the grains' own spectra.
         max_correction_db: per-pass limit of that correction.
         correction_step, correction_inner: its update step and gain refinements per pass.
+        refine_iterations: iterations of phase-consistent STFT refinement (:func:`refine_stft`) after
+            the correction; they fix what a band EQ cannot (partials of held-out material at other
+            pitches than the corpus has, inconsistent overlaps at splices); 0 turns it off.
+        fine_structure: share (0..1, in log magnitude) of the grains' own spectral fine structure the
+            refinement keeps where the grains match the target badly; the rest is the smooth envelope
+            the mel implies. Where they match (mel error of the raw grains -> 0, e.g. material close
+            to the corpus) the share rises to 1, so the grains' own spectra are kept there.
+        mismatch_nats: raw-grain log-mel error (per band and frame) at which the share reaches
+            ``fine_structure``; smaller errors blend linearly towards 1.
         seed: seed for the pitch jitter.
     """
 
@@ -74,6 +84,9 @@ class GrainSettings:
     max_correction_db: float = 30.0
     correction_step: float = 1.0
     correction_inner: int = 2
+    refine_iterations: int = 48
+    fine_structure: float = 0.8
+    mismatch_nats: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +98,8 @@ class GrainSettings:
             raise ValueError("continuity_weight and repeat_penalty must be non-negative")
         if self.correction_iterations < 0 or self.correction_inner < 1 or not 0 < self.correction_step < 2:
             raise ValueError("need correction_iterations >= 0, correction_inner >= 1, 0 < correction_step < 2")
+        if self.refine_iterations < 0 or not 0.0 <= self.fine_structure <= 1.0 or self.mismatch_nats <= 0:
+            raise ValueError("need refine_iterations >= 0, 0 <= fine_structure <= 1 and mismatch_nats > 0")
         if self.align_samples < 0 or self.pitch_jitter_semitones < 0 or self.max_gain_db < 0:
             raise ValueError("align_samples, pitch_jitter_semitones and max_gain_db must be non-negative")
 
@@ -166,6 +181,7 @@ class CorpusVocoder(Vocoder):
         self._file_stop = (index.file_offsets + index.file_lengths).numpy()
         self._file_scale = index.file_scales.numpy() / INT16_SCALE
         self._loudness = index.loudness.numpy()
+        self._logmel = LogMel(index.mel_config)
 
     # ------------------------------------------------------------------ frame choice
 
@@ -238,6 +254,12 @@ class CorpusVocoder(Vocoder):
         score = corr / np.sqrt(energy + 1e-12)
         return int(np.argmax(score)) - a
 
+    def _fine_structure(self, wave: np.ndarray, mel: torch.Tensor) -> torch.Tensor:
+        """Per band and frame ``(n_mels, T)`` share of the grains' fine structure the refinement keeps."""
+        s = self.settings
+        error = (self._logmel(torch.from_numpy(wave)) - mel).abs()
+        return 1.0 - (1.0 - s.fine_structure) * (error / s.mismatch_nats).clamp(max=1.0)
+
     def _correct(self, wave: np.ndarray, mel: torch.Tensor) -> np.ndarray:
         """Mel envelope correction in chunks of ``CORRECTION_CHUNK`` frames (bounded memory).
 
@@ -248,11 +270,16 @@ class CorpusVocoder(Vocoder):
         hop = self.hop_length
         n = mel.shape[1]
         out = np.empty_like(wave)
+        keep = self._fine_structure(wave, mel) if s.refine_iterations > 0 else None
         for start in range(0, n, CORRECTION_CHUNK):
             stop = min(n, start + CORRECTION_CHUNK)
             lo, hi = max(0, start - CORRECTION_CONTEXT), min(n, stop + CORRECTION_CONTEXT)
-            part = match_mel(torch.from_numpy(wave[lo * hop:hi * hop]), mel[:, lo:hi], self.index.mel_config,
+            cfg, target = self.index.mel_config, mel[:, lo:hi]
+            part = match_mel(torch.from_numpy(wave[lo * hop:hi * hop]), target, cfg,
                              s.correction_iterations, s.max_correction_db, s.correction_step, s.correction_inner)
+            if keep is not None:
+                part = refine_stft(part, target, cfg, s.refine_iterations, keep[:, lo:hi],
+                                   max_db=s.max_correction_db)
             out[start * hop:stop * hop] = part.numpy()[(start - lo) * hop:(stop - lo) * hop]
         return out
 
@@ -300,7 +327,7 @@ class CorpusVocoder(Vocoder):
             acc[out0:out0 + length] += gains[t] * window * grain
             wsum[out0:out0 + length] += window
         out = acc[pad:pad + n * hop] / np.maximum(wsum[pad:pad + n * hop], 1e-3)
-        if s.correction_iterations > 0:
+        if s.correction_iterations > 0 or s.refine_iterations > 0:
             out = self._correct(out, mel)
         out = out - out.mean()
         return soft_limit(out)

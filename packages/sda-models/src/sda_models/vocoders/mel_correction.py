@@ -5,11 +5,17 @@ spectrum. This applies a smooth time-varying EQ in the canonical STFT frame grid
 :class:`~sda_models.mel.LogMel` uses): the per-band log-mel error is spread onto the linear bins
 through the normalised mel filterbank, the STFT is scaled by it and overlap-added back. A few
 iterations converge because each step only changes magnitudes by a band-smooth gain.
+
+:func:`refine_stft` goes one step further, for held-out material whose partials sit at other
+frequencies than any grain's: a few fast Griffin-Lim iterations (Perraudin et al. 2013) on the same
+grid, started from the grains' own phase, whose target magnitude is the wave's fine structure blended
+(geometrically) with the smooth envelope the mel implies, then band-corrected onto the target mel.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -77,4 +83,57 @@ def match_mel(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | None
             error = torch.where(silent, torch.zeros_like(error), error)
             log_gain = (log_gain + step * (spread @ error)).clamp(-limit, limit)
         y = _istft(spec * torch.exp(log_gain), cfg, window, wave.shape[0])
+    return y
+
+
+@lru_cache(maxsize=4)
+def _envelope_basis(config: MelConfig) -> torch.Tensor:
+    """``(n_freqs, n_mels)`` least-squares inverse of the mel filterbank (mel magnitude -> linear)."""
+    return torch.linalg.pinv(mel_filterbank(config).double()).float()
+
+
+def refine_stft(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | None = None,
+                iterations: int = 48, fine_structure: float | torch.Tensor = 0.8, acceleration: float = 0.5,
+                max_db: float = 30.0) -> torch.Tensor:
+    """Phase-consistent magnitude refinement of ``wave`` ``(T * hop,)`` towards ``target`` ``(n_mels, T)``.
+
+    Each iteration takes the canonical-grid STFT, sets its magnitude to
+    ``|S| ** fine_structure * E ** (1 - fine_structure)`` (``E``: the mel's least-squares linear
+    magnitude, the envelope Griffin-Lim would use; ``fine_structure`` is a number or a per band and
+    frame ``(n_mels, T)`` share, spread onto the bins like the correction), rescales every mel band so the result's mel equals
+    the target (limited to ``max_db``; silent bands stay silent), keeps the current phase and
+    resynthesises; the next STFT is extrapolated by ``acceleration`` (fast Griffin-Lim). Starting from
+    the grains' phase, this keeps their onsets and texture while spreading energy the way the mel
+    says. ``fine_structure=1`` keeps the grains' spectra (only the phase is made consistent).
+    """
+    cfg = config or MelConfig()
+    if iterations <= 0 or wave.numel() <= cfg.padding:
+        return wave
+    device = wave.device
+    fb = mel_filterbank(cfg).to(device)
+    spread = (fb / fb.sum(0).clamp_min(1e-12)).T
+    target = target.to(device).float()
+    envelope = (_envelope_basis(cfg).to(device) @ torch.exp(target)).clamp_min(0.0)
+    if isinstance(fine_structure, torch.Tensor):
+        keep = fine_structure.to(device).float().clamp(0.0, 1.0)
+        alpha = spread @ keep + (1.0 - spread.sum(1, keepdim=True)).clamp_min(0.0)  # uncovered bins: own
+    else:
+        alpha = torch.full_like(envelope, float(fine_structure))
+    env_part = None if bool((alpha >= 1.0).all()) else envelope.clamp_min(1e-12) ** (1.0 - alpha)
+    window = torch.hann_window(cfg.win_length, device=device)
+    limit = max_db / 20.0 * math.log(10.0)
+    floor = math.log(LOG_CLAMP) + 1e-3
+    y = wave.float()
+    spec = _stft(y, cfg, window)
+    previous = None
+    for _ in range(iterations):
+        mag = torch.sqrt(spec.real.square() + spec.imag.square() + MAGNITUDE_EPS)
+        new_mag = mag ** alpha * env_part if env_part is not None else mag
+        current = torch.log(torch.clamp(fb @ new_mag, min=LOG_CLAMP))
+        error = torch.where((target <= floor) & (current <= floor), torch.zeros_like(current), target - current)
+        new_mag = new_mag * torch.exp((spread @ error).clamp(-limit, limit))
+        y = _istft(spec * (new_mag / mag), cfg, window, wave.shape[0])
+        rebuilt = _stft(y, cfg, window)
+        spec = rebuilt if previous is None else rebuilt + acceleration * (rebuilt - previous)
+        previous = rebuilt
     return y
