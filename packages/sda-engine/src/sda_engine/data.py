@@ -194,6 +194,14 @@ class TrainingData:
             mels = [mel(w.unsqueeze(0))[0] for w in self.training_audio(max_seconds_per_file)]
         return MelStats.from_mels(mels)
 
+    def loudness_quantiles(self, mel: Callable[[torch.Tensor], torch.Tensor],
+                           max_seconds_per_file: float = 60.0) -> list[float]:
+        """Quantiles of frame loudness over the training audio (see :mod:`sda_engine.dynamics`)."""
+        from sda_engine.dynamics import loudness_quantiles
+
+        with torch.no_grad():
+            return loudness_quantiles(mel(w.unsqueeze(0))[0] for w in self.training_audio(max_seconds_per_file))
+
     @property
     def total_seconds(self) -> float:
         return float(sum(len(it.samples) for it in self.all_items)) / SAMPLE_RATE

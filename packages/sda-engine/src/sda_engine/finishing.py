@@ -100,7 +100,7 @@ def corpus_vocoder(index_path: Path | None) -> Any:
     return CorpusVocoder(CorpusIndex.load(index_path))
 
 
-def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float, on_event: ProgressCallback,
+def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float | None, on_event: ProgressCallback,
                       cancel: CancelToken | None, seed: int = 0, max_steps: int | None = None, *,
                       checkpoint_dir: str | Path | None = None, resume: bool = False, config: Any = None,
                       batch_size: int = 4, log_every: int = 10, checkpoint_every: int = 100,
@@ -112,7 +112,7 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float, 
     ``Cancelled``) go to ``checkpoint_dir`` (a temporary folder when ``None``: nothing to resume then).
     ``resume`` continues exactly from the newest checkpoint there (the minutes budget counts the time
     already spent); without it, old vocoder checkpoints there are removed first. ``config`` overrides the
-    ``HifiGanTrainingConfig`` (its seed is replaced by ``seed``).
+    ``HifiGanTrainingConfig`` (its seed is replaced by ``seed``; a resumed run keeps its original seed).
 
     Returns ``(generator tensors, vocoder metadata)`` for the model file; the metadata has ``kind``,
     ``config`` (generator), ``training`` (full training config), ``steps``, ``minutes`` (training time),
@@ -124,7 +124,9 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float, 
     from sda_engine.stage_vocoder import VocoderPlan, loss_curve, run_vocoder_stage, with_seed
     from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
-    if not minutes > 0:
+    if minutes is None and max_steps is None:
+        raise SdaError("the vocoder training has no limit", hint="give a number of minutes or of steps")
+    if minutes is not None and not minutes > 0:
         raise SdaError(f"cannot train a vocoder for {minutes} minutes", hint="give a positive number of minutes")
     if max_steps is not None and max_steps < 1:
         raise SdaError(f"cannot train a vocoder for {max_steps} steps", hint="give a positive number of steps")
@@ -145,9 +147,9 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float, 
             manager.clear()
         cfg = with_seed(config if config is not None else HifiGanTrainingConfig(), seed)
         if ckpt is not None and "config" in ckpt.meta.get("trainer", {}):
+            # resume with the seed (and, unless overridden, the settings) the run was started with
             saved = HifiGanTrainingConfig.from_dict(ckpt.meta["trainer"]["config"])
-            if config is None and saved.seed == seed:
-                cfg = saved  # resume with the settings the run was started with
+            cfg = saved if config is None else with_seed(config, saved.seed)
         trainer = HifiGanTrainer(cfg, device=device)
         plan = VocoderPlan(minutes=minutes, max_steps=max_steps, batch_size=batch_size,
                            segment_samples=min(data.segment_samples, 16384), log_every=max(1, log_every),
@@ -183,6 +185,7 @@ def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: Trainin
         "lineage": {"id": lineage, "parent_sha256": setup.get("grown_from")},
         "corpus_index": str(result.corpus_index) if result.corpus_index else None,
         "warnings": list(result.warnings)[-20:],
+        "dynamics": {"frame_loudness_quantiles": data.loudness_quantiles(ae.mel_cpu)},
     }
     if vocoder is not None:
         meta["vocoder"] = vocoder[1]

@@ -10,6 +10,9 @@ Long durations are made in chunks:
 - **vocoding** runs over mel chunks with an overlap; audio chunks are joined with an equal-power
   crossfade (:func:`sda_engine.stitching.crossfade_concat`).
 
+Dynamics: the decoded log-mel's frame loudness is mapped onto the training audio's distribution
+(:mod:`sda_engine.dynamics`), so gaps are as quiet and strokes as loud as in the material.
+
 Density (GEN-02), ``0.1 .. 2.0``, 1 = as generated:
 
 - VAE: the latent anchor rate scales with density (denser = the latent moves more often);
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_engine.dynamics import match_dynamics
 from sda_engine.stitching import crossfade_concat, smooth_latent_path
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ class RenderSettings:
     top_k: int = 0
     top_p: float = 1.0
     density: float = 1.0
+    dynamics: float = 1.0  # 0 = as decoded, 1 = the frame-loudness distribution of the training audio
 
 
 def n_mel_frames(duration: float) -> int:
@@ -166,6 +171,9 @@ def render_mel(bundles: Sequence[tuple[Any, float]], settings: RenderSettings, d
         part = bundle.stats.denormalize(norm)[0] * (w / total_w)
         mel = part if mel is None else mel + part
     assert mel is not None
+    quantiles = (bundles[0][0].metadata.get("dynamics") or {}).get("frame_loudness_quantiles")
+    if quantiles and settings.dynamics > 0:
+        mel = match_dynamics(mel, quantiles, settings.dynamics)
     return density_gate(mel.float(), settings.density)
 
 

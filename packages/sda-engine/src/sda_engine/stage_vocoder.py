@@ -40,13 +40,13 @@ class VocoderPlan:
     """How long the vocoder trains and how often it reports.
 
     Attributes:
-        minutes: training-time budget, counted across resumes.
+        minutes: training-time budget, counted across resumes (``None``: ``max_steps`` alone).
         max_steps: stop after this many steps in total (``None``: the time budget alone).
         batch_size / segment_samples: batch shape ``(batch_size, segment_samples)``.
         log_every: ``progress`` event interval; checkpoint_every: checkpoint interval (steps).
     """
 
-    minutes: float
+    minutes: float | None
     max_steps: int | None = None
     batch_size: int = 4
     segment_samples: int = 16384
@@ -108,7 +108,8 @@ def run_vocoder_stage(
     from sda_models.mel import LogMel
 
     mel = LogMel().to(trainer.device)
-    budget = plan.minutes * 60.0
+    budget = plan.minutes * 60.0 if plan.minutes is not None else math.inf
+    budget_text = f"{plan.minutes:g} min" if plan.minutes is not None else "no time limit"
     step, spent, history = 0, 0.0, []
     out = VocoderOutcome(steps=0, stop_reason="")
     if resume_from is not None:
@@ -117,7 +118,7 @@ def run_vocoder_stage(
         history = list(resume_from.meta.get("history", []))
         out.resumed_from = step
         on_event(ProgressEvent(JOB, "info", step=step, total=plan.max_steps, message=(
-            f"resuming vocoder training from step {step} ({spent / 60:.1f} of {plan.minutes:g} min spent)")))
+            f"resuming vocoder training from step {step} ({spent / 60:.1f} min spent; {budget_text})")))
     start_step = step
     t0 = time.monotonic()
 
@@ -129,10 +130,9 @@ def run_vocoder_stage(
         on_event(ProgressEvent(JOB, "checkpoint", step=step, total=plan.max_steps,
                                message=f"vocoder checkpoint saved at step {step}", data={"path": str(ckpt.path)}))
 
-    steps_text = f"{plan.max_steps} steps or " if plan.max_steps is not None else ""
     on_event(ProgressEvent(JOB, "start", step=step, total=plan.max_steps,
-                           message=f"training the model's own HiFi-GAN vocoder for up to {steps_text}"
-                                   f"{plan.minutes:g} min"))
+                           message=f"training the model's own HiFi-GAN vocoder: "
+                                   f"{plan.max_steps or 'unlimited'} steps, {budget_text}"))
     stop_reason = "finished"
     with sigint_to_cancel(cancel):
         while True:

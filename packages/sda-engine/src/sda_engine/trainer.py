@@ -355,7 +355,7 @@ def _finite(x: float | None) -> float | None:
 
 def train_vocoder(
     model: str,
-    minutes: float = 10.0,
+    minutes: float | None = 10.0,
     device: str = "auto",
     seed: int = 0,
     max_steps: int | None = None,
@@ -371,7 +371,7 @@ def train_vocoder(
     """Train (or retrain) the per-model HiFi-GAN vocoder of library model ``model`` (``sda train-vocoder``).
 
     Uses the model's own training files (recorded in its metadata), trains for ``minutes`` of training time
-    (counted across resumes) or ``max_steps`` steps in total, stores the generator in the model file's
+    (counted across resumes; ``None``: no time limit) or ``max_steps`` steps in total, stores the generator in the model file's
     ``vocoder.*`` section and updates the library entry. Also rebuilds the corpus index if it is missing.
     Checkpoints go to ``<checkpoints>/<model>/vocoder`` every ``checkpoint_every`` steps and on cancel or
     Ctrl-C (then ``Cancelled`` is raised); ``resume=True`` continues exactly from the newest one.
@@ -383,7 +383,9 @@ def train_vocoder(
     from sda_models.device import resolve_device
     from sda_models.model_file import ModelBundle, load_model, save_model
 
-    if not minutes > 0:
+    if minutes is None and max_steps is None:
+        raise SdaError("the vocoder training has no limit", hint="give a number of minutes or of steps")
+    if minutes is not None and not minutes > 0:
         raise SdaError(f"cannot train a vocoder for {minutes} minutes", hint="give a positive number of minutes")
     home = home if isinstance(home, SdaHome) else SdaHome(home)
     validate_name(model)
@@ -391,9 +393,12 @@ def train_vocoder(
     library = ModelLibrary(home)
     path = library.resolve(model)
     folder = vocoder_checkpoint_dir(home, model)
-    if resume and CheckpointManager(folder).latest_path() is None:
-        raise SdaError(f"no vocoder checkpoint to resume for model '{model}'", path=folder,
-                       hint="train the vocoder without --resume to start from scratch")
+    if resume:
+        latest = CheckpointManager(folder).latest_path()
+        if latest is None:
+            raise SdaError(f"no vocoder checkpoint to resume for model '{model}'", path=folder,
+                           hint="train the vocoder without --resume to start from scratch")
+        seed = _checkpoint_seed(latest, seed)
     bundle = load_model(path, "cpu")
     files = [Path(f) for f in bundle.metadata.get("dataset", {}).get("files", [])]
     missing = [f for f in files if not f.is_file()]
@@ -419,3 +424,13 @@ def train_vocoder(
 def vocoder_checkpoint_dir(home: SdaHome, model: str) -> Path:
     """Where the vocoder checkpoints of ``model`` live: ``<checkpoints>/<model>/vocoder``."""
     return home.checkpoint_dir(model) / "vocoder"
+
+
+def _checkpoint_seed(path: Path, default: int) -> int:
+    """The seed a vocoder checkpoint's run was started with (a resumed run keeps its data split and order)."""
+    import json
+
+    try:
+        return int(json.loads(path.read_text())["trainer"]["config"]["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default

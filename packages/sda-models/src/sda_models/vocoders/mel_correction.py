@@ -15,6 +15,7 @@ grid, started from the grains' own phase, whose target magnitude is the wave's f
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 
 import torch
@@ -44,12 +45,17 @@ def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
                                     stride=(1, hop))[0, 0, 0]
 
 
-def _istft(spec: torch.Tensor, config: MelConfig, window: torch.Tensor, length: int) -> torch.Tensor:
-    """Weighted overlap-add inverse of :func:`_stft` (least-squares), cropped to ``length`` samples."""
+def _istft(spec: torch.Tensor, config: MelConfig, window: torch.Tensor, length: int,
+           norm: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted overlap-add inverse of :func:`_stft` (least-squares), cropped to ``length`` samples.
+
+    ``norm`` (the overlap-added squared window, clamped) may be passed in when it is reused.
+    """
     frames = torch.fft.irfft(spec.T, n=config.n_fft) * window  # (T, n_fft)
     out = _overlap_add(frames, config.hop_length)
-    norm = _overlap_add((window * window).expand(frames.shape[0], -1), config.hop_length)
-    out = out / norm.clamp_min(1e-8)
+    if norm is None:
+        norm = _overlap_add((window * window).expand(frames.shape[0], -1), config.hop_length).clamp_min(1e-8)
+    out = out / norm
     return out[config.padding: config.padding + length]
 
 
@@ -71,13 +77,16 @@ def match_mel(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | None
     limit = max_db / 20.0 * math.log(10.0)
     target = target.to(device).float()
     floor = math.log(LOG_CLAMP)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with it is stable
+        warnings.simplefilter("ignore", UserWarning)
+        fb_sparse = fb.to_sparse_csr()  # each bin is in <= 2 bands: 10x faster than dense
     y = wave.float()
     for _ in range(iterations):
         spec = _stft(y, cfg, window)
         mag = torch.sqrt(spec.real.square() + spec.imag.square() + MAGNITUDE_EPS)
         log_gain = torch.zeros_like(mag)
         for _ in range(inner):
-            current = torch.log(torch.clamp(fb @ (mag * torch.exp(log_gain)), min=LOG_CLAMP))
+            current = torch.log(torch.clamp(fb_sparse @ (mag * torch.exp(log_gain)), min=LOG_CLAMP))
             error = target - current
             silent = (target <= floor + 1e-3) & (current <= floor + 1e-3)
             error = torch.where(silent, torch.zeros_like(error), error)
@@ -119,20 +128,25 @@ def refine_stft(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | No
         alpha = spread @ keep + (1.0 - spread.sum(1, keepdim=True)).clamp_min(0.0)  # uncovered bins: own
     else:
         alpha = torch.full_like(envelope, float(fine_structure))
-    env_part = None if bool((alpha >= 1.0).all()) else envelope.clamp_min(1e-12) ** (1.0 - alpha)
+    log_env = (1.0 - alpha) * torch.log(envelope.clamp_min(1e-12))  # all in log magnitude from here
     window = torch.hann_window(cfg.win_length, device=device)
     limit = max_db / 20.0 * math.log(10.0)
     floor = math.log(LOG_CLAMP) + 1e-3
     y = wave.float()
     spec = _stft(y, cfg, window)
+    norm = _overlap_add((window * window).expand(spec.shape[1], -1), cfg.hop_length).clamp_min(1e-8)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with it is stable
+        warnings.simplefilter("ignore", UserWarning)
+        fb_sparse = fb.to_sparse_csr()  # each bin is in <= 2 bands: 10x faster than dense
     previous = None
     for _ in range(iterations):
-        mag = torch.sqrt(spec.real.square() + spec.imag.square() + MAGNITUDE_EPS)
-        new_mag = mag ** alpha * env_part if env_part is not None else mag
-        current = torch.log(torch.clamp(fb @ new_mag, min=LOG_CLAMP))
+        parts = torch.view_as_real(spec)  # (n_freqs, T, 2)
+        log_mag = spec.real.square().add_(spec.imag.square()).add_(MAGNITUDE_EPS).log_().mul_(0.5)
+        log_new = torch.addcmul(log_env, alpha, log_mag)
+        current = torch.log(torch.clamp(fb_sparse @ torch.exp(log_new), min=LOG_CLAMP))
         error = torch.where((target <= floor) & (current <= floor), torch.zeros_like(current), target - current)
-        new_mag = new_mag * torch.exp((spread @ error).clamp(-limit, limit))
-        y = _istft(spec * (new_mag / mag), cfg, window, wave.shape[0])
+        log_ratio = log_new.sub_(log_mag).add_((spread @ error).clamp_(-limit, limit))
+        y = _istft(torch.view_as_complex(parts * log_ratio.exp_()[..., None]), cfg, window, wave.shape[0], norm)
         rebuilt = _stft(y, cfg, window)
         spec = rebuilt if previous is None else rebuilt + acceleration * (rebuilt - previous)
         previous = rebuilt

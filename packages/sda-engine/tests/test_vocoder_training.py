@@ -1,0 +1,190 @@
+"""Per-model HiFi-GAN training: exact resume, cancel/Ctrl-C checkpoints, time budget across resumes, and the
+trained vocoder used by generation."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sda_audio.errors import Cancelled, SdaError
+from sda_audio.progress import CancelToken, ProgressEvent
+from sda_engine.checkpoints import CheckpointManager
+from sda_engine.home import SdaHome
+from sda_engine.trainer import train_model, train_vocoder, vocoder_checkpoint_dir
+from sda_models.vocoders.hifigan import TINY_HIFIGAN
+from sda_models.vocoders.hifigan_discriminators import TINY_DISCRIMINATORS
+from sda_models.vocoders.hifigan_training import HifiGanTrainingConfig
+
+SR = 44100
+# warm-up of 3 steps: a 6-step run crosses into the adversarial objective after the resume point
+TINY = HifiGanTrainingConfig(generator=TINY_HIFIGAN, discriminators=TINY_DISCRIMINATORS, warmup_steps=3)
+VOC = dict(minutes=10.0, device="cpu", seed=5, config=TINY, batch_size=2, log_every=1)
+LOSSES = ("loss_g", "mel_l1", "stft", "loss_d", "adv", "fm")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
+    """A tiny VAE model 'voc', trained with ``vocoder_minutes`` > 0 (the train_model vocoder path)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("voc")
+    folder = root / "ds"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = np.arange(int(SR * (1.2 + 0.2 * i))) / SR
+        x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) + 0.01 * rng.standard_normal(t.size)
+        sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
+    h = SdaHome(root / "home")
+    events: list[ProgressEvent] = []
+    result = train_model(folder, "voc", kind="vae", preset="tiny", augment=False, batch_size=2, preview_every=1000,
+                         steps=2, eval_every=2, checkpoint_every=2, home=h, vocoder_minutes=0.0005,
+                         on_event=events.append)
+    torch.set_num_threads(before)
+    assert result.vocoder == "hifigan"
+    assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
+    return h
+
+
+def _per_step(events: list[ProgressEvent]) -> dict[int, dict[str, float]]:
+    return {e.step: {k: e.metrics[k] for k in LOSSES if k in e.metrics}
+            for e in events if e.job == "train.vocoder" and e.kind == "progress"}
+
+
+def _vocoder_tensors(home: SdaHome) -> dict[str, torch.Tensor]:
+    from sda_models.model_file import load_model
+
+    bundle = load_model(home.model_path("voc"), "cpu")
+    assert bundle.vocoder_tensors, "the model file has no vocoder.* section"
+    return dict(bundle.vocoder_tensors)
+
+
+def test_train_model_stores_a_vocoder(home: SdaHome) -> None:
+    from sda_models.model_file import read_metadata
+
+    meta = read_metadata(home.model_path("voc"))["vocoder"]
+    assert meta["kind"] == "hifigan" and meta["steps"] >= 1 and meta["loss_curve"]
+    assert _vocoder_tensors(home)
+
+
+def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHome) -> None:
+    straight: list[ProgressEvent] = []
+    train_vocoder("voc", max_steps=6, home=home, on_event=straight.append, **VOC)
+    a = _per_step(straight)
+    assert sorted(a) == [1, 2, 3, 4, 5, 6] and "loss_d" in a[6] and "loss_d" not in a[2]
+    progress = [e for e in straight if e.kind == "progress"]
+    assert progress[0].total == 6 and {"eta_seconds", "steps_per_second", "loss", "lr"} <= set(progress[0].metrics)
+    assert [e.kind for e in straight if e.job == "train.vocoder"][0] == "start"
+    straight_weights = _vocoder_tensors(home)
+
+    token = CancelToken()
+    first: list[ProgressEvent] = []
+
+    def stop_at_3(event: ProgressEvent) -> None:
+        first.append(event)
+        if event.kind == "progress" and event.step == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled, match="step 3"):
+        train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_3, cancel=token, **VOC)
+    saved = [e for e in first if e.kind == "checkpoint"]
+    assert saved and saved[-1].step == 3 and Path(saved[-1].data["path"]).is_file()
+    latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest()
+    assert latest is not None and latest.step == 3 and latest.meta["elapsed_seconds"] > 0
+    assert {"rng.torch_cpu", "rng.sampler"} <= set(latest.tensors)
+
+    second: list[ProgressEvent] = []
+    # a resumed run keeps the seed it was started with (the CLI's default --seed differs)
+    train_vocoder("voc", max_steps=6, home=home, on_event=second.append, resume=True, **{**VOC, "seed": 0})
+    assert any(e.kind == "info" and "resuming" in e.message for e in second)
+    b = {**_per_step(first), **_per_step(second)}
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in range(1, 7):
+        assert set(a[step]) == set(b[step])
+        for key in a[step]:
+            assert b[step][key] == pytest.approx(a[step][key], rel=1e-5, abs=1e-7), (step, key)
+    resumed_weights = _vocoder_tensors(home)
+    assert set(resumed_weights) == set(straight_weights)
+    for key, value in straight_weights.items():
+        torch.testing.assert_close(resumed_weights[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_cancels(home: SdaHome) -> None:
+    def press_ctrl_c(event: ProgressEvent) -> None:
+        if event.kind == "progress" and event.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Cancelled, match="step 2"):
+        train_vocoder("voc", max_steps=6, home=home, on_event=press_ctrl_c, **VOC)
+    latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest()
+    assert latest is not None and latest.step == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_time_budget_counts_across_resumes(home: SdaHome) -> None:
+    token = CancelToken()
+
+    def stop_at_2(event: ProgressEvent) -> None:
+        if event.kind == "progress" and event.step == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_2, cancel=token, **VOC)
+    spent = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest().meta["elapsed_seconds"]
+    events: list[ProgressEvent] = []
+    budget = {**VOC, "minutes": spent / 60.0 * 0.9}  # already spent: no further step
+    train_vocoder("voc", max_steps=6, home=home, on_event=events.append, resume=True, **budget)
+    done = [e for e in events if e.kind == "done"][-1]
+    assert done.step == 2 and done.data["stop_reason"] == "time budget reached"
+    assert not [e for e in events if e.kind == "progress"]
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(home: SdaHome) -> None:
+    CheckpointManager(vocoder_checkpoint_dir(home, "voc")).clear()
+    with pytest.raises(SdaError, match="no vocoder checkpoint to resume") as err:
+        train_vocoder("voc", max_steps=2, home=home, resume=True, **VOC)
+    assert "without --resume" in str(err.value)
+
+
+def test_resume_with_other_settings_is_refused(home: SdaHome) -> None:
+    token = CancelToken()
+
+    def stop_at_1(event: ProgressEvent) -> None:
+        if event.kind == "progress":
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_1, cancel=token, **VOC)
+    other = {**VOC, "config": HifiGanTrainingConfig(generator=TINY_HIFIGAN, discriminators=TINY_DISCRIMINATORS,
+                                                    warmup_steps=1)}
+    with pytest.raises(SdaError, match="different training settings"):
+        train_vocoder("voc", max_steps=4, home=home, resume=True, **other)
+
+
+def test_generation_uses_the_trained_vocoder(home: SdaHome, tmp_path: Path) -> None:
+    from sda_engine.generate import generate
+    from sda_models.model_file import read_metadata
+
+    with pytest.raises(SdaError, match="no limit"):
+        train_vocoder("voc", home=home, **{**VOC, "minutes": None})
+    train_vocoder("voc", max_steps=2, home=home, **{**VOC, "minutes": None})  # steps alone, no time limit
+    meta = read_metadata(home.model_path("voc"))["vocoder"]
+    assert meta["steps"] == 2 and meta["training"]["warmup_steps"] == 3 and len(meta["loss_curve"]) == 2
+    out = generate("voc", 0.5, seed=1, home=home, vocoder="hifigan", device="cpu", output=tmp_path / "h.wav")[0]
+    assert out.vocoder == "hifigan"
+    audio, sr = sf.read(out.path)
+    assert sr == 48000 and np.isfinite(audio).all() and np.abs(audio).max() > 0
