@@ -86,7 +86,12 @@ class OriginalAudio(Vocoder):
 
 
 def mrstft_distance(y: np.ndarray, x: np.ndarray) -> float:
-    """Multi-resolution STFT distance: spectral convergence + log-magnitude L1 at 512/1024/2048."""
+    """Multi-resolution STFT distance: spectral convergence + log-magnitude L1 at 512/1024/2048.
+
+    As in Parallel WaveGAN (Yamamoto et al. 2020): per resolution ``||X| - |Y||_F / ||X|_F`` plus the
+    mean ``|log|X| - log|Y||``, averaged over the three; Hann window of ``n_fft``, hop ``n_fft / 4``
+    (PWG's own hops/windows differ slightly). ``x`` is the original; every vocoder is scored the same way.
+    """
     yt, xt = torch.from_numpy(y), torch.from_numpy(x)
     total = 0.0
     for n_fft in (512, 1024, 2048):

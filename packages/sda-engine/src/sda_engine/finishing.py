@@ -162,6 +162,22 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
     return trainer.generator_tensors(), meta
 
 
+@torch.no_grad()
+def _vae_latent_dynamics(ae: Any, data: TrainingData) -> dict[str, Any] | None:
+    """Fit :mod:`sda_engine.latent_dynamics` to the training files' posterior-mean latents."""
+    from sda_engine.latent_dynamics import fit_latent_dynamics
+
+    model = ae.model.eval()
+    device = next(model.parameters()).device
+    latents = []
+    for wave in data.training_audio():
+        if wave.shape[-1] < 4 * 512:
+            continue
+        mel = ae.stats.normalize(ae.mel_cpu(wave.unsqueeze(0)))
+        latents.append(model.encode(mel.to(device))[0].float().cpu())
+    return fit_latent_dynamics(latents)
+
+
 def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: TrainingData, setup: dict[str, Any],
                     result: Any, vocoder: tuple[dict[str, torch.Tensor], dict[str, Any]] | None,
                     growing: GrowingBase | None = None) -> Path:
@@ -187,6 +203,8 @@ def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: Trainin
         "warnings": list(result.warnings)[-20:],
         "dynamics": {"frame_loudness_quantiles": data.loudness_quantiles(ae.mel_cpu)},
     }
+    if setup.get("kind") == "vae":
+        meta["latent_dynamics"] = _vae_latent_dynamics(ae, data)
     if vocoder is not None:
         meta["vocoder"] = vocoder[1]
     bundle = ModelBundle(metadata=meta, autoencoder=ae.model.eval(), stats=ae.stats, prior=prior,

@@ -3,8 +3,9 @@
 Long durations are made in chunks:
 
 - **latents**: RVQ models sample codes from the prior (it continues beyond its context with a sliding
-  window); VAE models follow a smooth random trajectory (Gaussian anchors joined by raised-cosine
-  interpolation, :func:`sda_engine.stitching.smooth_latent_path`), so the sound evolves gradually;
+  window); VAE models run the vector autoregression fitted to their training latents
+  (:mod:`sda_engine.latent_dynamics`), so the sound moves at the material's pace (models without that
+  fit fall back to a smooth random trajectory, :func:`sda_engine.stitching.smooth_latent_path`);
 - **decoding** runs over latent chunks with an overlap; overlapping mel frames are crossfaded linearly
   (log-mel domain), so the decoder's edge effects never reach the output;
 - **vocoding** runs over mel chunks with an overlap; audio chunks are joined with an equal-power
@@ -15,7 +16,7 @@ Dynamics: the decoded log-mel's frame loudness is mapped onto the training audio
 
 Density (GEN-02), ``0.1 .. 2.0``, 1 = as generated:
 
-- VAE: the latent anchor rate scales with density (denser = the latent moves more often);
+- VAE: the latent process runs ``density`` times faster (denser = more events per second);
 - RVQ: density > 1 raises the prior temperature by ``sqrt(density)`` (more varied codes);
 - both, density < 1: a gate attenuates the quietest ``1 - density`` share of frames by up to 30 dB
   (smoothed over ~50 ms), leaving space between events.
@@ -87,6 +88,13 @@ def sample_latent(bundle: Any, settings: RenderSettings, device: torch.device,
                        top_p=settings.top_p, on_event=on_event, cancel=cancel)
         with torch.no_grad():
             return ae.rvq.decode_codes(codes[None].to(device))
+    dynamics = bundle.metadata.get("latent_dynamics")
+    if dynamics:
+        from sda_engine.latent_dynamics import sample_latent_dynamics
+
+        path = sample_latent_dynamics(dynamics, frames, gen, temperature=settings.temperature,
+                                      rate=max(settings.density, 0.05))
+        return path[None].to(device)
     anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds / max(settings.density, 0.05)))
     path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=settings.temperature)
     return path[None].to(device)

@@ -109,8 +109,9 @@ def refine_stft(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | No
     Each iteration takes the canonical-grid STFT, sets its magnitude to
     ``|S| ** fine_structure * E ** (1 - fine_structure)`` (``E``: the mel's least-squares linear
     magnitude, the envelope Griffin-Lim would use; ``fine_structure`` is a number or a per band and
-    frame ``(n_mels, T)`` share, spread onto the bins like the correction), rescales every mel band so the result's mel equals
-    the target (limited to ``max_db``; silent bands stay silent), keeps the current phase and
+    frame ``(n_mels, T)`` share, spread onto the bins like the correction), rescales every mel band
+    so the result's mel equals the target (limited to ``max_db``; silent bands stay silent), keeps
+    the current phase and
     resynthesises; the next STFT is extrapolated by ``acceleration`` (fast Griffin-Lim). Starting from
     the grains' phase, this keeps their onsets and texture while spreading energy the way the mel
     says. ``fine_structure=1`` keeps the grains' spectra (only the phase is made consistent).
