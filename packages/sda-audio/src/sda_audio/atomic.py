@@ -40,6 +40,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
                        hint="check the folder exists and is writable") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's files get the usual permissions
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -55,6 +56,12 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:

@@ -120,8 +120,10 @@ class AutoencoderStage:
         lr = lr_at(step - 1, self.tr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        # mixed precision on CUDA only (bfloat16 needs no loss scaler); autocast stays off on CPU and MPS
+        amp = torch.bfloat16 if x.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
         metrics = train_step(self.model, self.optimizer, x, self.cfg, step, grad_clip=self.tr.grad_clip or None,
-                             generator=self.data.generator)
+                             generator=self.data.generator, amp_dtype=amp)
         metrics["loss"] = metrics["total"]
         metrics["recon"] = self._recon_loss(metrics)
         return metrics
