@@ -43,3 +43,13 @@ def test_strength_zero_is_identity_and_order_is_kept() -> None:
     after = frame_loudness(match_dynamics(blurred, target))
     louder_before = before[:-1] > before[1:] + 1e-6
     assert torch.all(after[:-1][louder_before] >= after[1:][louder_before])
+
+
+def test_quantiles_describe_a_typical_file_not_the_pooled_spread() -> None:
+    quiet = _strokes(200, 40, floor=2.0) - 6.0
+    loud = _strokes(200, 40, floor=2.0)
+    q = loudness_quantiles([quiet, loud])
+    spread = q[90] - q[10]
+    one_file = loudness_quantiles([loud])
+    assert abs(spread - (one_file[90] - one_file[10])) < 1e-6  # not the 6-nat gap between the files
+    assert abs(q[50] - (one_file[50] - 3.0)) < 1e-6  # the level is the files' average
