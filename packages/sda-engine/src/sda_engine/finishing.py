@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from sda_audio.dataset import file_sha256
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
 from sda_engine.data import TrainingData
@@ -43,14 +44,6 @@ class GrowingBase:
     sha256: str
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_existing(home: SdaHome, name: str, device: torch.device) -> GrowingBase:
     """The library model ``name`` (to grow). Its training files must still exist."""
     from sda_models.model_file import load_model
@@ -66,7 +59,7 @@ def load_existing(home: SdaHome, name: str, device: torch.device) -> GrowingBase
         raise SdaError("a file the model was trained on is gone, so it cannot be replayed while growing",
                        path=missing[0], hint="restore the original dataset folder, then add files again")
     return GrowingBase(kind=bundle.kind, autoencoder=bundle.autoencoder, stats=bundle.stats, prior=bundle.prior,
-                       files=files, metadata=bundle.metadata, sha256=_sha256(path))
+                       files=files, metadata=bundle.metadata, sha256=file_sha256(path))
 
 
 def preset_like(cfg: Any, base: GrowingBase) -> Any:

@@ -9,7 +9,6 @@ identical audio.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sda_audio.dataset import file_sha256
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.home import SdaHome
@@ -62,14 +62,6 @@ class GenerationResult:
         out = asdict(self)
         out["path"], out["sidecar"] = str(self.path), str(self.sidecar)
         return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _resolve_model(model: str | Path, home: SdaHome) -> tuple[Path, str]:
@@ -265,7 +257,7 @@ def generate(
     dev = resolve_device(device)
     model_path, name = _resolve_model(model, home)
     bundle = load_model(model_path, dev)
-    model_sha = _sha256(model_path)
+    model_sha = file_sha256(model_path)
     voc, voc_name, voc_reason = _select_vocoder(vocoder, bundle, name, model_path, home, dev)
     groups, blend_method, blend_info = _blend_groups(bundle, name, blend, home, dev, voc)
     seeds = [seed + i for i in range(variations)]

@@ -7,7 +7,6 @@ by an older or newer sda still gets a catalogue row, with unknown fields left em
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sda_audio.dataset import file_sha256
 from sda_audio.errors import SdaError
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,6 @@ class ModelSummary:
     size_bytes: int
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _header(path: Path) -> tuple[dict[str, str], list[str]]:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from sda_audio.atomic import atomic_path
+from sda_audio.dataset import file_sha256
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_models.mel import LogMel, MelConfig
@@ -80,14 +81,6 @@ def _as_array(source: CorpusSource) -> np.ndarray:
         raise SdaError(f"corpus audio arrays must be (samples,) or (channels, samples), got {arr.shape}",
                        hint="pass mono 44.1 kHz arrays or file paths")
     return np.ascontiguousarray(arr)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -198,7 +191,7 @@ class CorpusIndex:
                     raise SdaError("training file for the corpus index is missing", path=path,
                                    hint="restore the file or rebuild the index from the model's dataset")
                 wave = _load_mono(path, config.sampling_rate)
-                name, sha = path.name, _sha256_file(path)
+                name, sha = path.name, file_sha256(path)
             else:
                 wave = _as_array(item)
                 name, sha = f"array-{i}", hashlib.sha256(wave.tobytes()).hexdigest()
