@@ -89,7 +89,7 @@ def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering()
         def denormalize(self, x):
             return x
 
-    bundle = type("B", (), {"autoencoder": Ae(), "stats": Stats(), "prior": None})()
+    bundle = type("B", (), {"autoencoder": Ae(), "stats": Stats(), "prior": None, "metadata": {}})()
     original = rendering.render_mel, rendering.vocode_chunks
     voc = _EchoVocoder()
     with controls.capture_rendering() as cap:
