@@ -182,7 +182,16 @@ def render_markdown(report: dict[str, Any], changes: str, figure_rel: str) -> st
     m = report["machine"]
     st = report["settings"]
     out = ["# Sound quality: does sda sound like the user's material?", ""]
-    if report.get("smoke"):
+    budget_bound = any("time budget" in str(stage.get("stop_reason", ""))
+                       for s in report["sets"] for run in s.get("runs", [])
+                       for stage in (run.get("training") or {}).get("stages", {}).values())
+    short_clips = st["clips"] < 8 or st["clip_seconds"] < 8
+    seconds = [run["training"]["seconds"] for s in report["sets"] for run in s.get("runs", []) if run.get("training")]
+    if report.get("smoke") and not budget_bound and not short_clips and seconds:
+        out += [f"> Budget {st['minutes']:g} min per set and kind (the yardstick's default is 15): no training "
+                f"reached it - every model finished its preset's steps or stopped early in "
+                f"{min(seconds):.0f}-{max(seconds):.0f} s - so a 15 min budget trains the same models.", ""]
+    elif report.get("smoke"):
         out += [f"> **Smoke run.** Budget {st['minutes']:g} min per set and kind, {st['clips']} clips x "
                 f"{st['clip_seconds']:g} s, sets {', '.join(st['sets'])}, kinds {', '.join(st['kinds'])}: below "
                 "the yardstick's defaults (15 min, 8 x 8 s, every set and kind). These numbers check the "
