@@ -156,6 +156,19 @@ def neural_vocoders() -> tuple[list[tuple[str, Callable[[], Vocoder]]], list[str
     return found, missing
 
 
+def train_hifigan(files: list[Path], minutes: float, seed: int = 0) -> tuple[Vocoder, int]:
+    """A per-model HiFi-GAN trained on ``files`` for ``minutes`` through the engine's vocoder stage."""
+    from sda_audio.progress import ignore_events
+    from sda_engine.data import TrainingData
+    from sda_engine.finishing import train_vocoder_for
+    from sda_models.vocoders.hifigan import HifiGanVocoder
+
+    data = TrainingData(files, 64 * 512, seed=seed, augment=None, job="train.vocoder")
+    tensors, meta = train_vocoder_for(data, torch.device("cpu"), minutes, ignore_events, None, seed=seed)
+    log.info("hifigan: %d steps in %.1f min", meta["steps"], meta["minutes"])
+    return HifiGanVocoder.from_tensors(tensors, meta["config"], device="cpu"), int(meta["steps"])
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="*", default=["drums"],
@@ -163,11 +176,14 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--max-files", type=int, default=0, help="use at most this many files (0 = all)")
     parser.add_argument("--gl-iters", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0 = torch default)")
+    parser.add_argument("--out", type=Path, default=OUT, help="markdown file to write")
+    parser.add_argument("--hifigan-minutes", type=float, default=0.0,
+                        help="> 0: train a per-model HiFi-GAN on the index files for this long and measure it")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     text = "\n".join(run_set(Path(d) if Path(d).is_dir() else DATASETS / d, args) for d in args.datasets)
-    atomic_write_text(OUT, text)
+    atomic_write_text(args.out, text)
     sys.stdout.write(text)
     return text
 
@@ -189,6 +205,10 @@ def run_set(folder: Path, args: argparse.Namespace) -> str:
         ("corpus", lambda: CorpusVocoder(index, GrainSettings())),
     ]
     found, missing = neural_vocoders()
+    if args.hifigan_minutes > 0:
+        hifigan, steps = train_hifigan(train, args.hifigan_minutes)
+        missing = [m for m in missing if not m.startswith("hifigan")]
+        makers.append((f"hifigan ({args.hifigan_minutes:g} min, {steps} steps)", lambda: hifigan))
     makers += found
     makers.append((f"griffin-lim {args.gl_iters} it (floor)", lambda: GriffinLimVocoder(args.gl_iters)))
     clips = [load_mono(f) for f in held]
