@@ -125,12 +125,13 @@ def upgrade(target: str = typer.Argument(..., help="A .sda file or a library mod
 
     library = _library()
     path = Path(target)
-    if path.is_file() and library.find_by_path(path) is None:
-        result = upgrade_model_file(path)
-        console.print(f"upgraded {path}: {result}")
+    record = library.find_by_path(path) if path.is_file() else library.get(target)
+    if record is None:  # a file outside the library
+        written = upgrade_model_file(path)
+        console.print(f"upgraded {path} (backup beside it)" if written else f"{path} is already in the current format")
         return
-    record = library.upgrade_model(library.get(target).name if not path.is_file() else library.find_by_path(path).name)
-    console.print(f"upgraded {record.name} to format {record.format_version}")
+    record = library.upgrade_model(record.name)
+    console.print(f"{record.name} is in format {record.format_version}")
 
 
 @models_app.command("tag")
