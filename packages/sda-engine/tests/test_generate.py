@@ -24,14 +24,6 @@ from sda_engine.stitching import (
 SR = 44100
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
     from sda_engine.trainer import train_model
@@ -45,13 +37,8 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
         x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(folder / f"take{i}.wav", (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32), SR)
     home = SdaHome(root / "home")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train_model(folder, "tex", kind="vae", preset="tiny", home=home, steps=3, eval_every=3,
-                    checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
-    finally:
-        torch.set_num_threads(before)
+    train_model(folder, "tex", kind="vae", preset="tiny", home=home, steps=3, eval_every=3,
+                checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
     return home, "tex"
 
 

@@ -25,17 +25,6 @@ SR = 44100
 FAST = dict(preset="tiny", augment=False, batch_size=2, preview_every=1000)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared CPU run far faster single-threaded (no OpenMP contention)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

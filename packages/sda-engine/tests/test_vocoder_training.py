@@ -28,19 +28,9 @@ VOC = dict(minutes=10.0, device="cpu", seed=5, config=TINY, batch_size=2, log_ev
 LOSSES = ("loss_g", "mel_l1", "stft", "loss_d", "adv", "fm")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
     """A tiny VAE model 'voc', trained with ``vocoder_minutes`` > 0 (the train_model vocoder path)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("voc")
     folder = root / "ds"
     folder.mkdir()
@@ -54,7 +44,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
     result = train_model(folder, "voc", kind="vae", preset="tiny", augment=False, batch_size=2, preview_every=1000,
                          steps=2, eval_every=2, checkpoint_every=2, home=h, vocoder_minutes=0.0005,
                          on_event=events.append)
-    torch.set_num_threads(before)
     assert result.vocoder == "hifigan"
     assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
     return h

@@ -24,15 +24,6 @@ from sda_models.normalization import MelStats
 from sda_models.training import eval_step, make_optimizer, train_step
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared; several OpenMP threads per test thrash instead of helping."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _clip_mel() -> torch.Tensor:
     """One second of a gliding, pulsing tone with noise bursts, as a normalised log-mel (1, 128, 86)."""
     sr = 44100

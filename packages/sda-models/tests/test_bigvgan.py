@@ -46,15 +46,6 @@ MICRO = BigVGANConfig(upsample_rates=(8, 8, 8), upsample_kernel_sizes=(16, 16, 1
                       resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 2),))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two cores shared by many workers: intra-op threads only add spin-wait contention here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _random_generator(config: BigVGANConfig, seed: int = 0) -> BigVGANGenerator:
     """Random weights large enough that the output is far from silence (the default init is near-silent)."""
     torch.manual_seed(seed)

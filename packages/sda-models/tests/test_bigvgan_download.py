@@ -78,15 +78,12 @@ class _Hub:
 
 @pytest.fixture
 def served_generator() -> Iterator[tuple[BigVGANGenerator, dict[str, bytes]]]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     gen = BigVGANGenerator(TINY).eval()
     buffer = io.BytesIO()
     torch.save({"generator": gen.state_dict()}, buffer)
     config = {"resblock": "1", "activation": "snakebeta", **TINY.to_dict()}
     yield gen, {"bigvgan_generator.pt": buffer.getvalue(), "config.json": json.dumps(config).encode()}
-    torch.set_num_threads(before)
 
 
 def _set_offline(monkeypatch: pytest.MonkeyPatch, offline: bool) -> None:

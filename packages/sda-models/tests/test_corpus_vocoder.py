@@ -19,15 +19,6 @@ SR = 44100
 HOP = 512
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread is faster than two on a shared CI machine and uses less CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _mono(path: Path) -> np.ndarray:
     data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     assert sr == SR

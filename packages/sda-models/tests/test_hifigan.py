@@ -25,15 +25,6 @@ from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTraining
 SR = 44100
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two cores shared by many workers: intra-op threads only add spin-wait contention here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _clip(frames: int = 16) -> torch.Tensor:
     """A decaying three-partial tone ``(1, frames * 512)``."""
     t = torch.arange(frames * 512) / SR

@@ -35,14 +35,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 V1_FIXTURE = FIXTURES / "tiny_v1.sda"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_bundle(kind: str, prior: bool = False, extras: bool = False) -> ModelBundle:
     config = AutoencoderConfig(kind=kind, channels=(8, 12, 16), latent_dim=8, res_blocks=1, kernel_size=3,
                                dilations=(1,), rvq_levels=2, codebook_size=16, codebook_dim=8)

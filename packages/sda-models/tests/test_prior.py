@@ -37,15 +37,6 @@ TOY_CONFIG = PriorConfig(levels=2, codebook_size=8, d_model=32, n_layers=2, n_he
                          context_frames=16)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def toy_prior() -> CodePrior:
     torch.manual_seed(0)

@@ -24,15 +24,6 @@ class _FakeBigVGAN(Vocoder):
         return np.zeros(log_mel.shape[1] * self.hop_length, np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread is faster than two on a shared CI machine and uses less CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def _no_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make sure a BigVGAN copy in the developer's real HF cache cannot leak into these tests."""
