@@ -42,6 +42,17 @@ TINY_DISCRIMINATORS = DiscriminatorConfig(mpd_channels=(8, 16, 32, 32, 32),
                                           msd_channels=(16, 16, 32, 32, 64, 64, 64))
 
 
+def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
+    """Leaky-ReLU conv layers then the output conv; returns the flattened score and every layer's output."""
+    features: Features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Reshapes ``(B, 1, T)`` to ``(B, 1, T/p, p)`` and applies strided 2-D convs along time."""
 
@@ -63,14 +74,7 @@ class PeriodDiscriminator(nn.Module):
             pad = self.period - t % self.period
             x = F.pad(x, (0, pad), mode="reflect" if pad < t else "constant")
             t = t + pad
-        x = x.view(b, c, t // self.period, self.period)
-        features: Features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.conv_post, x.view(b, c, t // self.period, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -93,13 +97,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(in_ch, 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
-        features: Features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
