@@ -186,8 +186,11 @@ def test_train_vocoder_adds_a_hifigan_the_generator_uses(tmp_path: Path) -> None
     events: list[ProgressEvent] = []
     path = train_vocoder("voc", minutes=5, max_steps=2, home=home, on_event=events.append)
     assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
-    out = generate("voc", 0.5, home=home, output=tmp_path / "h.wav")[0]
+    out = generate("voc", 0.5, home=home, vocoder="hifigan", output=tmp_path / "h.wav")[0]
     assert out.vocoder == "hifigan" and path.is_file()
+    # two steps of training leave it below the Griffin-Lim floor, so auto passes it over and says why
+    auto = generate("voc", 0.5, home=home, output=tmp_path / "a.wav")[0]
+    assert auto.vocoder == "corpus" and "Griffin-Lim floor" in auto.vocoder_reason
 
 
 def test_ctrl_c_saves_a_checkpoint_and_cancels_cleanly(tmp_path: Path) -> None:

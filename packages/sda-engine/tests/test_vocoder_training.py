@@ -68,6 +68,16 @@ def test_train_model_stores_a_vocoder(home: SdaHome) -> None:
     meta = read_metadata(home.model_path("voc"))["vocoder"]
     assert meta["kind"] == "hifigan" and meta["steps"] >= 1 and meta["loss_curve"]
     assert _vocoder_tensors(home)
+    check = meta["validation"]  # a few steps of training cannot beat the Griffin-Lim floor
+    assert check["beats_floor"] is False and check["clips"] >= 1
+    assert check["mel_l1"] > check["floor_mel_l1"] > 0 and check["mrstft"] > check["floor_mrstft"] > 0
+
+
+def test_auto_passes_over_a_vocoder_below_the_floor(home: SdaHome) -> None:
+    from sda_engine.generate import generate
+
+    [result] = generate("voc", duration=1.0, output=home.root / "auto.wav", home=home, seed=1)
+    assert result.vocoder == "corpus" and "does not yet beat the Griffin-Lim floor" in result.vocoder_reason
 
 
 def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHome) -> None:

@@ -122,3 +122,33 @@ def test_damaged_corpus_index_is_reported(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00" * 16)
     with pytest.raises(SdaError, match="corpus.safetensors"):
         select_vocoder("corpus", corpus_index_path=bad, device="cpu")
+
+
+def _check(beats: bool) -> dict:
+    return {"mel_l1": 0.5 if not beats else 0.05, "mrstft": 2.0 if not beats else 0.9, "floor_mel_l1": 0.1,
+            "floor_mrstft": 1.1, "clips": 4, "source": "validation", "beats_floor": beats}
+
+
+def test_auto_passes_over_a_hifigan_below_the_floor(hifigan_section, corpus_path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tensors, config = hifigan_section
+    vocoder, choice = select_vocoder("auto", bundle_vocoder_tensors=tensors, bundle_vocoder_config=config,
+                                     corpus_index_path=corpus_path, device="cpu",
+                                     bundle_vocoder_validation=_check(False))
+    assert isinstance(vocoder, CorpusVocoder) and choice.name == "corpus"
+    assert "does not yet beat the Griffin-Lim floor" in choice.reason
+    assert "mel L1 0.500 vs 0.100" in choice.reason and "--resume" in choice.reason
+    # asked for by name, it is still used
+    vocoder, choice = select_vocoder("hifigan", bundle_vocoder_tensors=tensors, bundle_vocoder_config=config,
+                                     corpus_index_path=corpus_path, device="cpu",
+                                     bundle_vocoder_validation=_check(False))
+    assert isinstance(vocoder, HifiGanVocoder)
+
+
+def test_auto_uses_a_hifigan_that_beats_the_floor_and_says_by_how_much(hifigan_section, corpus_path) -> None:
+    tensors, config = hifigan_section
+    vocoder, choice = select_vocoder("auto", bundle_vocoder_tensors=tensors, bundle_vocoder_config=config,
+                                     corpus_index_path=corpus_path, device="cpu",
+                                     bundle_vocoder_validation=_check(True))
+    assert isinstance(vocoder, HifiGanVocoder)
+    assert "mel L1 0.050 vs 0.100, MR-STFT 0.900 vs 1.100" in choice.reason

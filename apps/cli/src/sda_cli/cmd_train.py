@@ -92,5 +92,15 @@ def train_vocoder(
     if json_events:
         print_json({"model_path": str(path)})
         return
+    from sda_models.model_file import read_metadata
+
+    check = (read_metadata(path).get("vocoder") or {}).get("validation") or {}
     console.print(f"model [bold]{model}[/] now has its own vocoder ({path}); "
-                  f"`sda generate {model} --vocoder hifigan` uses it, and `auto` prefers it")
+                  f"`sda generate {model} --vocoder hifigan` uses it")
+    if check and not check.get("beats_floor"):
+        console.print(f"  [yellow]not used by --vocoder auto yet:[/] on validation audio it scores mel L1 "
+                      f"{check['mel_l1']:.3f} and MR-STFT {check['mrstft']:.3f}, against {check['floor_mel_l1']:.3f} "
+                      f"and {check['floor_mrstft']:.3f} for the Griffin-Lim floor; continue with "
+                      f"`sda train-vocoder {model} --resume --max-minutes M` (the budget counts all runs)")
+    else:
+        console.print("  --vocoder auto prefers it from now on")

@@ -51,9 +51,11 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
     models = []
     for record in library.list_models():
         corpus = library.corpus_index_path(record.name).is_file()
-        auto = "hifigan" if record.has_vocoder else "bigvgan" if bigvgan["available"] else "corpus"
-        models.append({"model": record.name, "own_hifigan": record.has_vocoder, "corpus_index": corpus,
-                       "auto_choice": auto})
+        check = _hifigan_check(record.path) if record.has_vocoder else None
+        usable = record.has_vocoder and (check is None or bool(check.get("beats_floor", True)))
+        auto = "hifigan" if usable else "bigvgan" if bigvgan["available"] else "corpus"
+        models.append({"model": record.name, "own_hifigan": record.has_vocoder, "hifigan_check": check,
+                       "corpus_index": corpus, "auto_choice": auto})
     if json_out:
         print_json({"bigvgan": bigvgan, "models": models})
         return
@@ -63,5 +65,25 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
         console.print(f"BigVGAN-v2 universal: [yellow]not available[/] - {bigvgan['why']}")
     console.print("corpus resynthesis: always available (built from each model's own recordings)")
     if models:
-        print_table("Per model", ["model", "own HiFi-GAN", "corpus index", "auto picks"],
-                    [[m["model"], m["own_hifigan"], m["corpus_index"], m["auto_choice"]] for m in models])
+        print_table("Per model", ["model", "own HiFi-GAN", "vs Griffin-Lim floor (mel L1)", "corpus index",
+                                  "auto picks"],
+                    [[m["model"], m["own_hifigan"], _check_text(m["hifigan_check"]) if m["own_hifigan"] else "-",
+                      m["corpus_index"], m["auto_choice"]] for m in models])
+
+
+def _hifigan_check(model_path: str | Path) -> dict | None:
+    """The HiFi-GAN's stored check against the Griffin-Lim floor (``None``: trained before checks)."""
+    from sda_audio.errors import SdaError
+    from sda_models.model_file import read_metadata
+
+    try:
+        return (read_metadata(model_path).get("vocoder") or {}).get("validation")
+    except SdaError:
+        return None
+
+
+def _check_text(check: dict | None) -> str:
+    if not check:
+        return "not checked"
+    verdict = "beats it" if check.get("beats_floor") else "below it"
+    return f"{verdict} ({check['mel_l1']:.3f} vs {check['floor_mel_l1']:.3f})"

@@ -151,8 +151,35 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
                                     resume_from=ckpt)
     meta = {"kind": "hifigan", "config": cfg.generator.to_dict(), "training": cfg.to_dict(),
             "steps": outcome.steps, "minutes": outcome.minutes, "budget_minutes": minutes,
-            "stop_reason": outcome.stop_reason, "loss_curve": loss_curve(outcome.history)}
+            "stop_reason": outcome.stop_reason, "loss_curve": loss_curve(outcome.history),
+            "validation": vocoder_validation(trainer.to_vocoder(device), data, on_event)}
     return trainer.generator_tensors(), meta
+
+
+def vocoder_validation(vocoder: Any, data: TrainingData, on_event: ProgressCallback,
+                       max_clips: int = 8) -> dict[str, Any]:
+    """Score a trained vocoder against the Griffin-Lim floor on the model's validation audio.
+
+    The floor is the issue's quality bar applied to each model: ``--vocoder auto`` skips a per-model
+    HiFi-GAN that does not beat it (``beats_floor``). Validation windows are audio the vocoder never
+    trained on; when a dataset is too short to hold any out, training windows are used and ``source``
+    says so.
+    """
+    from sda_models.vocoders.floor import floor_comparison
+
+    clips, source = data.validation_waves(max_clips), "validation"
+    if clips.shape[0] == 0:
+        clips, source = data.train_windows(max_clips), "training (no audio was held out for validation)"
+    on_event(ProgressEvent("train.vocoder", "info", message=(
+        f"checking the vocoder against the Griffin-Lim floor on {clips.shape[0]} {source.split(' ')[0]} clips")))
+    with torch.no_grad():
+        result = floor_comparison(vocoder, [c for c in clips], source)
+    verdict = "beats" if result["beats_floor"] else "does not yet beat"
+    on_event(ProgressEvent("train.vocoder", "info", message=(
+        f"the vocoder {verdict} the Griffin-Lim floor on {source} audio: mel L1 {result['mel_l1']:.3f} vs "
+        f"{result['floor_mel_l1']:.3f}, MR-STFT {result['mrstft']:.3f} vs {result['floor_mrstft']:.3f}"),
+        metrics={k: float(v) for k, v in result.items() if isinstance(v, float)}))
+    return result
 
 
 @torch.no_grad()

@@ -98,7 +98,7 @@ def _select_vocoder(choice: str, bundle: Any, name: str, model_path: Path, home:
     voc_meta = bundle.metadata.get("vocoder") or {}
     vocoder, why = select_vocoder(choice, bundle_vocoder_tensors=bundle.vocoder_tensors,
                                   bundle_vocoder_config=voc_meta.get("config"), corpus_index_path=index_path,
-                                  device=device)
+                                  device=device, bundle_vocoder_validation=voc_meta.get("validation"))
     return vocoder, why.name, why.reason
 
 

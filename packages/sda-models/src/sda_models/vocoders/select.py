@@ -1,5 +1,9 @@
 """Choosing the vocoder for a generation (VOC-05): per-model HiFi-GAN > BigVGAN universal > corpus resynthesis.
 
+A per-model HiFi-GAN counts for ``auto`` only when the check made at the end of its training says it
+beats the Griffin-Lim floor on the model's validation audio: minutes of CPU training can leave it
+worse than the alternatives, and ``auto`` should never make a model sound worse.
+
 ``auto`` never downloads: BigVGAN counts as available only when its weights are already on this
 machine (an explicit path, ``SDA_BIGVGAN_WEIGHTS`` or the Hugging Face cache). Corpus resynthesis
 needs no weights at all, so a fresh offline install always has a vocoder. Every choice comes with a
@@ -71,6 +75,15 @@ def _corpus_sentence(vocoder: CorpusVocoder) -> str:
     return f"corpus resynthesis from {n} training file{'s' if n != 1 else ''}"
 
 
+def _check_sentence(check: dict[str, Any] | None) -> str:
+    """`` (on its validation audio: mel L1 a vs b, MR-STFT c vs d)``, or ```` without a check."""
+    if not check:
+        return ""
+    where = str(check.get("source", "validation")).split(" ")[0]
+    return (f" (on its {where} audio: mel L1 {check['mel_l1']:.3f} vs {check['floor_mel_l1']:.3f}, "
+            f"MR-STFT {check['mrstft']:.3f} vs {check['floor_mrstft']:.3f})")
+
+
 def select_vocoder(
     choice: str = "auto",
     *,
@@ -80,17 +93,21 @@ def select_vocoder(
     bigvgan_weights: Path | None = None,
     device: torch.device | str = "auto",
     grain_settings: GrainSettings | None = None,
+    bundle_vocoder_validation: dict[str, Any] | None = None,
 ) -> tuple[Vocoder, VocoderChoice]:
     """Pick and load a vocoder.
 
     Args:
-        choice: ``auto`` (HiFi-GAN if the model has one, else BigVGAN if its weights are on this
+        choice: ``auto`` (HiFi-GAN if the model has one that beats the Griffin-Lim floor, else BigVGAN if its weights are on this
             machine, else corpus resynthesis), or one of ``hifigan``, ``bigvgan``, ``corpus``.
         bundle_vocoder_tensors / bundle_vocoder_config: the model file's ``vocoder.*`` section.
         corpus_index_path: the model's corpus index in the library (may not exist yet).
         bigvgan_weights: an explicit local BigVGAN checkpoint or folder.
         device: where neural vocoders (and the corpus search) run.
         grain_settings: corpus vocoder settings (defaults when ``None``).
+        bundle_vocoder_validation: the HiFi-GAN's check against the Griffin-Lim floor, stored when it
+            was trained (:func:`sda_models.vocoders.floor.floor_comparison`). ``auto`` skips a HiFi-GAN
+            whose check says it does not beat the floor; one trained before the check is used as before.
 
     Raises:
         SdaError: unknown choice, or the chosen vocoder cannot be made available (the message says how).
@@ -120,18 +137,25 @@ def select_vocoder(
         return vocoder, VocoderChoice("corpus", f"using {_corpus_sentence(vocoder)}, as requested")
 
     # auto
-    if has_hifigan:
+    check = bundle_vocoder_validation
+    if has_hifigan and (check is None or check.get("beats_floor", True)):
         return (load_hifigan(bundle_vocoder_tensors, bundle_vocoder_config, device),  # type: ignore[arg-type]
-                VocoderChoice("hifigan", "the model has its own trained HiFi-GAN vocoder; using it"))
+                VocoderChoice("hifigan", f"the model has its own trained HiFi-GAN vocoder{_check_sentence(check)}; "
+                                         "using it"))
+    if has_hifigan:
+        no_hifigan = (f"the model's own HiFi-GAN does not yet beat the Griffin-Lim floor{_check_sentence(check)}, "
+                      "so auto passes it over (`sda train-vocoder MODEL --resume` trains it further; "
+                      "--vocoder hifigan uses it anyway)")
+    else:
+        no_hifigan = "no per-model HiFi-GAN trained"
     weights = find_bigvgan_weights(bigvgan_weights)
     if weights is not None:
         return (load_bigvgan(weights, device),
-                VocoderChoice("bigvgan", "no per-model HiFi-GAN trained; using the BigVGAN-v2 universal "
-                                         f"vocoder found at {weights}"))
+                VocoderChoice("bigvgan", f"{no_hifigan}; using the BigVGAN-v2 universal vocoder found at {weights}"))
     if has_corpus:
         vocoder = load_corpus(Path(corpus_index_path), device, grain_settings)  # type: ignore[arg-type]
-        return vocoder, VocoderChoice("corpus", "no per-model HiFi-GAN trained and no BigVGAN weights found "
-                                                f"offline; using {_corpus_sentence(vocoder)}")
+        return vocoder, VocoderChoice("corpus", f"{no_hifigan} and no BigVGAN weights found offline; "
+                                                f"using {_corpus_sentence(vocoder)}")
     raise SdaError("no vocoder is available for this model: no per-model HiFi-GAN, no BigVGAN weights on "
                    "this machine and no corpus index", path=corpus_index_path,
                    hint=f"{BIGVGAN_HINT.split('; or')[0]}; or {HIFIGAN_HINT.split(', or')[0]}; "
