@@ -39,6 +39,7 @@ log = logging.getLogger("benchmarks.vocoders")
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 OUT = Path(__file__).resolve().parent / "out" / "vocoders.md"
 CONFIG = MelConfig()
+FIGURE_CLIPS = 3
 
 
 def load_mono(path: Path) -> np.ndarray:
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=OUT, help="markdown file to write")
     parser.add_argument("--hifigan-minutes", type=float, default=0.0,
                         help="> 0: train a per-model HiFi-GAN on the index files for this long and measure it")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="folder for one spectrogram PNG per set: held-out files through every vocoder")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -194,13 +197,17 @@ def run_set(folder: Path, args: argparse.Namespace) -> str:
     frames_30s = int(30 * CONFIG.sampling_rate // CONFIG.hop_length)
     long_mel = torch.cat(mels * (frames_30s // sum(m.shape[1] for m in mels) + 1), dim=1)[:, :frames_30s]
     rows = []
+    panels: list[tuple[str, list[Any]]] = []
     for name, make in makers:
         vocoder = make()
         l1s, mrs = [], []
-        for x, m in zip(clips, mels):
+        panels.append((name.split(" (")[0], []))
+        for i, (x, m) in enumerate(zip(clips, mels)):
             original.current = x
             y = vocoder.synthesize(m)
             assert y.shape == x.shape, (name, y.shape, x.shape)
+            if i < FIGURE_CLIPS:
+                panels[-1][1].append((held[i].name, y))
             l1s.append(float((logmel(torch.from_numpy(y)) - m).abs().mean()))
             mrs.append(mrstft_distance(y, x))
         rtf, mem = (0.0, float("nan")) if name.startswith("original") else speed_and_memory(vocoder, long_mel)
@@ -221,6 +228,13 @@ def run_set(folder: Path, args: argparse.Namespace) -> str:
         mem_s = "-" if np.isnan(mem) else f"{mem:.0f}"
         lines.append(f"| {name} | {l1:.3f} | {mr:.3f} | {rtf:.3f} | {mem_s} |")
     lines += ["", *[f"- {m}" for m in missing], ""]
+    if args.figures is not None:
+        from _spectrograms import Panel, render_figure
+
+        path = render_figure([(label, [Panel(title, y) for title, y in row]) for label, row in panels],
+                             args.figures / f"{folder.name}.png",
+                             title=f"held-out {folder.name}: the original and each vocoder's rendering of its mel")
+        lines += [f"![held-out {folder.name} through each vocoder]({path.name})", ""]
     return "\n".join(lines)
 
 

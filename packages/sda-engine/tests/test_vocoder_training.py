@@ -187,3 +187,21 @@ def test_generation_uses_the_trained_vocoder(home: SdaHome, tmp_path: Path) -> N
     assert out.vocoder == "hifigan"
     audio, sr = sf.read(out.path)
     assert sr == 48000 and np.isfinite(audio).all() and np.abs(audio).max() > 0
+
+
+def test_vocoder_segments_are_random_parts_of_the_sampled_windows() -> None:
+    from sda_engine.stage_vocoder import crop_segments
+
+    windows = torch.arange(4 * 100, dtype=torch.float32).reshape(4, 100)
+    crops = crop_segments(windows, 30, torch.Generator().manual_seed(1))
+    assert crops.shape == (4, 30)
+    starts = [int(c[0].item()) - 100 * i for i, c in enumerate(crops)]
+    for i, (crop, start) in enumerate(zip(crops, starts, strict=True)):
+        assert 0 <= start <= 70
+        assert torch.equal(crop, windows[i, start:start + 30])  # a contiguous part of its own window
+    many = crop_segments(windows.repeat(50, 1), 30, torch.Generator().manual_seed(2))
+    offsets = {int(row[0].item()) % 100 for row in many}
+    assert max(offsets) > 60 and min(offsets) < 10  # tails are reached, not only the starts
+    again = crop_segments(windows, 30, torch.Generator().manual_seed(1))
+    assert torch.equal(again, crops)  # the seed decides
+    assert torch.equal(crop_segments(windows, 100, torch.Generator()), windows)

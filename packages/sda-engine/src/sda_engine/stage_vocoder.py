@@ -146,8 +146,8 @@ def run_vocoder_stage(
                 stop_reason = "time budget reached"
                 break
             try:
-                waves = data.sample_waves(plan.batch_size, augment=False)[:, : plan.segment_samples]
-                waves = waves.to(trainer.device)
+                waves = crop_segments(data.sample_waves(plan.batch_size, augment=False), plan.segment_samples,
+                                      data.generator).to(trainer.device)
                 with torch.no_grad():
                     log_mel = mel(waves)
                 metrics = {k: float(v) for k, v in trainer.step(waves, log_mel).items()}
@@ -181,6 +181,19 @@ def run_vocoder_stage(
                            metrics={k: v for k, v in last.items() if k != "step"},
                            data={"steps": step, "minutes": out.minutes, "stop_reason": stop_reason}))
     return out
+
+
+def crop_segments(waves: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    """A random ``length``-sample part of each row of ``waves`` ``(B, W)`` (drawn from ``generator``).
+
+    The data sampler's windows are longer than a vocoder segment; taking always their start would never
+    show the vocoder the last ``W - length`` samples of a file (its decay and tail).
+    """
+    spare = waves.shape[-1] - length
+    if spare <= 0:
+        return waves
+    offsets = torch.randint(0, spare + 1, (waves.shape[0],), generator=generator).tolist()
+    return torch.stack([row[o:o + length] for row, o in zip(waves, offsets, strict=True)])
 
 
 def loss_curve(history: list[dict[str, float]], points: int = _CURVE_POINTS) -> list[dict[str, float]]:
