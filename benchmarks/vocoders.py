@@ -5,8 +5,7 @@ train the corpus index, the held-out third is rendered. Each held-out file's can
 through every available vocoder; the result is scored against the original by the mel round-trip
 L1 and a multi-resolution STFT distance. Griffin-Lim (64 iterations on a least-squares mel inverse)
 is the floor, the original audio the ceiling (0 by construction: it checks the measurement). Speed:
-real-time factor for 30 s of audio, and peak memory (the growth of the peak RSS of a forked
-process rendering it).
+real-time factor for 30 s of audio, and peak memory (the growth of the peak RSS while rendering it).
 
     uv run --no-sync python benchmarks/vocoders.py drums loops ambient
 """
@@ -14,9 +13,9 @@ process rendering it).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -82,39 +81,57 @@ class OriginalAudio(Vocoder):
         return self.current
 
 
-def _measure(vocoder: Vocoder, mel: torch.Tensor, queue: Any) -> None:
-    rss0 = _rss_kib()
+def _proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def _measure_in_child(vocoder: Vocoder, mel: torch.Tensor, queue: Any) -> None:
+    base = _proc_status_kib("VmRSS")
     t0 = time.perf_counter()
     vocoder.synthesize(mel)
-    seconds = time.perf_counter() - t0
-    queue.put((seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024))
-
-
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise OSError("no VmRSS")
+    queue.put((time.perf_counter() - t0, (_proc_status_kib("VmHWM") - base) / 1024))
 
 
 def speed_and_memory(vocoder: Vocoder, mel: torch.Tensor) -> tuple[float, float]:
     """Real-time factor for ``mel`` and peak memory growth (MiB) while rendering it.
 
-    On Linux the render runs in a forked child so its peak RSS is its own; elsewhere only the
-    time is measured.
+    On Linux with one torch thread the render runs in a forked child, whose peak RSS growth is its own.
+    With more threads it runs here (forking a process whose thread pool runs several threads can
+    deadlock) after resetting the peak RSS (``/proc/self/clear_refs``); memory freed by earlier renders
+    and kept by the allocator makes that figure lower. On CUDA the allocator's peak is used; elsewhere
+    only the time is measured.
     """
     seconds_of_audio = mel.shape[1] * CONFIG.hop_length / CONFIG.sampling_rate
-    if sys.platform.startswith("linux"):
+    device = getattr(vocoder, "device", torch.device("cpu"))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        t0 = time.perf_counter()
+        vocoder.synthesize(mel)
+        torch.cuda.synchronize(device)
+        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        return (time.perf_counter() - t0) / seconds_of_audio, peak
+    linux = sys.platform.startswith("linux")
+    if linux and torch.get_num_threads() == 1:  # a child process starts from a clean peak: measure there
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
-        proc = ctx.Process(target=_measure, args=(vocoder, mel, queue))
+        proc = ctx.Process(target=_measure_in_child, args=(vocoder, mel, queue))
         proc.start()
         seconds, mem = queue.get()
         proc.join()
         return seconds / seconds_of_audio, mem
+    if linux:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        base = _proc_status_kib("VmRSS")
     t0 = time.perf_counter()
     vocoder.synthesize(mel)
-    return (time.perf_counter() - t0) / seconds_of_audio, float("nan")
+    rtf = (time.perf_counter() - t0) / seconds_of_audio
+    mem = (_proc_status_kib("VmHWM") - base) / 1024 if linux else float("nan")
+    return rtf, mem
 
 
 def neural_vocoders() -> tuple[list[tuple[str, Callable[[], Vocoder]]], list[str]]:
@@ -134,17 +151,45 @@ def neural_vocoders() -> tuple[list[tuple[str, Callable[[], Vocoder]]], list[str
     return found, missing
 
 
-def train_hifigan(files: list[Path], minutes: float, seed: int = 0) -> tuple[Vocoder, int]:
-    """A per-model HiFi-GAN trained on ``files`` for ``minutes`` through the engine's vocoder stage."""
+def train_hifigan(files: list[Path], minutes: float, seed: int = 0, device: str = "cpu",
+                  save_to: Path | None = None) -> tuple[Vocoder, int, float]:
+    """A per-model HiFi-GAN trained on ``files`` for ``minutes`` through the engine's vocoder stage, on ``device``:
+    ``(vocoder, steps, training minutes)``.
+
+    With ``save_to``, the generator is kept there (safetensors, its config and step count in the metadata) so
+    the measurement can be repeated with ``--hifigan-from`` without training again.
+    """
+    from safetensors.torch import save_file
+
+    from sda_audio.atomic import atomic_path
     from sda_audio.progress import ignore_events
     from sda_engine.data import TrainingData
     from sda_engine.finishing import train_vocoder_for
     from sda_models.vocoders.hifigan import HifiGanVocoder
 
     data = TrainingData(files, 64 * 512, seed=seed, augment=None, job="train.vocoder")
-    tensors, meta = train_vocoder_for(data, torch.device("cpu"), minutes, ignore_events, None, seed=seed)
-    log.info("hifigan: %d steps in %.1f min", meta["steps"], meta["minutes"])
-    return HifiGanVocoder.from_tensors(tensors, meta["config"], device="cpu"), int(meta["steps"])
+    tensors, meta = train_vocoder_for(data, torch.device(device), minutes, ignore_events, None, seed=seed)
+    log.info("hifigan: %d steps in %.1f min on %s", meta["steps"], meta["minutes"], device)
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(save_to) as tmp:
+            save_file(tensors, str(tmp), metadata={"config": json.dumps(meta["config"]), "steps": str(meta["steps"]),
+                                                  "minutes": f"{meta['minutes']:.2f}"})
+    vocoder = HifiGanVocoder.from_tensors(tensors, meta["config"], device=device)
+    return vocoder, int(meta["steps"]), float(meta["minutes"])
+
+
+def load_hifigan(path: Path, device: str = "cpu") -> tuple[Vocoder, int, float]:
+    """A generator kept by :func:`train_hifigan`: ``(vocoder, steps, training minutes)``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from sda_models.vocoders.hifigan import HifiGanVocoder
+
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata()
+    vocoder = HifiGanVocoder.from_tensors(load_file(str(path)), json.loads(meta["config"]), device=device)
+    return vocoder, int(meta["steps"]), float(meta["minutes"])
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -157,6 +202,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=OUT, help="markdown file to write")
     parser.add_argument("--hifigan-minutes", type=float, default=0.0,
                         help="> 0: train a per-model HiFi-GAN on the index files for this long and measure it")
+    parser.add_argument("--hifigan-from", type=Path, default=None,
+                        help="measure a generator kept by an earlier --hifigan-minutes run instead of training one")
+    parser.add_argument("--device", default="cpu",
+                        help="where the per-model HiFi-GAN trains and renders (cpu, cuda, mps)")
     parser.add_argument("--figures", type=Path, default=None,
                         help="folder for one spectrogram PNG per set: held-out files through every vocoder")
     args = parser.parse_args(argv)
@@ -185,10 +234,15 @@ def run_set(folder: Path, args: argparse.Namespace) -> str:
         ("corpus", lambda: CorpusVocoder(index, GrainSettings())),
     ]
     found, missing = neural_vocoders()
-    if args.hifigan_minutes > 0:
-        hifigan, steps = train_hifigan(train, args.hifigan_minutes)
+    kept = OUT.parent / f"hifigan-{folder.name}.safetensors"
+    if args.hifigan_from is not None or args.hifigan_minutes > 0:
+        if args.hifigan_from is not None:
+            hifigan, steps, minutes = load_hifigan(args.hifigan_from, args.device)
+        else:
+            hifigan, steps, minutes = train_hifigan(train, args.hifigan_minutes, device=args.device, save_to=kept)
         missing = [m for m in missing if not m.startswith("hifigan")]
-        makers.append((f"hifigan ({args.hifigan_minutes:g} min, {steps} steps)", lambda: hifigan))
+        where = "" if args.device == "cpu" else f" on {args.device}"
+        makers.append((f"hifigan ({minutes:.1f} min{where}, {steps} steps)", lambda: hifigan))
     makers += found
     makers.append(("refinement alone, from noise (control)", lambda: RefinementOnly()))
     makers.append((f"griffin-lim {args.gl_iters} it (floor)", lambda: GriffinLimFloor(args.gl_iters)))

@@ -32,3 +32,22 @@ def test_table_and_figure_for_a_small_set(tmp_path: Path) -> None:
     png = tmp_path / "fig" / "tones.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![held-out tones through each vocoder](tones.png)" in text
+
+
+def test_hifigan_curve_scores_the_generator_and_the_floor(tmp_path: Path) -> None:
+    import hifigan_curve
+
+    folder = tmp_path / "tones"
+    folder.mkdir()
+    for i in range(3):
+        t = np.arange(int(SR * 0.5)) / SR
+        sf.write(folder / f"hit{i}.wav", (0.3 * np.sin(2 * np.pi * 330 * (i + 1) * t)).astype(np.float32), SR)
+    text = hifigan_curve.main([str(folder), "--minutes", "0.05", "--eval-every", "0.02", "--warmup", "1",
+                               "--out", str(tmp_path / "curve.md")])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| training")]
+    steps = [int(r.split(" | ")[1]) for r in rows[:-1]]
+    assert steps and steps == sorted(steps) and steps[-1] >= 1
+    for row, step in zip(rows[:-1], steps, strict=True):  # past a one-step warm-up the GAN objective is on
+        assert ("adversarial" in row) == (step > 1)
+    floor = rows[-1].split(" | ")
+    assert floor[0] == "| griffin-lim 64 it (floor)" and 0 < float(floor[3]) < 5
