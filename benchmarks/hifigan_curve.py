@@ -4,7 +4,7 @@ The same split as ``benchmarks/vocoders.py`` (files with index i % 3 != 2 train,
 engine's data sampler and segment cropping, and :class:`~sda_models.vocoders.hifigan_training.HifiGanTrainer`
 with its default recipe (``--warmup`` overrides the non-adversarial warm-up length). Every ``--eval-every``
 minutes of training time the current generator renders each held-out file from its log-mel and is scored
-like every vocoder there (mel round-trip L1, MR-STFT distance); evaluation time is not counted as training.
+like every vocoder there (``round_trip_scores``: mel round-trip L1, MR-STFT distance); evaluation time is not counted as training.
 
     uv run --no-sync python benchmarks/hifigan_curve.py drums --minutes 20 --threads 2
 """
@@ -18,14 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sda_audio.atomic import atomic_write_text
 from sda_engine.data import TrainingData
 from sda_engine.stage_vocoder import VocoderPlan, crop_segments
 from sda_models.mel import LogMel
-from sda_models.vocoders.floor import GriffinLimFloor, mrstft_distance
+from sda_models.vocoders.floor import GriffinLimFloor, RoundTripScores, round_trip_scores
+from sda_models.vocoders.hifigan import HifiGanVocoder
 from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,17 +33,6 @@ from vocoders import CONFIG, DATASETS, load_mono  # noqa: E402
 
 log = logging.getLogger("benchmarks.hifigan_curve")
 OUT = Path(__file__).resolve().parent / "out" / "hifigan_curve.md"
-
-
-def score(render, clips: list[np.ndarray], mels: list[torch.Tensor], logmel: LogMel) -> tuple[float, float]:
-    """Mean mel round-trip L1 and MR-STFT distance of ``render(mel) -> wave`` over the clips."""
-    l1s, mrs = [], []
-    for x, m in zip(clips, mels, strict=True):
-        y = np.asarray(render(m), dtype=np.float32)[: len(x)]
-        y = np.pad(y, (0, len(x) - len(y)))
-        l1s.append(float((logmel(torch.from_numpy(y)) - m).abs().mean()))
-        mrs.append(mrstft_distance(y, x))
-    return float(np.mean(l1s)), float(np.mean(mrs))
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -63,9 +52,7 @@ def main(argv: list[str] | None = None) -> str:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".flac", ".wav", ".ogg"})
     train = [f for i, f in enumerate(files) if i % 3 != 2]
     held = [f for i, f in enumerate(files) if i % 3 == 2]
-    logmel = LogMel(CONFIG)
     clips = [load_mono(f) for f in held]
-    mels = [logmel(torch.from_numpy(x)) for x in clips]
 
     config = HifiGanTrainingConfig(seed=args.seed)
     if args.warmup is not None:
@@ -76,14 +63,14 @@ def main(argv: list[str] | None = None) -> str:
     data = TrainingData(train, 64 * CONFIG.hop_length, seed=args.seed, augment=None, job="train.vocoder")
     train_mel = LogMel(CONFIG).to(device)
 
-    floor = score(GriffinLimFloor().synthesize, clips, mels, logmel)
-    log.info("griffin-lim floor: mel L1 %.3f, MR-STFT %.3f", *floor)
+    floor = round_trip_scores(GriffinLimFloor(), clips)
+    log.info("griffin-lim floor: mel L1 %.3f, MR-STFT %.3f", floor.mel_l1, floor.mrstft)
 
-    def current() -> tuple[float, float]:
-        gen = trainer.generator.eval()
+    def current() -> RoundTripScores:
+        """The generator as it is now, rendered the way generation renders it (chunked, eval mode)."""
         with torch.no_grad():
-            result = score(lambda m: gen(m[None].to(device))[0, 0].cpu().numpy(), clips, mels, logmel)
-        gen.train()
+            result = round_trip_scores(HifiGanVocoder(trainer.generator, device=device), clips)
+        trainer.generator.train()
         return result
 
     rows: list[tuple[float, int, bool, float, float]] = []
@@ -100,9 +87,11 @@ def main(argv: list[str] | None = None) -> str:
         spent += time.monotonic() - t0
         if spent >= next_eval or spent >= args.minutes * 60.0:
             next_eval += args.eval_every * 60.0
-            l1, mr = current()
-            rows.append((spent / 60.0, trainer.step_count, trainer.step_count > config.warmup_steps, l1, mr))
-            log.info("%.1f min, step %d: mel L1 %.3f, MR-STFT %.3f", spent / 60.0, trainer.step_count, l1, mr)
+            now = current()
+            rows.append((spent / 60.0, trainer.step_count, trainer.step_count > config.warmup_steps, now.mel_l1,
+                         now.mrstft))
+            log.info("%.1f min, step %d: mel L1 %.3f, MR-STFT %.3f", spent / 60.0, trainer.step_count, now.mel_l1,
+                     now.mrstft)
 
     lines = [
         f"# Per-model HiFi-GAN learning curve on held-out `{folder.name}`",
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> str:
         "|---|---|---|---|---|",
         *[f"| {m:.1f} | {s} | {'warm-up, then adversarial' if adv else 'warm-up'} | {l1:.3f} | {mr:.3f} |"
           for m, s, adv, l1, mr in rows],
-        f"| griffin-lim 64 it (floor) | - | - | {floor[0]:.3f} | {floor[1]:.3f} |",
+        f"| griffin-lim 64 it (floor) | - | - | {floor.mel_l1:.3f} | {floor.mrstft:.3f} |",
         "",
     ]
     text = "\n".join(lines)
