@@ -1,7 +1,7 @@
 """How fast a per-model HiFi-GAN learns: held-out quality against training time, next to the Griffin-Lim floor.
 
 The same split as ``benchmarks/vocoders.py`` (files with index i % 3 != 2 train, the rest are held out), the
-engine's data sampler and segment cropping, and :class:`~sda_models.vocoders.hifigan_training.HifiGanTrainer`
+engine's vocoder data and batches (``vocoder_training_data``, ``draw_batch``), and :class:`~sda_models.vocoders.hifigan_training.HifiGanTrainer`
 with its default recipe (``--warmup`` overrides the non-adversarial warm-up length). Every ``--eval-every``
 minutes of training time the current generator renders each held-out file from its log-mel and is scored
 like every vocoder there (``round_trip_scores``: mel round-trip L1, MR-STFT distance); evaluation time is not counted as training.
@@ -21,15 +21,14 @@ from pathlib import Path
 import torch
 
 from sda_audio.atomic import atomic_write_text
-from sda_engine.data import TrainingData
-from sda_engine.stage_vocoder import VocoderPlan, crop_segments
+from sda_engine.stage_vocoder import VocoderPlan, draw_batch, vocoder_training_data
 from sda_models.mel import LogMel
 from sda_models.vocoders.floor import GriffinLimFloor, RoundTripScores, round_trip_scores
 from sda_models.vocoders.hifigan import HifiGanVocoder
 from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vocoders import CONFIG, DATASETS, load_mono  # noqa: E402
+from vocoders import CONFIG, DATASETS, load_mono, split_set  # noqa: E402
 
 log = logging.getLogger("benchmarks.hifigan_curve")
 OUT = Path(__file__).resolve().parent / "out" / "hifigan_curve.md"
@@ -49,9 +48,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.threads:
         torch.set_num_threads(args.threads)
     folder = Path(args.dataset) if Path(args.dataset).is_dir() else DATASETS / args.dataset
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".flac", ".wav", ".ogg"})
-    train = [f for i, f in enumerate(files) if i % 3 != 2]
-    held = [f for i, f in enumerate(files) if i % 3 == 2]
+    train, held = split_set(folder)
     clips = [load_mono(f) for f in held]
 
     config = HifiGanTrainingConfig(seed=args.seed)
@@ -60,7 +57,7 @@ def main(argv: list[str] | None = None) -> str:
     device = torch.device(args.device)
     trainer = HifiGanTrainer(config, device=device)
     plan = VocoderPlan(minutes=args.minutes)
-    data = TrainingData(train, 64 * CONFIG.hop_length, seed=args.seed, augment=None, job="train.vocoder")
+    data = vocoder_training_data(train, args.seed)
     train_mel = LogMel(CONFIG).to(device)
 
     floor = round_trip_scores(GriffinLimFloor(), clips)
@@ -77,11 +74,7 @@ def main(argv: list[str] | None = None) -> str:
     spent, next_eval = 0.0, args.eval_every * 60.0
     while spent < args.minutes * 60.0:
         t0 = time.monotonic()
-        waves = crop_segments(data.sample_waves(plan.batch_size, augment=False), plan.segment_samples,
-                              data.generator).to(device)
-        with torch.no_grad():
-            target = train_mel(waves)
-        trainer.step(waves, target)
+        trainer.step(*draw_batch(data, plan, train_mel, device))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         spent += time.monotonic() - t0

@@ -50,6 +50,15 @@ def load_mono(path: Path) -> np.ndarray:
     return x[: len(x) // CONFIG.hop_length * CONFIG.hop_length]
 
 
+def split_set(folder: Path, max_files: int = 0) -> tuple[list[Path], list[Path]]:
+    """``(train, held_out)``: the folder's audio files in name order (the first ``max_files`` when > 0);
+    every third file (index i % 3 == 2) is held out."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".flac", ".wav", ".ogg"})
+    if max_files:
+        files = files[:max_files]
+    return [f for i, f in enumerate(files) if i % 3 != 2], [f for i, f in enumerate(files) if i % 3 == 2]
+
+
 class RefinementOnly(Vocoder):
     """A control: the mel refinement every corpus render ends with (:func:`refine_stft`, 48 iterations),
     started from seeded white noise instead of grains. What it scores is what the refinement alone
@@ -88,21 +97,29 @@ def _proc_status_kib(field: str) -> int:
     raise OSError(f"no {field} in /proc/self/status")
 
 
-def _measure_in_child(vocoder: Vocoder, mel: torch.Tensor, queue: Any) -> None:
-    base = _proc_status_kib("VmRSS")
+def _timed_render(vocoder: Vocoder, mel: torch.Tensor) -> tuple[float, float]:
+    """Seconds to render ``mel`` and the growth of this process's peak RSS meanwhile (MiB; Linux only)."""
+    linux = sys.platform.startswith("linux")
+    if linux:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        base = _proc_status_kib("VmRSS")
     t0 = time.perf_counter()
     vocoder.synthesize(mel)
-    queue.put((time.perf_counter() - t0, (_proc_status_kib("VmHWM") - base) / 1024))
+    seconds = time.perf_counter() - t0
+    return seconds, (_proc_status_kib("VmHWM") - base) / 1024 if linux else float("nan")
+
+
+def _timed_render_in_child(vocoder: Vocoder, mel: torch.Tensor, queue: Any) -> None:
+    queue.put(_timed_render(vocoder, mel))
 
 
 def speed_and_memory(vocoder: Vocoder, mel: torch.Tensor) -> tuple[float, float]:
     """Real-time factor for ``mel`` and peak memory growth (MiB) while rendering it.
 
-    On Linux with one torch thread the render runs in a forked child, whose peak RSS growth is its own.
-    With more threads it runs here (forking a process whose thread pool runs several threads can
-    deadlock) after resetting the peak RSS (``/proc/self/clear_refs``); memory freed by earlier renders
-    and kept by the allocator makes that figure lower. On CUDA the allocator's peak is used; elsewhere
-    only the time is measured.
+    On Linux with one torch thread the render runs in a forked child, which starts from a clean peak
+    of its own. With more threads it runs here (forking a process whose thread pool runs several
+    threads can deadlock); memory freed by earlier renders and kept by the allocator makes that figure
+    lower. On CUDA the allocator's peak is used; elsewhere only the time is measured.
     """
     seconds_of_audio = mel.shape[1] * CONFIG.hop_length / CONFIG.sampling_rate
     device = getattr(vocoder, "device", torch.device("cpu"))
@@ -115,23 +132,16 @@ def speed_and_memory(vocoder: Vocoder, mel: torch.Tensor) -> tuple[float, float]
         torch.cuda.synchronize(device)
         peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
         return (time.perf_counter() - t0) / seconds_of_audio, peak
-    linux = sys.platform.startswith("linux")
-    if linux and torch.get_num_threads() == 1:  # a child process starts from a clean peak: measure there
+    if sys.platform.startswith("linux") and torch.get_num_threads() == 1:
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
-        proc = ctx.Process(target=_measure_in_child, args=(vocoder, mel, queue))
+        proc = ctx.Process(target=_timed_render_in_child, args=(vocoder, mel, queue))
         proc.start()
         seconds, mem = queue.get()
         proc.join()
-        return seconds / seconds_of_audio, mem
-    if linux:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        base = _proc_status_kib("VmRSS")
-    t0 = time.perf_counter()
-    vocoder.synthesize(mel)
-    rtf = (time.perf_counter() - t0) / seconds_of_audio
-    mem = (_proc_status_kib("VmHWM") - base) / 1024 if linux else float("nan")
-    return rtf, mem
+    else:
+        seconds, mem = _timed_render(vocoder, mel)
+    return seconds / seconds_of_audio, mem
 
 
 def neural_vocoders() -> tuple[list[tuple[str, Callable[[], Vocoder]]], list[str]]:
@@ -163,11 +173,11 @@ def train_hifigan(files: list[Path], minutes: float, seed: int = 0, device: str 
 
     from sda_audio.atomic import atomic_path
     from sda_audio.progress import ignore_events
-    from sda_engine.data import TrainingData
     from sda_engine.finishing import train_vocoder_for
+    from sda_engine.stage_vocoder import vocoder_training_data
     from sda_models.vocoders.hifigan import HifiGanVocoder
 
-    data = TrainingData(files, 64 * 512, seed=seed, augment=None, job="train.vocoder")
+    data = vocoder_training_data(files, seed)
     tensors, meta = train_vocoder_for(data, torch.device(device), minutes, ignore_events, None, seed=seed)
     log.info("hifigan: %d steps in %.1f min on %s", meta["steps"], meta["minutes"], device)
     if save_to is not None:
@@ -182,13 +192,13 @@ def train_hifigan(files: list[Path], minutes: float, seed: int = 0, device: str 
 def load_hifigan(path: Path, device: str = "cpu") -> tuple[Vocoder, int, float]:
     """A generator kept by :func:`train_hifigan`: ``(vocoder, steps, training minutes)``."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     from sda_models.vocoders.hifigan import HifiGanVocoder
 
     with safe_open(str(path), "pt") as handle:
         meta = handle.metadata()
-    vocoder = HifiGanVocoder.from_tensors(load_file(str(path)), json.loads(meta["config"]), device=device)
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    vocoder = HifiGanVocoder.from_tensors(tensors, json.loads(meta["config"]), device=device)
     return vocoder, int(meta["steps"]), float(meta["minutes"])
 
 
@@ -219,11 +229,7 @@ def main(argv: list[str] | None = None) -> str:
 
 def run_set(folder: Path, args: argparse.Namespace) -> str:
     """Benchmark one folder of recordings; returns its markdown section."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".flac", ".wav", ".ogg"})
-    if args.max_files:
-        files = files[: args.max_files]
-    train = [f for i, f in enumerate(files) if i % 3 != 2]
-    held = [f for i, f in enumerate(files) if i % 3 == 2]
+    train, held = split_set(folder, args.max_files)
     logmel = LogMel(CONFIG)
     t0 = time.perf_counter()
     index = CorpusIndex.build(train, CONFIG)
@@ -234,11 +240,11 @@ def run_set(folder: Path, args: argparse.Namespace) -> str:
         ("corpus", lambda: CorpusVocoder(index, GrainSettings())),
     ]
     found, missing = neural_vocoders()
-    kept = OUT.parent / f"hifigan-{folder.name}.safetensors"
     if args.hifigan_from is not None or args.hifigan_minutes > 0:
         if args.hifigan_from is not None:
             hifigan, steps, minutes = load_hifigan(args.hifigan_from, args.device)
         else:
+            kept = OUT.parent / f"hifigan-{folder.name}.safetensors"
             hifigan, steps, minutes = train_hifigan(train, args.hifigan_minutes, device=args.device, save_to=kept)
         missing = [m for m in missing if not m.startswith("hifigan")]
         where = "" if args.device == "cpu" else f" on {args.device}"

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from sda_audio.errors import Cancelled, SdaError
-from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
+from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.checkpoints import Checkpoint, CheckpointManager, capture_rng, restore_rng
 from sda_engine.data import TrainingData
 from sda_engine.stages import sigint_to_cancel
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 JOB = "train.vocoder"
 STAGE = "vocoder"
 _CURVE_POINTS = 200
+WINDOW_SAMPLES = 64 * 512
+"""Length of the windows the vocoder's data sampler draws (segments are cropped from them)."""
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,7 @@ def run_vocoder_stage(
                 stop_reason = "time budget reached"
                 break
             try:
-                waves = crop_segments(data.sample_waves(plan.batch_size, augment=False), plan.segment_samples,
-                                      data.generator).to(trainer.device)
-                with torch.no_grad():
-                    log_mel = mel(waves)
+                waves, log_mel = draw_batch(data, plan, mel, trainer.device)
                 metrics = {k: float(v) for k, v in trainer.step(waves, log_mel).items()}
             except KeyboardInterrupt:
                 # interrupted mid-step: the weights may be half-updated, so keep the last saved checkpoint
@@ -181,6 +180,22 @@ def run_vocoder_stage(
                            metrics={k: v for k, v in last.items() if k != "step"},
                            data={"steps": step, "minutes": out.minutes, "stop_reason": stop_reason}))
     return out
+
+
+def vocoder_training_data(files: Any, seed: int, on_event: ProgressCallback = ignore_events) -> TrainingData:
+    """The audio a per-model vocoder trains on: ``files`` unaugmented (it must learn the real recordings),
+    sampled in :data:`WINDOW_SAMPLES` windows with a sampler seeded by ``seed``."""
+    return TrainingData(files, WINDOW_SAMPLES, seed=seed, augment=None, on_event=on_event, job=JOB)
+
+
+def draw_batch(data: TrainingData, plan: VocoderPlan, mel: Any, device: torch.device) -> tuple[torch.Tensor,
+                                                                                            torch.Tensor]:
+    """One training batch: ``plan.batch_size`` random segments of ``plan.segment_samples`` samples on
+    ``device`` and their log-mel (``mel``, a :class:`~sda_models.mel.LogMel` on ``device``)."""
+    waves = crop_segments(data.sample_waves(plan.batch_size, augment=False), plan.segment_samples,
+                          data.generator).to(device)
+    with torch.no_grad():
+        return waves, mel(waves)
 
 
 def crop_segments(waves: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:

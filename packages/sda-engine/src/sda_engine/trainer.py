@@ -380,6 +380,7 @@ def train_vocoder(
     """
     from sda_engine import finishing
     from sda_engine.library import ModelLibrary
+    from sda_engine.stage_vocoder import vocoder_training_data
     from sda_models.device import resolve_device
     from sda_models.model_file import ModelBundle, load_model, save_model
 
@@ -407,7 +408,7 @@ def train_vocoder(
                        path=missing[0] if missing else path, hint="restore the original dataset folder")
     if not home.corpus_index_path(model).is_file():
         finishing.build_corpus_index(home, model, files, on_event, cancel)
-    data = TrainingData(files, 64 * 512, seed=seed, augment=None, on_event=on_event, job="train.vocoder")
+    data = vocoder_training_data(files, seed, on_event)
     tensors, voc_meta = finishing.train_vocoder_for(data, dev, minutes, on_event, cancel, seed=seed,
                                                     max_steps=max_steps, checkpoint_dir=folder, resume=resume,
                                                     config=config, batch_size=batch_size, log_every=log_every,
