@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sda_audio.errors import Cancelled, SdaError
 
@@ -19,9 +20,26 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("sda_cli")
 
 
+CLI_ACTIONS = {
+    "resume": "with the CLI: run the same command again with --resume",
+    "restart": "with the CLI: run the command without --resume",
+    "overwrite": "with the CLI: add --overwrite",
+    "grow": "with the CLI: `sda train --add FILES` grows a model",
+    "retrain": "with the CLI: `sda train` trains it again",
+}
+"""How the CLI spells each engine remedy (:data:`sda_audio.errors.ACTIONS`): the engine names no flags."""
+
+
+def error_text(exc: SdaError) -> str:
+    """The one line the CLI prints for ``exc``: its message and hint, then the CLI's way to act on it."""
+    text = str(exc)
+    action = getattr(exc, "action", None)
+    return f"{text} [{CLI_ACTIONS[action]}]" if action in CLI_ACTIONS else text
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``message`` as an error line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -35,13 +53,13 @@ def handle_errors(func: F) -> F:
         except typer.Exit:
             raise
         except Cancelled as exc:
-            err_console.print(f"[yellow]cancelled:[/] {exc}")
+            err_console.print(f"[yellow]cancelled:[/] {escape(error_text(exc))}", markup=True, highlight=False)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]cancelled[/] by Ctrl-C")
             raise typer.Exit(130) from None
         except SdaError as exc:
-            raise fail(str(exc)) from None
+            raise fail(error_text(exc)) from None
         except OSError as exc:
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             raise fail(f"{where}{exc.strerror or exc} (check the path, permissions and free disk space)") from None

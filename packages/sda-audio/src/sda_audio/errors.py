@@ -9,12 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class SdaError(Exception):
-    """An error a user can act on: what went wrong, where, and what to do."""
+ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain")
+"""Remedies a front end can offer as its own control (a CLI flag, a GUI button): ``resume`` (continue from
+the last checkpoint), ``restart`` (train from scratch), ``overwrite`` (replace what is there), ``grow`` (add
+files to an existing model), ``retrain`` (train the model again)."""
 
-    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None) -> None:
+
+class SdaError(Exception):
+    """An error a user can act on: what went wrong, where, and what to do.
+
+    ``hint`` is plain words that name no front end's controls; ``action`` (one of :data:`ACTIONS`) says
+    which remedy applies, so the CLI can name its flag and the GUI its button.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None,
+                 action: str | None = None) -> None:
+        if action is not None and action not in ACTIONS:
+            raise ValueError(f"unknown SdaError action {action!r}; use one of {ACTIONS}")
         self.path = Path(path) if path is not None else None
         self.hint = hint
+        self.action = action
+        self.message = message
         text = f"{self.path}: {message}" if self.path is not None else message
         if hint:
             text = f"{text} ({hint})"
