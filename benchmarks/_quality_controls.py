@@ -5,7 +5,7 @@
 - **model frames shuffled in time**: the generation's own log-mel with its frames permuted.
 
 Both are vocoded by the very vocoder object the generation used, the way
-:func:`sda_engine.rendering.render_mono` vocodes (chunks, crossfades, trim, edge fades). The log-mels and
+:class:`sda_engine.session.ModelSession` vocodes (chunks, crossfades, trim, edge fades). The log-mels and
 the vocoder are captured while :func:`sda_engine.generate.generate` runs (:func:`capture_rendering` wraps
 ``rendering.render_mel`` and ``rendering.vocode_chunks`` and restores them afterwards), so the RVQ prior
 is not sampled twice; :func:`rerender` rebuilds them from the results' parameters where capturing is not
@@ -54,7 +54,7 @@ def shuffle_frames(log_mel: torch.Tensor, rng: np.random.Generator) -> torch.Ten
 
 
 def vocode_like_generation(vocoder: Any, log_mel: torch.Tensor, duration: float) -> np.ndarray:
-    """Vocode ``(128, T)`` as :func:`sda_engine.rendering.render_mono` does → mono ``(duration * sr,)``."""
+    """Vocode ``(128, T)`` as the session does → mono ``(duration * sr,)``."""
     from sda_engine.rendering import vocode_chunks
 
     audio, _ = vocode_chunks(vocoder, log_mel)
@@ -103,21 +103,15 @@ def capture_rendering() -> Iterator[Captured]:
 
 def rerender(results: Sequence[Any], model_path: Path, voc_choice: str, home: Any,
              device: str) -> tuple[list[torch.Tensor], Any]:
-    """The log-mels of ``results`` re-rendered from their parameters, and a vocoder made the same way."""
-    from sda_engine.generate import _select_vocoder
-    from sda_engine.rendering import RenderSettings, render_mel
-    from sda_models.device import resolve_device
-    from sda_models.model_file import load_model
+    """The log-mels of ``results`` re-rendered from their requests, and the vocoder the session picks."""
+    from sda_engine.session import ModelSession
 
-    dev = resolve_device(device)
-    bundle = load_model(model_path, dev)
-    vocoder, _, _ = _select_vocoder(voc_choice, bundle, model_path.stem, model_path, home, dev)
+    session = ModelSession.open(model_path, device, home)
+    vocoder = session.vocoder(voc_choice)[0]
     mels = []
     for r in results:
-        p = r.parameters
-        rs = RenderSettings(duration=float(p["duration"]), seed=int(r.seed), temperature=float(p["temperature"]),
-                            top_k=int(p["top_k"]), top_p=float(p["top_p"]), density=float(p["density"]))
-        mels.append(render_mel([(bundle, 1.0)], rs, dev).detach().float().cpu())
+        sketch = session.sample(r.request, r.seed)
+        mels.append(session.mel(sketch, r.request).detach().float().cpu())
     return mels, vocoder
 
 

@@ -223,7 +223,7 @@ def evaluate_vocoder(set_name: str, kind: str, voc_choice: str, model_path: Path
     with capture_rendering() as captured:
         results = generate(model_path, opts.clip_seconds, seed=opts.seed, variations=opts.clips,
                            vocoder=voc_choice, output=out_dir / f"{set_name}-{kind}-{voc_choice}",
-                           format="wav", sample_rate=SAMPLE_RATE, bit_depth=24, device=opts.device,
+                           format="wav", sample_rate=SAMPLE_RATE, bit_depth=24, channels="mono", device=opts.device,
                            home=sda_home, on_event=_events_logger(f"[{set_name}/{kind}/{voc_choice}]"))
     gen_seconds = time.monotonic() - t0
     generated = [load_mono(r.path) for r in results]

@@ -89,6 +89,23 @@ def test_train_cancel_resume_generate_library_presets_history(workspace) -> None
     assert ab["param_differences"]
     assert Path(ab["a_matched"]["path"]).is_file()
 
+    # 4b. A preset saved from a history entry recalls that exact sound; a preset saved the way the GUI saves
+    # its settings (overrides of a GenerationRequest) sounds the same as the CLI given the same values.
+    [first] = [e for e in history if e["audio_path"].endswith("a.wav")]
+    sda("presets", "save", "again", "--from-history", str(first["id"]), env=env)
+    sda("generate", "e2e", "--preset", "again", "-o", str(out / "again.wav"), env=env)
+    np.testing.assert_array_equal(sf.read(out / "again.wav")[0], a)
+    from sda_engine.home import SdaHome
+    from sda_engine.presets import PresetStore
+    from sda_engine.request import GenerationRequest
+
+    gui = GenerationRequest().replace(duration=1.5, seed=5, temperature=0.8, channels="mono", format="flac")
+    PresetStore(SdaHome(env["SDA_HOME"])).save("from-gui", gui.overrides())
+    sda("generate", "e2e", "--preset", "from-gui", "-o", str(out / "gui.flac"), env=env)
+    sda("generate", "e2e", "--duration", "1.5", "--seed", "5", "--temperature", "0.8", "--channels", "mono",
+        "--format", "flac", "-o", str(out / "cli.flac"), env=env)
+    np.testing.assert_array_equal(sf.read(out / "gui.flac")[0], sf.read(out / "cli.flac")[0])
+
     # 5. Export the model, delete it, import it back.
     exported = root / "e2e-copy.sda"
     sda("models", "export", "e2e", str(exported), env=env)

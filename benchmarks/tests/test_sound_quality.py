@@ -75,9 +75,11 @@ class _EchoVocoder:
         return np.repeat(log_mel.mean(dim=0).numpy().astype(np.float32), 512)
 
 
-def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering():
+def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering(tmp_path):
     from sda_engine import rendering
-    from sda_engine.rendering import RenderSettings
+    from sda_engine.home import SdaHome
+    from sda_engine.request import GenerationRequest
+    from sda_engine.session import ModelSession
 
     class Ae:
         config = type("C", (), {"kind": "vae", "downsample": 4, "latent_dim": 8, "n_mels": 128})()
@@ -92,9 +94,11 @@ def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering()
     bundle = type("B", (), {"autoencoder": Ae(), "stats": Stats(), "prior": None, "metadata": {}})()
     original = rendering.render_mel, rendering.vocode_chunks
     voc = _EchoVocoder()
+    session = ModelSession(bundle, Path("fake.sda"), "fake", "0" * 64, torch.device("cpu"), SdaHome(tmp_path))
+    session._vocoders["auto"] = (voc, "echo", "a stand-in")
+    request = GenerationRequest().replace(duration=1.0, seed=2, channels="mono")
     with controls.capture_rendering() as cap:
-        audio, _ = rendering.render_mono([(bundle, 1.0)], voc, RenderSettings(duration=1.0, seed=2),
-                                         torch.device("cpu"))
+        audio = session.render(session.sample(request), request).samples[0]
     assert (rendering.render_mel, rendering.vocode_chunks) == original
     assert cap.vocoder is voc and len(cap.mels) == 1 and cap.mels[0].shape == (128, 87)
     again = controls.vocode_like_generation(voc, cap.mels[0], 1.0)

@@ -13,6 +13,8 @@ import torch
 from sda_audio.errors import SdaError
 from sda_engine.generate import generate
 from sda_engine.home import SdaHome
+from sda_engine.request import GenerationRequest
+from sda_engine.session import ModelSession
 from sda_engine.stitching import (
     crossfade_concat,
     equal_power_fades,
@@ -87,15 +89,11 @@ def test_same_seed_same_audio_other_seed_other_audio(vae_model: tuple[SdaHome, s
 
 
 def test_long_output_has_no_clicks_at_chunk_seams(vae_model: tuple[SdaHome, str]) -> None:
-    from sda_engine import rendering
-    from sda_engine.generate import _select_vocoder
-    from sda_models.model_file import load_model
-
     home, name = vae_model
-    bundle = load_model(home.model_path(name), "cpu")
-    vocoder, _, _ = _select_vocoder("auto", bundle, name, home.model_path(name), home, torch.device("cpu"))
-    settings = rendering.RenderSettings(duration=7.0, seed=1)  # > one vocoder chunk (~5.9 s)
-    audio, seams = rendering.render_mono([(bundle, 1.0)], vocoder, settings, torch.device("cpu"))
+    session = ModelSession.open(name, "cpu", home)
+    request = GenerationRequest().replace(duration=7.0, seed=1, channels="mono")  # > one vocoder chunk (~5.9 s)
+    rendered = session.render(session.sample(request), request)
+    audio, seams = rendered.samples[0], rendered.seams
     assert audio.shape == (7 * SR,) and seams
     assert max_seam_jump(audio, seams, radius=256) <= max(1.5 * typical_jump(audio, 0.9999), 1e-3)
 
@@ -161,15 +159,63 @@ def test_spatial_layouts(vae_model: tuple[SdaHome, str], tmp_path: Path, channel
 
 
 def test_lower_density_leaves_more_quiet_frames(vae_model: tuple[SdaHome, str]) -> None:
-    from sda_engine import rendering
-    from sda_models.model_file import load_model
-
     home, name = vae_model
-    bundle = load_model(home.model_path(name), "cpu")
-    full = rendering.render_mel([(bundle, 1.0)], rendering.RenderSettings(3.0, seed=2), torch.device("cpu"))
-    sparse = rendering.render_mel([(bundle, 1.0)], rendering.RenderSettings(3.0, seed=2, density=0.3),
-                                  torch.device("cpu"))
+    session = ModelSession.open(name, "cpu", home)
+    request = GenerationRequest().replace(duration=3.0, seed=2)
+    sketch = session.sample(request)
+    full = session.mel(sketch, request)
+    sparse = session.mel(sketch, request.replace(density=0.3))
     loud_full, loud_sparse = full.mean(dim=0), sparse.mean(dim=0)
     quiet = loud_full.max() - 2.0  # frames well below the loudest
     assert int((loud_sparse < quiet).sum()) > int((loud_full < quiet).sum())
     assert torch.all(loud_sparse <= loud_full + 1e-5)
+
+
+def test_one_session_generates_three_times_loading_weights_once(vae_model: tuple[SdaHome, str], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sda_audio.dataset
+    import sda_models.model_file
+    import sda_models.vocoders.select
+    from sda_audio.progress import ProgressEvent
+
+    calls = {"load": 0, "vocoder": 0, "hash": 0}
+
+    def counting(name: str, original):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(sda_models.model_file, "load_model", counting("load", sda_models.model_file.load_model))
+    monkeypatch.setattr(sda_models.vocoders.select, "select_vocoder",
+                        counting("vocoder", sda_models.vocoders.select.select_vocoder))
+    monkeypatch.setattr(sda_audio.dataset, "file_sha256", counting("hash", sda_audio.dataset.file_sha256))
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    events: list[ProgressEvent] = []
+    request = GenerationRequest().replace(duration=0.5, channels="mono")
+    paths = [session.generate(request.replace(seed=s), output=tmp_path / f"{s}.wav", on_event=events.append)[0].path
+             for s in (1, 2, 3)]
+    assert calls == {"load": 1, "vocoder": 1, "hash": 1}
+    assert all(p.is_file() for p in paths)
+    jobs = {e.job for e in events}
+    assert {"generate", "generate.sample", "generate.vocode"} <= jobs
+    assert all(e.total and 0 <= e.step <= e.total for e in events if e.kind in ("progress", "done"))
+    # the warm session gives what a cold generate() gives for the same request
+    cold = generate(name, request=request.replace(seed=2), home=home, output=tmp_path / "cold.wav")[0]
+    assert np.array_equal(sf.read(cold.path)[0], sf.read(paths[1])[0])
+
+
+def test_sketches_come_back_and_render_again(vae_model: tuple[SdaHome, str]) -> None:
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    request = GenerationRequest().replace(duration=1.0, seed=5, channels="mono")
+    sketch = session.sample(request)
+    assert sketch.kind == "latents" and sketch.seed == 5 and sketch.samples == SR
+    a = session.render(sketch, request).samples
+    b = session.render(sketch, request).samples
+    assert np.array_equal(a, b) and a.shape == (1, SR)
+    encoded = session.encode(a[0], SR)
+    assert encoded.kind == "latents" and encoded.seed is None and encoded.samples == SR
+    again = session.render(encoded, request.replace(channels="stereo", stereo_method="dual"))
+    assert again.samples.shape == (2, SR) and "stereo_method" in again.notes

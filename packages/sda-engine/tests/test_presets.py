@@ -13,6 +13,7 @@ from sda_audio.errors import SdaError
 from sda_engine.home import SdaHome
 from sda_engine.library import ModelLibrary
 from sda_engine.presets import ALLOWED_KEYS, PresetStore, validate_params
+from sda_engine.request import GenerationRequest
 
 
 def fake_sda(path: Path) -> Path:
@@ -31,8 +32,8 @@ def home(tmp_path) -> SdaHome:
 
 
 PARAMS = {"duration": 8.0, "seed": 7, "temperature": 0.9, "top_k": 50, "top_p": 0.95, "format": "wav",
-          "sample_rate": 48000, "bit_depth": 24, "channels": 2, "vocoder": "auto",
-          "sliders": {"brightness": 0.4, "pc1": -1.5}}
+          "sample_rate": 48000, "bit_depth": 24, "channels": "stereo", "vocoder": "auto",
+          "controls": {"brightness": 0.4, "pc1": -1.0}}
 
 
 def test_save_show_roundtrip(home):
@@ -40,7 +41,26 @@ def test_save_show_roundtrip(home):
     p = store.save("bright", PARAMS)
     assert p.model_name is None and p.scope == "global" and p.params == PARAMS
     assert store.show("bright").params == PARAMS
+    assert store.show("bright").request() == GenerationRequest.from_dict(PARAMS)
     json.dumps(store.show("bright").to_dict())
+
+
+def test_presets_are_partial_overrides_of_a_request(home):
+    store = PresetStore(home)
+    store.save("short", {"duration": 2, "seed": 11})
+    base = GenerationRequest().replace(channels="mono", temperature=0.5)
+    req = store.show("short").request(base)
+    assert (req.duration, req.seed, req.channels, req.temperature) == (2.0, 11, "mono", 0.5)
+
+
+def test_old_presets_are_migrated_on_save_and_on_read(home):
+    store = PresetStore(home)
+    old = {"channels": 2, "sliders": {"warmth": 0.3}, "count": 2, "spatial": "binaural"}
+    assert store.save("old", old).params == {"channels": "binaural", "controls": {"warmth": 0.3}, "variations": 2}
+    with home.catalog.transaction() as conn:  # a row written by an older sda
+        conn.execute("UPDATE presets SET params_json = ? WHERE name = 'old'",
+                     (json.dumps({"channels": 1, "sliders": {"warmth": 0.3}}),))
+    assert store.show("old").params == {"channels": "mono", "controls": {"warmth": 0.3}}
 
 
 def test_model_specific_wins_over_global(home):
@@ -66,20 +86,20 @@ def test_duplicate_needs_overwrite(home):
 
 
 def test_validation_lists_allowed_keys():
-    with pytest.raises(SdaError, match="unknown preset parameter.*colour") as info:
+    with pytest.raises(SdaError, match="unknown preset setting.*colour") as info:
         validate_params({"colour": 1, "seed": 1})
-    for key in ("temperature", "sliders", "duration"):
+    for key in ("temperature", "controls", "duration"):
         assert key in str(info.value)
-    with pytest.raises(SdaError, match="'seed' must be a whole number"):
+    with pytest.raises(SdaError, match="seed must be a whole number"):
         validate_params({"seed": 1.5})
-    with pytest.raises(SdaError, match="'temperature' must be a number"):
+    with pytest.raises(SdaError, match="temperature must be a number"):
         validate_params({"temperature": "hot"})
     with pytest.raises(SdaError, match="must be a number"):
         validate_params({"duration": True})
-    with pytest.raises(SdaError, match="sliders values must be numbers"):
-        validate_params({"sliders": {"a": "x"}})
-    assert validate_params({"sliders": {"anything-goes": 1}, "seed": None}) == {"sliders": {"anything-goes": 1}}
-    assert "sliders" in ALLOWED_KEYS
+    with pytest.raises(SdaError, match="controls"):
+        validate_params({"controls": {"a": "x"}})
+    assert validate_params({"sliders": {"anything-goes": 1}, "seed": None}) == {"controls": {"anything-goes": 1.0}}
+    assert "controls" in ALLOWED_KEYS
 
 
 def test_preset_names_may_have_spaces(home):
@@ -107,16 +127,16 @@ def test_rename_and_delete(home):
     with pytest.raises(SdaError, match="no preset named 'a'"):
         store.show("a")
     store.delete("a", model="pads")
-    with pytest.raises(SdaError, match="sda presets list"):
+    with pytest.raises(SdaError, match="no preset named"):
         store.delete("a", model="pads")
     assert sorted(p.name for p in store.list()) == ["b", "c"]
 
 
 def test_params_for_merges_overrides(home):
     store = PresetStore(home)
-    store.save("base", {"seed": 1, "sliders": {"a": 0.1, "b": 0.2}})
-    merged = store.params_for("base", overrides={"seed": 9, "sliders": {"b": 0.9}})
-    assert merged == {"seed": 9, "sliders": {"a": 0.1, "b": 0.9}}
+    store.save("base", {"seed": 1, "controls": {"a": 0.1, "b": 0.2}})
+    merged = store.params_for("base", overrides={"seed": 9, "controls": {"b": 0.9}})
+    assert merged == {"seed": 9, "controls": {"a": 0.1, "b": 0.9}}
 
 
 def test_presets_follow_model_delete(home):

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from sda_cli.errors import handle_errors
 from sda_cli.output import console, print_json
 from sda_cli.progress_view import event_view
-
-DEFAULTS: dict[str, Any] = {
-    "duration": 20.0, "seed": 0, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "density": 1.0,
-    "channels": "stereo", "format": "wav", "sample_rate": 48000, "bit_depth": 24, "vocoder": "auto",
-    "loudness_lufs": None, "azimuth": 30.0, "elevation": 0.0,
-}
 
 
 def parse_blend(text: str) -> list[tuple[str, float]]:
@@ -47,12 +40,12 @@ def generate(
     top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling threshold (1 = off)."),
     density: float | None = typer.Option(None, "--density", help="Sparse (0.1) to dense (2); 1 = as learned."),
     channels: str | None = typer.Option(None, "--channels", "-c", help="mono, stereo (default) or binaural."),
-    stereo_method: str = typer.Option("decorrelate", "--stereo-method", help="decorrelate, mid_side or dual."),
+    stereo_method: str | None = typer.Option(None, "--stereo-method", help="decorrelate (default), mid_side or dual."),
     format: str | None = typer.Option(None, "--format", "-f", help="wav (default), flac, mp3 or ogg."),
     sample_rate: int | None = typer.Option(None, "--sample-rate", "-r", help="44100, 48000 (default) or 96000."),
     bit_depth: int | None = typer.Option(None, "--bit-depth", "-b", help="16, 24 (default) or 32 (float)."),
     loudness: float | None = typer.Option(None, "--loudness", help="Normalise to this many LUFS (e.g. -14)."),
-    variations: int = typer.Option(1, "--variations", "-n", help="Write K files with consecutive seeds."),
+    variations: int | None = typer.Option(None, "--variations", "-n", help="Write K files with consecutive seeds."),
     vocoder: str | None = typer.Option(None, "--vocoder", help="auto, hifigan, bigvgan or corpus."),
     blend: str | None = typer.Option(None, "--blend", help="Blend models, e.g. rain:0.7,bells:0.3."),
     preset: str | None = typer.Option(None, "--preset", help="Start from a saved preset; options override it."),
@@ -64,7 +57,8 @@ def generate(
 ) -> None:
     """Generate new audio from a model (and record it in your history)."""
     from sda_audio.errors import SdaError
-    from sda_engine.generate import generate as run_generation
+    from sda_engine.request import GenerationRequest
+    from sda_engine.session import ModelSession
 
     if bigvgan_weights is not None:
         import os
@@ -72,29 +66,24 @@ def generate(
         from sda_models.vocoders.bigvgan_weights import ENV_WEIGHTS
 
         os.environ[ENV_WEIGHTS] = str(bigvgan_weights)
-    blend_pairs = parse_blend(blend) if blend else []
+    blend_pairs = parse_blend(blend) if blend else None
     if model is None:
         if not blend_pairs:
             raise SdaError("name a model to generate from", hint="`sda models list` shows your models")
         model = blend_pairs[0][0]
         blend_pairs = blend_pairs[1:]
-    given = {"duration": duration, "seed": seed, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "density": density, "channels": channels, "format": format, "sample_rate": sample_rate,
-             "bit_depth": bit_depth, "vocoder": vocoder, "loudness_lufs": loudness, "azimuth": azimuth}
-    settings = dict(DEFAULTS)
+    request = GenerationRequest()
     if preset:
         from sda_engine.presets import PresetStore
 
-        settings.update({k: v for k, v in PresetStore().show(preset, model=model).params.items() if k in settings})
-    settings.update({k: v for k, v in given.items() if v is not None})
+        request = PresetStore().show(preset, model=model).request()
+    request = request.replace(
+        duration=duration, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p, density=density,
+        channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
+        vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs)
     with event_view(json_events) as view:
-        results = run_generation(
-            model, settings["duration"], seed=settings["seed"], temperature=settings["temperature"],
-            top_k=settings["top_k"], top_p=settings["top_p"], density=settings["density"],
-            channels=settings["channels"], stereo_method=stereo_method, format=settings["format"],
-            sample_rate=settings["sample_rate"], bit_depth=settings["bit_depth"], variations=variations,
-            vocoder=settings["vocoder"], output=output, blend=blend_pairs or None, azimuth=settings["azimuth"],
-            elevation=settings["elevation"], loudness_lufs=settings["loudness_lufs"], device=device, on_event=view)
+        session = ModelSession.open(model, device)
+        results = session.generate(request, output=output, on_event=view)
     if json_events:
         print_json({"results": [r.to_dict() for r in results]})
         return

@@ -37,7 +37,7 @@ def _store():
 @presets_app.command("save")
 @handle_errors
 def save(name: str = typer.Argument(...),
-         set_: list[str] = typer.Option([], "--set", help="A control as key=value (repeatable)."),
+         set_: list[str] = typer.Option([], "--set", help="A setting as key=value (repeatable), e.g. seed=3."),
          model: str | None = typer.Option(None, "--model", help="Only for this model (default: global)."),
          from_history: int | None = typer.Option(None, "--from-history", help="Copy the settings of a history entry."),
          overwrite: bool = typer.Option(False, "--overwrite")) -> None:
@@ -45,10 +45,9 @@ def save(name: str = typer.Argument(...),
     params: dict[str, object] = {}
     if from_history is not None:
         from sda_engine.history import History
-        from sda_engine.presets import ALLOWED_KEYS
 
-        entry = History().show(from_history)
-        params.update({k: v for k, v in entry.params.items() if k in ALLOWED_KEYS})
+        # every setting that made that sound (defaults included), so the preset recalls it exactly
+        params.update(History().show(from_history).request().to_flat())
     params.update(parse_assignments(set_))
     preset = _store().save(name, params, model=model, overwrite=overwrite)
     console.print(f"saved preset [bold]{preset.name}[/] ({preset.scope}): {json.dumps(preset.params)}")

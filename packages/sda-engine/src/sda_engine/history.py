@@ -59,6 +59,13 @@ class HistoryEntry:
                 "vocoder": self.vocoder, "duration": self.duration, "sample_rate": self.sample_rate,
                 "format": self.format, "params": self.params}
 
+    def request(self) -> Any:
+        """The :class:`~sda_engine.request.GenerationRequest` that makes this sound again (rows written before
+        the request type existed are migrated)."""
+        from sda_engine.request import GenerationRequest
+
+        return GenerationRequest.from_dict(self.params)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["audio_path"] = str(self.audio_path)

@@ -1,8 +1,8 @@
-"""Named sets of generation controls, global or per model (PRES-01..03).
+"""Named sets of generation settings, global or per model (PRES-01..03).
 
-A preset stores the controls a person set (duration, seed, temperature, sliders, output format, ...)
-so they can be recalled later. A model-specific preset wins over a global one of the same name.
-Presets of a model follow it when it is renamed and go when it is deleted (foreign key cascade).
+A preset stores the settings a person set (duration, seed, temperature, musical controls, output format,
+...) as partial overrides of :class:`~sda_engine.request.GenerationRequest`, so they can be recalled later.
+A model-specific preset wins over a global one of the same name. Presets of a model follow it when it is renamed and go when it is deleted (foreign key cascade).
 """
 
 from __future__ import annotations
@@ -17,37 +17,12 @@ from typing import Any
 from sda_audio.errors import SdaError
 from sda_engine.catalog import now_iso
 from sda_engine.home import SdaHome
+from sda_engine.request import FIELDS, GenerationRequest, migrate_legacy
 
 log = logging.getLogger(__name__)
 
-_NUMBER = (int, float)
-# key -> accepted types (bool is rejected where a number is expected).
-PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "duration": _NUMBER,
-    "seed": (int,),
-    "temperature": _NUMBER,
-    "top_k": (int,),
-    "top_p": _NUMBER,
-    "density": _NUMBER,
-    "channels": (int,),
-    "stereo_width": _NUMBER,
-    "spatial": (str,),
-    "azimuth": _NUMBER,
-    "elevation": _NUMBER,
-    "format": (str,),
-    "sample_rate": (int,),
-    "bit_depth": (int,),
-    "mp3_bitrate": (int,),
-    "loudness_lufs": _NUMBER,
-    "peak_dbfs": _NUMBER,
-    "vocoder": (str,),
-    "crossfade": _NUMBER,
-    "count": (int,),
-    "blend": (dict,),
-    "sliders": (dict,),
-}
-_TYPE_WORDS = {int: "whole number", str: "text", dict: "mapping of names to numbers"}
-ALLOWED_KEYS: tuple[str, ...] = tuple(sorted(PARAM_TYPES))
+ALLOWED_KEYS: tuple[str, ...] = tuple(sorted(FIELDS))
+"""The settings a preset may hold: the flat fields of :class:`~sda_engine.request.GenerationRequest`."""
 
 
 def validate_preset_name(name: str) -> str:
@@ -60,28 +35,24 @@ def validate_preset_name(name: str) -> str:
 
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Check keys and value types; return a plain JSON-safe copy or raise ``SdaError``."""
+    """A preset's settings as flat, validated, JSON-safe overrides of :class:`GenerationRequest`.
+
+    Keys are the request's flat field names (``duration``, ``temperature``, ``controls``, ``channels``, ...);
+    keys of presets saved before the request type existed are migrated (``channels: 2`` -> ``"stereo"``,
+    ``sliders`` -> ``controls``, ``count`` -> ``variations``, ...). Raises ``SdaError`` naming the bad key.
+    """
     if not isinstance(params, Mapping):
-        raise SdaError("preset parameters must be a mapping of control names to values")
-    unknown = sorted(set(params) - set(PARAM_TYPES))
+        raise SdaError("preset settings must be a mapping of setting names to values")
+    migrated = migrate_legacy(params)
+    unknown = sorted(set(migrated) - set(FIELDS))
     if unknown:
-        raise SdaError(f"unknown preset parameter(s): {', '.join(unknown)}",
-                       hint=f"allowed: {', '.join(ALLOWED_KEYS)}")
-    clean: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        types = PARAM_TYPES[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            names = "number" if types == _NUMBER else " or ".join(_TYPE_WORDS[t] for t in types)
-            raise SdaError(f"preset parameter {key!r} must be a {names}, not {value!r}")
-        if key in ("sliders", "blend"):
-            value = {str(k): v for k, v in value.items()}
-            bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, _NUMBER)]
-            if bad:
-                raise SdaError(f"preset {key} values must be numbers; check {', '.join(bad)}")
-        clean[key] = value
-    json.dumps(clean)  # everything above is JSON-safe; fail loudly if not
+        raise SdaError(f"unknown preset setting(s): {', '.join(unknown)}", hint=f"allowed: {', '.join(ALLOWED_KEYS)}")
+    try:
+        flat = GenerationRequest.from_dict(migrated).to_flat()
+    except SdaError as exc:
+        raise SdaError(f"preset setting not usable: {exc}") from None
+    clean = {key: flat[key] for key in migrated}
+    json.dumps(clean)
     return clean
 
 
@@ -104,10 +75,19 @@ class Preset:
         return {"id": self.id, "name": self.name, "model_name": self.model_name, "scope": self.scope,
                 "params": dict(self.params), "created": self.created, "updated": self.updated}
 
+    def request(self, base: GenerationRequest | None = None) -> GenerationRequest:
+        """The preset applied on top of ``base`` (default: sda's defaults)."""
+        return GenerationRequest.from_dict(self.params, base)
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Preset:
+        params = json.loads(row["params_json"])
+        try:
+            params = validate_params(params)  # presets saved by older versions are read in today's terms
+        except SdaError as exc:
+            log.warning("preset %r holds settings this version cannot use (%s); shown as stored", row["name"], exc)
         return cls(id=row["id"], name=row["name"], model_name=row["model_name"],
-                   params=json.loads(row["params_json"]), created=row["created"], updated=row["updated"])
+                   params=params, created=row["created"], updated=row["updated"])
 
 
 def _where(model: str | None) -> tuple[str, tuple[Any, ...]]:
@@ -145,7 +125,7 @@ class PresetStore:
             if existing is not None and not overwrite:
                 where = f"model {model!r}" if model else "global presets"
                 raise SdaError(f"a preset named {name!r} already exists in {where}",
-                               hint="choose another name or pass --overwrite")
+                               hint="choose another name or replace it", action="overwrite")
             if existing is not None:
                 conn.execute("UPDATE presets SET params_json = ?, updated = ? WHERE id = ?",
                              (json.dumps(clean), now, existing["id"]))
@@ -175,16 +155,16 @@ class PresetStore:
                 row = self._find(conn, name, None)
         if row is None:
             where = f" for model {model!r} or globally" if model else ""
-            raise SdaError(f"no preset named {name!r}{where}", hint="`sda presets list` shows them")
+            raise SdaError(f"no preset named {name!r}{where}", hint="the list of presets shows which exist")
         return Preset.from_row(row)
 
     def params_for(self, name: str, model: str | None = None, overrides: Mapping[str, Any] | None = None
                    ) -> dict[str, Any]:
-        """A preset's params with ``overrides`` on top (``sliders`` are merged key by key)."""
+        """A preset's settings with ``overrides`` on top (``controls`` are merged slider by slider)."""
         params = dict(self.show(name, model).params)
         for key, value in validate_params(overrides or {}).items():
-            if key == "sliders" and isinstance(params.get("sliders"), dict):
-                params["sliders"] = {**params["sliders"], **value}
+            if key == "controls" and isinstance(params.get("controls"), dict):
+                params["controls"] = {**params["controls"], **value}
             else:
                 params[key] = value
         return params
@@ -196,7 +176,7 @@ class PresetStore:
             row = self._find(conn, old, model)
             if row is None:
                 raise SdaError(f"no preset named {old!r}" + (f" for model {model!r}" if model else ""),
-                               hint="`sda presets list` shows them")
+                               hint="the list of presets shows which exist")
             if self._find(conn, new, model) is not None:
                 raise SdaError(f"a preset named {new!r} already exists", hint="choose another name")
             conn.execute("UPDATE presets SET name = ?, updated = ? WHERE id = ?", (new, now_iso(), row["id"]))
@@ -209,6 +189,6 @@ class PresetStore:
             row = self._find(conn, name, model)
             if row is None:
                 raise SdaError(f"no preset named {name!r}" + (f" for model {model!r}" if model else ""),
-                               hint="`sda presets list` shows them")
+                               hint="the list of presets shows which exist")
             conn.execute("DELETE FROM presets WHERE id = ?", (row["id"],))
         return Preset.from_row(row)

@@ -1,4 +1,7 @@
-"""Model → mono 44.1 kHz audio: latent/code sampling, chunked decoding, density gating, chunked vocoding.
+"""The steps of rendering: sketch sampling, chunked decoding, dynamics, density gating, chunked vocoding.
+
+:class:`sda_engine.session.ModelSession` composes them; they are plain functions of a model bundle and a
+:class:`~sda_engine.request.GenerationRequest`.
 
 Long durations are made in chunks:
 
@@ -27,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,46 +37,42 @@ import torch
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.dynamics import match_dynamics
+from sda_engine.sketch import Sketch
 from sda_engine.stitching import crossfade_concat, smooth_latent_path
+from sda_models.mel import MelConfig
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
-HOP = 512
+MEL = MelConfig()
+SAMPLE_RATE = MEL.sampling_rate
+HOP = MEL.hop_length
 DECODE_CHUNK = 256  # latent frames per decoder call
 DECODE_OVERLAP = 16
 VOCODE_CHUNK_FRAMES = 512  # mel frames (~6 s) per vocoder call
 VOCODE_OVERLAP_FRAMES = 16  # ~190 ms crossfade
 VAE_ANCHOR_SECONDS = 1.5
 GATE_DEPTH_NATS = math.log(10 ** (30 / 20))
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """What to render: seconds, seed, sampling controls, density."""
-
-    duration: float
-    seed: int = 0
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    density: float = 1.0
-    dynamics: float = 1.0  # 0 = as decoded, 1 = the frame-loudness distribution of the training audio
+SAMPLE_JOB = "generate.sample"
+VOCODE_JOB = "generate.vocode"
 
 
 def n_mel_frames(duration: float) -> int:
     return max(1, math.ceil(duration * SAMPLE_RATE / HOP))
 
 
-def sample_latent(bundle: Any, settings: RenderSettings, device: torch.device,
-                  on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> torch.Tensor:
-    """A latent trajectory ``(1, D, T')`` for ``settings.duration`` (CPU random numbers, moved to ``device``)."""
+def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
+                  on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> Sketch:
+    """A new :class:`Sketch` of ``request.duration`` seconds from ``seed`` (CPU random numbers, so the same
+    seed gives the same sketch on every device). Events: job ``generate.sample``, step = latent frames made."""
     from sda_models.device import cpu_generator
 
     ae = bundle.autoencoder
     ds = ae.config.downsample
-    frames = math.ceil(n_mel_frames(settings.duration) / ds) + 1
-    gen = cpu_generator(settings.seed)
+    frames = math.ceil(n_mel_frames(request.duration) / ds) + 1
+    samples = int(round(request.duration * SAMPLE_RATE))
+    gen = cpu_generator(seed)
+    on_event(ProgressEvent(SAMPLE_JOB, "start", step=0, total=frames,
+                           message=f"sampling {frames} latent frames (seed {seed})"))
     if ae.config.kind == "rvq":
         from sda_models.prior import sample
 
@@ -82,22 +80,45 @@ def sample_latent(bundle: Any, settings: RenderSettings, device: torch.device,
             from sda_audio.errors import SdaError
 
             raise SdaError("this RVQ model has no prior, so it cannot generate",
-                           hint="train it again (the prior is trained after the autoencoder)")
-        temperature = settings.temperature * (math.sqrt(settings.density) if settings.density > 1 else 1.0)
-        codes = sample(bundle.prior, frames, gen, temperature=temperature, top_k=settings.top_k,
-                       top_p=settings.top_p, on_event=on_event, cancel=cancel)
-        with torch.no_grad():
-            return ae.rvq.decode_codes(codes[None].to(device))
-    dynamics = bundle.metadata.get("latent_dynamics")
-    if dynamics:
-        from sda_engine.latent_dynamics import sample_latent_dynamics
+                           hint="train it again (the prior is trained after the autoencoder)", action="retrain")
+        temperature = request.temperature * (math.sqrt(request.density) if request.density > 1 else 1.0)
 
-        path = sample_latent_dynamics(dynamics, frames, gen, temperature=settings.temperature,
-                                      rate=max(settings.density, 0.05))
-        return path[None].to(device)
-    anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds / max(settings.density, 0.05)))
-    path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=settings.temperature)
-    return path[None].to(device)
+        def relabel(event: ProgressEvent) -> None:
+            on_event(ProgressEvent(SAMPLE_JOB, event.kind, step=event.step, total=event.total,
+                                   message=event.message, metrics=event.metrics, data=event.data))
+
+        codes = sample(bundle.prior, frames, gen, temperature=temperature, top_k=request.top_k,
+                       top_p=request.top_p, on_event=relabel, cancel=cancel)
+        with torch.no_grad():
+            latent = ae.rvq.decode_codes(codes[None].to(device))
+        sketch = Sketch("codes", samples, codes=codes.cpu(), latent=latent, seed=seed)
+    else:
+        dynamics = bundle.metadata.get("latent_dynamics")
+        if dynamics:
+            from sda_engine.latent_dynamics import sample_latent_dynamics
+
+            path = sample_latent_dynamics(dynamics, frames, gen, temperature=request.temperature,
+                                          rate=max(request.density, 0.05))
+        else:
+            anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds / max(request.density, 0.05)))
+            path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=request.temperature)
+        sketch = Sketch("latents", samples, latent=path[None].to(device), seed=seed)
+    on_event(ProgressEvent(SAMPLE_JOB, "done", step=frames, total=frames, message="sampled"))
+    return sketch
+
+
+def sketch_latent(bundle: Any, sketch: Sketch, device: torch.device) -> torch.Tensor:
+    """The decoder input ``(1, D, T')`` of ``sketch`` on ``device`` (RVQ codes are looked up when needed)."""
+    if sketch.latent is not None:
+        return sketch.latent.to(device)
+    assert sketch.codes is not None
+    ae = bundle.autoencoder
+    if ae.config.kind != "rvq":
+        from sda_audio.errors import SdaError
+
+        raise SdaError("this model is a VAE: it has no codes to decode", hint="use an RVQ model for code grids")
+    with torch.no_grad():
+        return ae.rvq.decode_codes(sketch.codes[None].to(device))
 
 
 @torch.no_grad()
@@ -149,54 +170,49 @@ def vocode_chunks(vocoder: Any, log_mel: torch.Tensor, cancel: CancelToken | Non
     chunks: list[np.ndarray] = []
     start = 0
     n_chunks = max(1, math.ceil((total - VOCODE_OVERLAP_FRAMES) / (VOCODE_CHUNK_FRAMES - VOCODE_OVERLAP_FRAMES)))
+    on_event(ProgressEvent(VOCODE_JOB, "start", step=0, total=n_chunks, message=f"vocoding {n_chunks} chunk(s)"))
     while True:
         if cancel is not None:
             cancel.raise_if_cancelled("generation")
         stop = min(total, start + VOCODE_CHUNK_FRAMES)
         audio = np.asarray(vocoder.synthesize(log_mel[:, start:stop].float().cpu()), dtype=np.float32).reshape(-1)
         chunks.append(audio[: (stop - start) * HOP])
-        on_event(ProgressEvent("generate", "progress", step=len(chunks), total=n_chunks,
+        on_event(ProgressEvent(VOCODE_JOB, "progress", step=len(chunks), total=n_chunks,
                                message=f"vocoding chunk {len(chunks)}/{n_chunks}"))
         if stop >= total:
             break
         start = stop - VOCODE_OVERLAP_FRAMES
+    on_event(ProgressEvent(VOCODE_JOB, "done", step=len(chunks), total=n_chunks, message="vocoded"))
     return crossfade_concat(chunks, VOCODE_OVERLAP_FRAMES * HOP)
 
 
-def render_mel(bundles: Sequence[tuple[Any, float]], settings: RenderSettings, device: torch.device,
-               on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> torch.Tensor:
+def render_mel(members: Sequence[tuple[Any, float]], latent: torch.Tensor, frames: int, request: Any,
+               cancel: CancelToken | None = None) -> torch.Tensor:
     """The (un-normalised) log-mel ``(128, frames)`` to vocode.
 
-    ``bundles`` is ``[(bundle, weight), ...]``: the first model samples the latent trajectory; every
-    model decodes it and the log-mels are mixed by weight (latent blending of related models).
+    ``members`` is ``[(bundle, weight), ...]``: every model decodes ``latent`` and the log-mels are mixed by
+    weight (latent blending of related models); the first model's training loudness sets the dynamics.
     """
-    frames = n_mel_frames(settings.duration)
-    latent = sample_latent(bundles[0][0], settings, device, on_event, cancel)
-    total_w = sum(w for _, w in bundles)
+    total_w = sum(w for _, w in members)
     mel = None
-    for bundle, w in bundles:
+    for bundle, w in members:
         norm = decode_latent(bundle.autoencoder, latent, cancel)[..., :frames]
         part = bundle.stats.denormalize(norm)[0] * (w / total_w)
         mel = part if mel is None else mel + part
     assert mel is not None
-    quantiles = (bundles[0][0].metadata.get("dynamics") or {}).get("frame_loudness_quantiles")
-    if quantiles and settings.dynamics > 0:
-        mel = match_dynamics(mel, quantiles, settings.dynamics)
-    return density_gate(mel.float(), settings.density)
+    quantiles = (members[0][0].metadata.get("dynamics") or {}).get("frame_loudness_quantiles")
+    if quantiles and request.dynamics > 0:
+        mel = match_dynamics(mel, quantiles, request.dynamics)
+    return density_gate(mel.float(), request.density)
 
 
-def render_mono(bundles: Sequence[tuple[Any, float]], vocoder: Any, settings: RenderSettings,
-                device: torch.device, on_event: ProgressCallback = ignore_events,
-                cancel: CancelToken | None = None) -> tuple[np.ndarray, list[int]]:
-    """Mono float32 audio at 44.1 kHz of exactly ``duration`` seconds, and the vocoder seam positions."""
-    mel = render_mel(bundles, settings, device, on_event, cancel)
-    audio, seams = vocode_chunks(vocoder, mel, cancel, on_event)
-    n = int(round(settings.duration * SAMPLE_RATE))
-    if audio.shape[0] < n:
-        audio = np.pad(audio, (0, n - audio.shape[0]))
-    fade = min(256, n // 4)
-    audio = audio[:n].copy()
-    if fade > 0:  # no click at the very start or end
+def finish_mono(audio: np.ndarray, samples: int) -> np.ndarray:
+    """Exactly ``samples`` long (padded with silence if short), with 256-sample edge fades against clicks."""
+    if audio.shape[0] < samples:
+        audio = np.pad(audio, (0, samples - audio.shape[0]))
+    audio = np.asarray(audio[:samples], dtype=np.float32).copy()
+    fade = min(256, samples // 4)
+    if fade > 0:
         audio[:fade] *= np.linspace(0, 1, fade, dtype=np.float32)
         audio[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
-    return audio, [s for s in seams if s < n]
+    return audio
