@@ -270,7 +270,7 @@ class ModelLibrary:
         exists = self.exists(name) or self.home.model_path(name).exists()
         if exists and not overwrite:
             raise SdaError(f"a model named {name!r} already exists",
-                           hint="choose another name or pass --overwrite")
+                           hint="choose another name or replace it", action="overwrite")
         return self._store(Path(source_path), name, tags=_clean_tags(tags), description=description,
                            move=move, replacing=exists)
 
@@ -321,7 +321,7 @@ class ModelLibrary:
         is_folder = dest.is_dir() or (not dest.exists() and dest.suffix.lower() != MODEL_SUFFIX)
         target = dest / f"{name}{MODEL_SUFFIX}" if is_folder else dest
         if target.exists() and not overwrite:
-            raise SdaError("a file is already there", path=target, hint="choose another place or pass --overwrite")
+            raise SdaError("a file is already there", path=target, hint="choose another place or replace it", action="overwrite")
         with atomic_path(target) as tmp:
             shutil.copyfile(record.path, tmp)
         index = self.corpus_index_path(name)

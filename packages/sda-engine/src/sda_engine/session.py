@@ -83,7 +83,7 @@ def resolve_model(model: str | Path, home: SdaHome) -> tuple[Path, str]:
         raise SdaError("model file not found", path=candidate, hint="check the path or use a library name")
     direct = home.model_path(text)
     try:
-        path = ModelLibrary(home).resolve(text)
+        path = ModelLibrary(home, reconcile=False).resolve(text)
     except SdaError:
         if direct.is_file():
             return direct, text

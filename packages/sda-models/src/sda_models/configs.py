@@ -135,7 +135,7 @@ class AutoencoderConfig:
                "kl_weight, free_bits and kl_warmup_steps must be >= 0")
         _check(MIN_RVQ_LEVELS <= self.rvq_levels <= MAX_RVQ_LEVELS,
                f"RVQ levels must be between {MIN_RVQ_LEVELS} and {MAX_RVQ_LEVELS}, got {self.rvq_levels}",
-               hint="pass --levels 2, 3 or 4")
+               hint="use 2, 3 or 4 levels")
         _check(self.codebook_size >= 2, f"codebook size must be at least 2, got {self.codebook_size}")
         _check(self.codebook_dim is None or self.codebook_dim > 0,
                f"codebook_dim must be positive, got {self.codebook_dim}")

@@ -144,8 +144,8 @@ def select_vocoder(
                                          "using it"))
     if has_hifigan:
         no_hifigan = (f"the model's own HiFi-GAN does not yet beat the Griffin-Lim floor{_check_sentence(check)}, "
-                      "so auto passes it over (`sda train-vocoder MODEL --resume` trains it further; "
-                      "--vocoder hifigan uses it anyway)")
+                      "so auto passes it over (training the vocoder further can fix that; choosing the hifigan "
+                      "vocoder uses it anyway)")
     else:
         no_hifigan = "no per-model HiFi-GAN trained"
     weights = find_bigvgan_weights(bigvgan_weights)
