@@ -131,7 +131,8 @@ def _run_section(s: dict[str, Any], run: dict[str, Any], refs: dict[str, Any]) -
     tr = run["training"]
     stages = "; ".join(f"{name}: {info.get('steps')} steps ({info.get('stop_reason')})"
                        for name, info in tr["stages"].items())
-    out += [f"Training: preset `{tr['preset']}` ({tr['preset_reason']}), {tr['seconds'] / 60:.1f} min on "
+    size, reason = tr.get("size", tr.get("preset")), tr.get("size_reason", tr.get("preset_reason"))  # older reports
+    out += [f"Training: model size `{size}` ({reason}), {tr['seconds'] / 60:.1f} min on "
             f"{tr['device']}; {stages}.", ""]
     rows = [r for r in run["vocoders"] if "error" not in r]
     for r in run["vocoders"]:
@@ -189,7 +190,7 @@ def render_markdown(report: dict[str, Any], changes: str, figure_rel: str) -> st
     seconds = [run["training"]["seconds"] for s in report["sets"] for run in s.get("runs", []) if run.get("training")]
     if report.get("smoke") and not budget_bound and not short_clips and seconds:
         out += [f"> Budget {st['minutes']:g} min per set and kind (the yardstick's default is 15): no training "
-                f"reached it - every model finished its preset's steps or stopped early in "
+                f"reached it - every model finished its size's steps or stopped early in "
                 f"{min(seconds):.0f}-{max(seconds):.0f} s - so a 15 min budget trains the same models.", ""]
     elif report.get("smoke"):
         out += [f"> **Smoke run.** Budget {st['minutes']:g} min per set and kind, {st['clips']} clips x "
@@ -204,7 +205,7 @@ def render_markdown(report: dict[str, Any], changes: str, figure_rel: str) -> st
             f"Machine: {m['cpu_count']} CPUs ({m['torch_threads']} torch threads), torch {m['torch']}, "
             f"Python {m['python']}, {m['platform']}; CUDA available: {m['cuda_available']}.", "",
             f"Settings: training budget {st['minutes']:g} min per set and model kind on `{st['device']}` "
-            f"(`train_model(..., preset=\"auto\", max_minutes={st['minutes']:g})`, the `sda train` path), "
+            f"(`train_model(..., size=\"auto\", max_minutes={st['minutes']:g})`, the `sda train` path), "
             f"HiFi-GAN vocoder training {st['vocoder_minutes']:g} min; {st['clips']} clips x "
             f"{st['clip_seconds']:g} s per vocoder through `sda_engine.generate.generate` (the `sda generate` "
             f"path, default sampling settings); seed {st['seed']}. Regenerate with `uv run nox -s quality` "

@@ -1,4 +1,4 @@
-"""Held-out mel reconstruction of the ``tiny`` preset against a trivial baseline (issue 3's bar).
+"""Held-out mel reconstruction of the ``tiny`` model size against a trivial baseline (issue 3's bar).
 
 For each set: split the files 2/3 training, 1/3 held out (seeded, by file), train a tiny model through
 the same code path as ``sda train`` for at most ``--minutes`` of CPU time, then measure on the held-out
@@ -75,7 +75,7 @@ def main() -> None:
             train, held = split(files, args.seed)
             for kind in args.kinds.split(","):
                 t0 = time.monotonic()
-                result = train_model(train, f"recon-{name}-{kind}", kind=kind, preset="tiny",
+                result = train_model(train, f"recon-{name}-{kind}", kind=kind, size="tiny",
                                      max_minutes=args.minutes, home=Path(work) / f"{name}-{kind}", seed=args.seed)
                 minutes = (time.monotonic() - t0) / 60
                 model_l1, base_l1 = held_out_errors(result.model_path, held)

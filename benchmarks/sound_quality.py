@@ -3,7 +3,7 @@
 For each set (``../shared/datasets/{ambient,loops,drums}`` and the built-in demo data) the files are split
 (seeded) into a training two-thirds and a held-out third. For each model kind (``vae``, ``rvq``) a model is
 trained on the training part through the same code path as ``sda train``
-(:func:`sda_engine.trainer.train_model`, default recipe, ``preset="auto"``, a fixed CPU budget), then N
+(:func:`sda_engine.trainer.train_model`, default recipe, ``size="auto"``, a fixed CPU budget), then N
 clips are generated through the same path as ``sda generate`` (:func:`sda_engine.generate.generate`) with
 every vocoder that works offline (corpus resynthesis always; the model's own HiFi-GAN when one was trained
 with ``--vocoder-minutes``; BigVGAN only when its weights are already on this machine). The generations are measured with :mod:`sda_audio.quality` against
@@ -192,7 +192,7 @@ def _events_logger(prefix: str) -> Any:
 def train_one(set_name: str, kind: str, train_files: list[Path], home: Path, opts: Options) -> Any:
     from sda_engine.trainer import train_model
 
-    return train_model([str(p) for p in train_files], f"q-{set_name}-{kind}", kind=kind, preset="auto",
+    return train_model([str(p) for p in train_files], f"q-{set_name}-{kind}", kind=kind, size="auto",
                        max_minutes=opts.minutes, vocoder_minutes=opts.vocoder_minutes, device=opts.device,
                        seed=opts.seed, home=home, on_event=_events_logger(f"[{set_name}/{kind}]"))
 
@@ -291,7 +291,7 @@ def run_set(set_name: str, opts: Options, scratch: Path, figure_dir: Path) -> di
         try:
             t0 = time.monotonic()
             result = train_one(set_name, kind, train_files, home, opts)
-            run["training"] = {"preset": result.preset, "preset_reason": result.preset_reason,
+            run["training"] = {"size": result.size, "size_reason": result.size_reason,
                                "device": result.device, "seconds": time.monotonic() - t0,
                                "stages": result.stages, "warnings": list(result.warnings)[:10],
                                "vocoder": result.vocoder}

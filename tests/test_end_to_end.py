@@ -1,5 +1,5 @@
 """The first vertical slice from the command line: demo data -> train (cancel, resume) -> generate ->
-export -> library -> preset -> history, on the CPU with the tiny preset, as a person would run it."""
+export -> library -> preset -> history, on the CPU with the tiny model size, as a person would run it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return root, env
 
 
-TRAIN = ["--preset", "tiny", "--steps", "40", "--prior-steps", "40", "--checkpoint-every", "10", "--seed", "3"]
+TRAIN = ["--size", "tiny", "--steps", "40", "--prior-steps", "40", "--checkpoint-every", "10", "--seed", "3"]
 
 
 def test_train_cancel_resume_generate_library_presets_history(workspace) -> None:

@@ -98,3 +98,26 @@ def test_mel_stats_come_from_training_files_only(tmp_path: Path) -> None:
     mel = LogMel()
     train_only = torch.cat([mel(torch.from_numpy(it.samples)) for it in data.train_items], dim=-1)
     assert torch.allclose(stats.mean, train_only.mean(dim=-1), atol=1e-3)
+
+
+def test_training_data_and_corpus_index_read_a_48k_stereo_file_identically(tmp_path: Path) -> None:
+    from sda_engine.data import load_mono
+    from sda_models.vocoders.corpus_index import INT16_SCALE, CorpusIndex, _load_mono
+
+    rng = np.random.default_rng(3)
+    t = np.arange(int(48000 * 1.3)) / 48000
+    left = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.02 * rng.standard_normal(t.size)
+    right = 0.3 * np.sin(2 * np.pi * 18000 * t)  # near the 22.05 kHz Nyquist: a careless resampler aliases it
+    path = tmp_path / "stereo48.wav"
+    sf.write(path, np.stack([left, right], axis=1).astype(np.float32), 48000, subtype="FLOAT")
+
+    training = load_mono(path)
+    assert training.shape == (int(np.ceil(t.size * SR / 48000)),) and training.dtype == np.float32
+    np.testing.assert_array_equal(_load_mono(path, SR), training)
+    # the index stores exactly those samples (DC removed, whole hops, int16 with a per-file scale)
+    index = CorpusIndex.build([path])
+    usable = (training.size // 512) * 512
+    expected = training[:usable] - float(training[:usable].mean())
+    stored = index.file_audio(0)
+    assert stored.shape == expected.shape
+    assert np.abs(stored - expected).max() <= float(index.file_scales[0]) / INT16_SCALE

@@ -39,7 +39,7 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
         x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(folder / f"take{i}.wav", (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32), SR)
     home = SdaHome(root / "home")
-    train_model(folder, "tex", kind="vae", preset="tiny", home=home, steps=3, eval_every=3,
+    train_model(folder, "tex", kind="vae", size="tiny", home=home, steps=3, eval_every=3,
                 checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
     return home, "tex"
 
@@ -164,7 +164,7 @@ def test_lower_density_leaves_more_quiet_frames(vae_model: tuple[SdaHome, str]) 
     request = GenerationRequest().replace(duration=3.0, seed=2)
     sketch = session.sample(request)
     full = session.mel(sketch, request)
-    sparse = session.mel(sketch, request.replace(density=0.3))
+    sparse = session.mel(sketch, request.replace(density=-0.5))  # a rate factor of about 0.3
     loud_full, loud_sparse = full.mean(dim=0), sparse.mean(dim=0)
     quiet = loud_full.max() - 2.0  # frames well below the loudest
     assert int((loud_sparse < quiet).sum()) > int((loud_full < quiet).sum())
@@ -219,3 +219,17 @@ def test_sketches_come_back_and_render_again(vae_model: tuple[SdaHome, str]) -> 
     assert encoded.kind == "latents" and encoded.seed is None and encoded.samples == SR
     again = session.render(encoded, request.replace(channels="stereo", stereo_method="dual"))
     assert again.samples.shape == (2, SR) and "stereo_method" in again.notes
+
+
+def test_density_is_steered_without_a_fit_and_other_controls_need_one(vae_model: tuple[SdaHome, str],
+                                                                       tmp_path: Path) -> None:
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    sparse = session.generate(GenerationRequest().replace(duration=0.5, density=-0.8, channels="mono"),
+                              output=tmp_path / "sparse.wav")[0]
+    assert sparse.notes["controls"] == {"density": "steered"}
+    side = json.loads(sparse.sidecar.read_text())["metadata"]
+    assert side["notes"]["controls"] == {"density": "steered"} and side["request"]["control"]["controls"] == {
+        "density": -0.8}
+    with pytest.raises(SdaError, match="no fitted controls.*brightness"):
+        session.generate(GenerationRequest().replace(duration=0.5, brightness=0.5), output=tmp_path / "b.wav")

@@ -33,7 +33,7 @@ def home(tmp_path) -> SdaHome:
 
 PARAMS = {"duration": 8.0, "seed": 7, "temperature": 0.9, "top_k": 50, "top_p": 0.95, "format": "wav",
           "sample_rate": 48000, "bit_depth": 24, "channels": "stereo", "vocoder": "auto",
-          "controls": {"brightness": 0.4, "pc1": -1.0}}
+          "controls": {"brightness": 0.4, "explore1": -1.0}}
 
 
 def test_save_show_roundtrip(home):
@@ -59,8 +59,8 @@ def test_old_presets_are_migrated_on_save_and_on_read(home):
     assert store.save("old", old).params == {"channels": "binaural", "controls": {"warmth": 0.3}, "variations": 2}
     with home.catalog.transaction() as conn:  # a row written by an older sda
         conn.execute("UPDATE presets SET params_json = ? WHERE name = 'old'",
-                     (json.dumps({"channels": 1, "sliders": {"warmth": 0.3}}),))
-    assert store.show("old").params == {"channels": "mono", "controls": {"warmth": 0.3}}
+                     (json.dumps({"channels": 1, "sliders": {"warmth": 0.3}, "density": 0.1}),))
+    assert store.show("old").params == {"channels": "mono", "controls": {"warmth": 0.3, "density": -1.0}}
 
 
 def test_model_specific_wins_over_global(home):
@@ -98,7 +98,10 @@ def test_validation_lists_allowed_keys():
         validate_params({"duration": True})
     with pytest.raises(SdaError, match="controls"):
         validate_params({"controls": {"a": "x"}})
-    assert validate_params({"sliders": {"anything-goes": 1}, "seed": None}) == {"controls": {"anything-goes": 1.0}}
+    assert validate_params({"sliders": {"warmth": 1}, "seed": None}) == {"controls": {"warmth": 1.0}}
+    assert validate_params({"brightness": 0.5, "density": -0.5}) == {"controls": {"brightness": 0.5, "density": -0.5}}
+    with pytest.raises(SdaError, match="unknown musical control"):
+        validate_params({"controls": {"sparkle": 0.5}})
     assert "controls" in ALLOWED_KEYS
 
 
@@ -134,9 +137,9 @@ def test_rename_and_delete(home):
 
 def test_params_for_merges_overrides(home):
     store = PresetStore(home)
-    store.save("base", {"seed": 1, "controls": {"a": 0.1, "b": 0.2}})
-    merged = store.params_for("base", overrides={"seed": 9, "controls": {"b": 0.9}})
-    assert merged == {"seed": 9, "controls": {"a": 0.1, "b": 0.9}}
+    store.save("base", {"seed": 1, "controls": {"warmth": 0.1, "reverb": 0.2}})
+    merged = store.params_for("base", overrides={"seed": 9, "controls": {"reverb": 0.9}})
+    assert merged == {"seed": 9, "controls": {"warmth": 0.1, "reverb": 0.9}}
 
 
 def test_presets_follow_model_delete(home):

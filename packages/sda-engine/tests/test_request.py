@@ -46,6 +46,21 @@ def test_bad_values_are_clear_errors(changes: dict, needle: str) -> None:
         GenerationRequest().replace(**changes)
 
 
+def test_controls_by_name_and_density_scale() -> None:
+    from sda_engine.request import density_control, density_factor
+
+    req = GenerationRequest().replace(brightness=0.5, density=-1)
+    assert req.control.control_values == {"brightness": 0.5, "density": -1.0}
+    assert req.replace(warmth=0.2).control.control_values == {"brightness": 0.5, "density": -1.0, "warmth": 0.2}
+    assert req.replace(brightness=0).control.control_values == {"density": -1.0}  # 0 = the model's own
+    assert GenerationRequest.from_dict({"reverb": 0.3}).control.control_values == {"reverb": 0.3}
+    assert (density_factor(-1), density_factor(0), density_factor(1)) == (0.1, 1.0, 2.0)
+    for factor in (0.1, 0.5, 1.0, 1.5, 2.0):
+        assert abs(density_factor(density_control(factor)) - factor) < 1e-9
+    with pytest.raises(SdaError, match="unknown musical control"):
+        GenerationRequest().replace(controls={"sparkle": 0.5})
+
+
 def test_replace_ignores_unset_options_and_keeps_the_rest() -> None:
     req = GenerationRequest().replace(seed=4)
     assert req.replace(seed=None, duration=None) == req
@@ -63,7 +78,9 @@ def test_old_history_rows_are_migrated() -> None:
            "channels": "stereo", "stereo_method": None, "azimuth": None, "elevation": None, "format": "wav",
            "sample_rate": 48000, "bit_depth": 24, "loudness_lufs": None, "variation": 2, "variations": 4,
            "device": "cpu", "blend": [{"model": "main", "weight": 0.7}, {"model": "rain", "weight": 0.3}]}
-    req = GenerationRequest.from_dict(row)
+    req = GenerationRequest.from_dict(row, legacy=True)
+    assert req.control.control_values == {}  # the old density 1 is the density control's 0
+    assert GenerationRequest.from_dict({**row, "density": 0.1}, legacy=True).control.control_values == {"density": -1.0}
     assert req.seed == 3 and req.variations == 4 and req.control.blend == (("rain", 0.3),)
     assert req.stereo_method == "decorrelate"  # None in a mono-era row: the default stands
     assert "variation" not in migrate_legacy(row)

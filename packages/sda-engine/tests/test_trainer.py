@@ -18,11 +18,11 @@ from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
 from sda_engine.checkpoints import CheckpointManager
 from sda_engine.home import SdaHome
-from sda_engine.presets_auto import choose_preset
+from sda_engine.presets_auto import choose_size
 from sda_engine.trainer import train_model
 
 SR = 44100
-FAST = dict(preset="tiny", augment=False, batch_size=2, preview_every=1000)
+FAST = dict(size="tiny", augment=False, batch_size=2, preview_every=1000)
 
 
 def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
@@ -36,10 +36,10 @@ def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
     return folder
 
 
-def test_auto_preset_follows_device_and_size() -> None:
-    assert choose_preset(8, 60.0, "cpu")[0] == "tiny"
-    assert choose_preset(80, 900.0, "cpu")[0] == "small"
-    assert choose_preset(8, 60.0, "cuda")[0] == "full"
+def test_auto_size_follows_device_and_dataset() -> None:
+    assert choose_size(8, 60.0, "cpu")[0] == "tiny"
+    assert choose_size(80, 900.0, "cpu")[0] == "small"
+    assert choose_size(8, 60.0, "cuda")[0] == "full"
 
 
 def test_a_dataset_with_errors_is_refused_with_the_report(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str)
 _CHILD = """
 import sys
 from sda_engine.trainer import train_model
-train_model(sys.argv[1], "killed", kind="vae", preset="tiny", augment=False, batch_size=2, preview_every=1000,
+train_model(sys.argv[1], "killed", kind="vae", size="tiny", augment=False, batch_size=2, preview_every=1000,
             steps=40, eval_every=2, checkpoint_every=2, home=sys.argv[2], resume=len(sys.argv) > 3)
 """
 
@@ -216,3 +216,78 @@ def test_max_minutes_is_a_wall_clock_budget(tmp_path: Path) -> None:
                          checkpoint_every=100, max_minutes=0.002, **FAST)
     assert result.stages["autoencoder"]["stop_reason"] == "time budget reached"
     assert 1 <= result.stages["autoencoder"]["steps"] < 500 and result.model_path is not None
+
+
+def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) -> None:
+    from sda_engine.train_request import TrainRequest
+    from sda_engine.trainer import plan_training
+
+    folder = _dataset(tmp_path / "ds")
+    req = plan_training(folder, "rvq", "tiny", device="cpu", seed=4, steps=5, max_minutes=2.0)
+    assert req.size == "tiny" and req.training.max_steps == 5 and req.stages == ("corpus_index", "autoencoder", "prior")
+    assert TrainRequest.from_dict(json.loads(json.dumps(req.to_dict()))) == req
+    old = req.to_dict()
+    for key in ("version", "vocoder_minutes", "vocoder_steps"):
+        old.pop(key)
+    old["preset"], old["preset_reason"] = old.pop("size"), old.pop("size_reason")
+    assert TrainRequest.from_checkpoint_meta({"setup": old}) == req
+    with pytest.raises(SdaError, match="unknown model size"):
+        req.replace(size="huge")
+    with pytest.raises(SdaError, match="unknown model size"):
+        plan_training(folder, "rvq", "huge")
+    auto = plan_training(folder, "vae", "auto", device="cpu")
+    assert auto.size == "tiny" and "small dataset" in auto.size_reason and auto.stages[-1] == "autoencoder"
+
+
+def test_a_checkpoint_with_the_old_setup_dict_resumes_exactly(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    args = dict(kind="vae", home=home, steps=6, eval_every=3, checkpoint_every=3, seed=2, **FAST)
+    straight = train_model(folder, "straight", **args)
+    token = CancelToken()
+
+    def stop_at_3(event: ProgressEvent) -> None:
+        if event.job == "train.autoencoder" and event.kind == "metrics" and event.step == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled) as err:
+        train_model(folder, "old", on_event=stop_at_3, cancel=token, **args)
+    assert err.value.action == "resume" and "--" not in str(err.value)
+    latest = CheckpointManager(home.checkpoint_dir("old")).latest_path()
+    meta = json.loads(latest.read_text())
+    request = meta.pop("request")
+    meta.pop("elapsed_seconds")
+    meta["setup"] = {"files": request["files"], "old_files": request["old_files"], "preset": request["size"],
+                     "preset_reason": request["size_reason"], "kind": request["kind"], "seed": request["seed"],
+                     "autoencoder": request["autoencoder"], "training": request["training"], "prior": None,
+                     "prior_training": None, "patience": request["patience"], "max_minutes": None,
+                     "grown_from": None, "lineage": None}
+    latest.write_text(json.dumps(meta))
+    resumed = train_model(folder, "old", resume=True, **args)
+    assert resumed.size == "tiny" and resumed.request is not None and resumed.request.seed == 2
+    assert resumed.stages["autoencoder"]["resumed_from"] == 3
+    assert resumed.losses("autoencoder") == straight.losses("autoencoder")
+
+
+def test_the_model_time_budget_counts_across_resumes(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "ds")
+    home = SdaHome(tmp_path / "home")
+    args = dict(kind="vae", home=home, steps=50, eval_every=2, checkpoint_every=100, max_minutes=30.0, **FAST)
+    token = CancelToken()
+
+    def stop_at_2(event: ProgressEvent) -> None:
+        if event.job == "train.autoencoder" and event.kind == "metrics" and event.step == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_model(folder, "budget", on_event=stop_at_2, cancel=token, **args)
+    latest = CheckpointManager(home.checkpoint_dir("budget")).latest_path()
+    meta = json.loads(latest.read_text())
+    assert 0 < meta["elapsed_seconds"] < 30 * 60
+    meta["elapsed_seconds"] = 30 * 60.0  # as if the earlier runs had spent the whole budget
+    latest.write_text(json.dumps(meta))
+    events: list[ProgressEvent] = []
+    resumed = train_model(folder, "budget", resume=True, on_event=events.append, **args)
+    assert resumed.stages["autoencoder"]["stop_reason"] == "time budget reached"
+    assert resumed.stages["autoencoder"]["steps"] == 2
+    assert not [e for e in events if e.job == "train.autoencoder" and e.kind == "progress"]

@@ -41,7 +41,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
         sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
     h = SdaHome(root / "home")
     events: list[ProgressEvent] = []
-    result = train_model(folder, "voc", kind="vae", preset="tiny", augment=False, batch_size=2, preview_every=1000,
+    result = train_model(folder, "voc", kind="vae", size="tiny", augment=False, batch_size=2, preview_every=1000,
                          steps=2, eval_every=2, checkpoint_every=2, home=h, vocoder_minutes=0.0005,
                          on_event=events.append)
     assert result.vocoder == "hifigan"
@@ -85,7 +85,7 @@ def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHom
     train_vocoder("voc", max_steps=6, home=home, on_event=straight.append, **VOC)
     a = _per_step(straight)
     assert sorted(a) == [1, 2, 3, 4, 5, 6] and "loss_d" in a[6] and "loss_d" not in a[2]
-    progress = [e for e in straight if e.kind == "progress"]
+    progress = [e for e in straight if e.kind == "progress" and e.job == "train.vocoder"]
     assert progress[0].total == 6 and {"eta_seconds", "steps_per_second", "loss", "lr"} <= set(progress[0].metrics)
     assert [e.kind for e in straight if e.job == "train.vocoder"][0] == "start"
     straight_weights = _vocoder_tensors(home)
@@ -148,16 +148,16 @@ def test_the_time_budget_counts_across_resumes(home: SdaHome) -> None:
     events: list[ProgressEvent] = []
     budget = {**VOC, "minutes": spent / 60.0 * 0.9}  # already spent: no further step
     train_vocoder("voc", max_steps=6, home=home, on_event=events.append, resume=True, **budget)
-    done = [e for e in events if e.kind == "done"][-1]
+    done = [e for e in events if e.kind == "done" and e.job == "train.vocoder"][-1]
     assert done.step == 2 and done.data["stop_reason"] == "time budget reached"
-    assert not [e for e in events if e.kind == "progress"]
+    assert not [e for e in events if e.kind == "progress" and e.job == "train.vocoder"]
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(home: SdaHome) -> None:
     CheckpointManager(vocoder_checkpoint_dir(home, "voc")).clear()
     with pytest.raises(SdaError, match="no vocoder checkpoint to resume") as err:
         train_vocoder("voc", max_steps=2, home=home, resume=True, **VOC)
-    assert "without --resume" in str(err.value)
+    assert err.value.action == "restart" and "from scratch" in str(err.value) and "--" not in str(err.value)
 
 
 def test_resume_with_other_settings_is_refused(home: SdaHome) -> None:
@@ -206,3 +206,29 @@ def test_vocoder_segments_are_random_parts_of_the_sampled_windows() -> None:
     again = crop_segments(windows, 30, torch.Generator().manual_seed(1))
     assert torch.equal(again, crops)  # the seed decides
     assert torch.equal(crop_segments(windows, 100, torch.Generator()), windows)
+
+
+def test_a_vocoder_checkpoint_of_the_two_loop_era_resumes(home: SdaHome) -> None:
+    """Vocoder checkpoints written before the one training loop kept history/finished at the top level."""
+    import json
+
+    from sda_models.model_file import read_metadata
+
+    token = CancelToken()
+
+    def stop_at_2(event: ProgressEvent) -> None:
+        if event.job == "train.vocoder" and event.kind == "progress" and event.step == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_2, cancel=token, **VOC)
+    latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).latest_path()
+    meta = json.loads(latest.read_text())
+    loop = meta.pop("loop")
+    meta.update(history=loop["history"], finished=False)
+    latest.write_text(json.dumps(meta))
+    events: list[ProgressEvent] = []
+    train_vocoder("voc", max_steps=4, home=home, on_event=events.append, resume=True, **VOC)
+    assert [e.step for e in events if e.job == "train.vocoder" and e.kind == "progress"] == [3, 4]
+    curve = read_metadata(home.model_path("voc"))["vocoder"]["loss_curve"]
+    assert [p["step"] for p in curve] == [1, 2, 3, 4]

@@ -38,7 +38,22 @@ def generate(
     temperature: float | None = typer.Option(None, "--temperature", "-t", help="Wildness of sampling (default 1)."),
     top_k: int | None = typer.Option(None, "--top-k", help="Sample only from the k likeliest codes (0 = off)."),
     top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling threshold (1 = off)."),
-    density: float | None = typer.Option(None, "--density", help="Sparse (0.1) to dense (2); 1 = as learned."),
+    brightness: float | None = typer.Option(None, "--brightness", help="Dark (-1) to bright (1); 0 = as learned.",
+                                            rich_help_panel="Musical controls (-1..1)"),
+    warmth: float | None = typer.Option(None, "--warmth", help="Thin (-1) to warm (1).",
+                                        rich_help_panel="Musical controls (-1..1)"),
+    roughness: float | None = typer.Option(None, "--roughness", help="Smooth (-1) to rough (1).",
+                                           rich_help_panel="Musical controls (-1..1)"),
+    tension: float | None = typer.Option(None, "--tension", help="Consonant (-1) to dissonant (1).",
+                                         rich_help_panel="Musical controls (-1..1)"),
+    rhythmic: float | None = typer.Option(None, "--rhythmic", help="Ambient (-1) to rhythmic (1).",
+                                          rich_help_panel="Musical controls (-1..1)"),
+    pulse: float | None = typer.Option(None, "--pulse", help="Weak (-1) to strong pulse (1).",
+                                       rich_help_panel="Musical controls (-1..1)"),
+    density: float | None = typer.Option(None, "--density", help="Sparse (-1) to dense (1).",
+                                         rich_help_panel="Musical controls (-1..1)"),
+    reverb: float | None = typer.Option(None, "--reverb", help="Dry (-1) to reverberant (1).",
+                                        rich_help_panel="Musical controls (-1..1)"),
     channels: str | None = typer.Option(None, "--channels", "-c", help="mono, stereo (default) or binaural."),
     stereo_method: str | None = typer.Option(None, "--stereo-method", help="decorrelate (default), mid_side or dual."),
     format: str | None = typer.Option(None, "--format", "-f", help="wav (default), flac, mp3 or ogg."),
@@ -78,7 +93,9 @@ def generate(
 
         request = PresetStore().show(preset, model=model).request()
     request = request.replace(
-        duration=duration, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p, density=density,
+        duration=duration, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
+        brightness=brightness, warmth=warmth, roughness=roughness, tension=tension, rhythmic=rhythmic, pulse=pulse,
+        density=density, reverb=reverb,
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
         vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs)
     with event_view(json_events) as view:
@@ -92,5 +109,9 @@ def generate(
                       f"history #{result.history_id})")
     first = results[0]
     console.print(f"vocoder: {first.vocoder} - {first.vocoder_reason}")
+    realised = first.notes.get("controls") or {}
+    if realised:
+        console.print("controls: " + ", ".join(f"{name} {first.request.control.value(name):+g} ({how})"
+                                               for name, how in sorted(realised.items())))
     if first.blend_method:
         console.print(f"blend: {first.blend_method}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sda_cli.errors import handle_errors
+from sda_cli.errors import err_console, handle_errors
 from sda_cli.output import console, print_json, seconds
 from sda_cli.progress_view import event_view
 
@@ -16,16 +16,16 @@ def train(
     dataset: str | None = typer.Argument(None, help="Dataset folder or name (omit with --add to grow a model)."),
     model: str = typer.Option(..., "--model", "-m", help="Name of the model in your library."),
     kind: str = typer.Option("rvq", "--kind", help="rvq (RVQ-VAE + code prior) or vae (continuous VAE)."),
-    preset: str = typer.Option("auto", "--preset", help="tiny, small, full or auto (from dataset size and device)."),
+    size: str = typer.Option("auto", "--size", help="Model size: tiny, small, full or auto (from dataset size and device)."),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget for training."),
     resume: bool = typer.Option(False, "--resume", help="Continue exactly from the last checkpoint."),
     vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes", help="Also train a per-model HiFi-GAN vocoder."),
     add: list[Path] = typer.Option([], "--add", help="Grow an existing model with these files (repeatable)."),
-    steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the preset)."),
-    prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the preset)."),
+    steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the size's)."),
+    prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the size's)."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model of the same name."),
-    levels: int | None = typer.Option(None, "--levels", help="RVQ levels, 2-4 (default from the preset)."),
+    levels: int | None = typer.Option(None, "--levels", help="RVQ levels, 2-4 (default from the size)."),
     codebook_size: int | None = typer.Option(None, "--codebook-size",
                                              help="Codes per level (default: 64/128/256 by dataset size)."),
     codebook_dim: int | None = typer.Option(None, "--codebook-dim", help="Dimension of each code vector."),
@@ -33,12 +33,15 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+    preset: str | None = typer.Option(None, "--preset", hidden=True,
+                                      help="Deprecated name of --size (presets are saved generation settings)."),
 ) -> None:
     """Train a model on your recordings (Ctrl-C saves a checkpoint; --resume continues)."""
     from sda_audio.errors import SdaError
     from sda_audio.progress import CancelToken
     from sda_engine.trainer import train_model
 
+    size = _size_from(size, preset)
     if dataset is None and not add:
         raise SdaError("give a dataset folder (or name) to train on, or --add FILES to grow an existing model")
     source: str | Path | list[Path]
@@ -52,7 +55,7 @@ def train(
                              "commitment_weight": commitment_weight}.items() if v is not None}
     cancel = CancelToken()
     with event_view(json_events) as view:
-        result = train_model(source, model, kind=kind, preset=preset, max_minutes=max_minutes, resume=resume,
+        result = train_model(source, model, kind=kind, size=size, max_minutes=max_minutes, resume=resume,
                              vocoder_minutes=vocoder_minutes, device=device, seed=seed,
                              add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
                              checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel,
@@ -60,7 +63,7 @@ def train(
     if json_events:
         print_json({"result": result.to_dict()})
         return
-    console.print(f"trained [bold]{result.name}[/] ({result.kind}, preset {result.preset} on {result.device}) "
+    console.print(f"trained [bold]{result.name}[/] ({result.kind}, size {result.size} on {result.device}) "
                   f"in {seconds(result.seconds)} -> {result.model_path}")
     for stage, info in result.stages.items():
         console.print(f"  {stage}: {info.get('steps')} steps, stopped: {info.get('stop_reason')}, "
@@ -70,6 +73,18 @@ def train(
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {warning}")
     console.print(f"next: [bold]sda generate {result.name} --duration 20 -o out.wav[/]")
+
+
+def _size_from(size: str, preset: str | None) -> str:
+    """``--size``, or the deprecated ``--preset`` spelling of it (the two must agree when both are given)."""
+    from sda_audio.errors import SdaError
+
+    if preset is None:
+        return size
+    if size not in ("auto", preset):
+        raise SdaError(f"--preset {preset} and --size {size} disagree", hint="give only --size")
+    err_console.print("[dim]note: --preset is now called --size (presets are saved generation settings)[/]")
+    return preset
 
 
 @handle_errors

@@ -45,7 +45,13 @@ class JsonEventPrinter:
 
 
 class RichEventView:
-    """Progress bars per job stage, with warnings and previews printed above them."""
+    """Progress bars per job (a run-level job such as ``train`` counts stages; each sub-job such as
+    ``train.autoencoder`` counts its own steps), with warnings and previews printed above them.
+
+    A bar takes its ``total`` only from events that carry one and never sets it below the steps shown,
+    so an event without a total (``info``, a ``done`` of a job that does not know one) cannot turn a
+    300-step bar into ``1/1``.
+    """
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
@@ -77,14 +83,16 @@ class RichEventView:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind in ("start", "progress", "metrics", "checkpoint", "done"):
             task = self._task(event)
+            known = self.progress.tasks[self.tasks[event.job]].total
             update: dict[str, object] = {"completed": event.step}
             if event.total is not None:
-                update["total"] = event.total
+                update["total"] = max(event.total, event.step)
+            elif event.kind == "done":
+                # a job that never knew its length ends full; one that did keeps its own total
+                total = max(event.step, 1) if known is None else max(known, event.step)
+                update.update(total=total, completed=total if known is None else event.step)
             if event.metrics:
                 update["metrics"] = _format_metrics(event.metrics)
-            if event.kind == "done" and event.total is None:
-                update["total"] = max(event.step, 1)
-                update["completed"] = max(event.step, 1)
             self.progress.update(task, **update)
         if event.kind == "warning":
             self.console.print(f"[yellow]warning[/] ({event.job}): {event.message}")

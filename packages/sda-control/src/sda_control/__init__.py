@@ -1,9 +1,12 @@
-"""sda-control: maps a model's latent space to musical sliders and edits RVQ code grids.
+"""sda-control: the eight musical sliders of a model (fitting, the engine hooks, DSP assists, evaluation).
 
-The slider mapping and the code-grid editor arrive with their own issue; this package is the
-place they live, between sda-models (below) and sda-engine (above).
+The code-grid editor lives in ``sda_control.codes``.
 """
+
+from sda_control.hooks import CONTROL_NAMES, ControlMap, require_control_map, validate_controls
+from sda_control.names import REALISATIONS, descriptor_of
 
 __version__ = "0.1.0"
 
-__all__: list[str] = []
+__all__ = ["CONTROL_NAMES", "REALISATIONS", "ControlMap", "descriptor_of", "require_control_map",
+           "validate_controls"]

@@ -6,25 +6,35 @@ from sda_engine.home import SdaHome, validate_name
 from sda_engine.library import ModelLibrary, ModelRecord, ReconcileReport
 from sda_engine.presets import ALLOWED_KEYS as PRESET_KEYS
 from sda_engine.presets import Preset, PresetStore
-from sda_engine.trainer import TrainResult, train_model, train_vocoder
+from sda_engine.request import GenerationRequest
+from sda_engine.session import ModelSession
+from sda_engine.sketch import RenderedAudio, Sketch
+from sda_engine.train_request import TrainRequest
+from sda_engine.trainer import TrainResult, plan_training, train_model, train_vocoder
 
 __version__ = "0.1.0"
 
 __all__: list[str] = [
     "ABComparison",
     "FeedResult",
+    "GenerationRequest",
     "History",
     "HistoryEntry",
     "ModelLibrary",
     "ModelRecord",
+    "ModelSession",
     "PRESET_KEYS",
     "Preset",
     "PresetStore",
     "ReconcileReport",
+    "RenderedAudio",
+    "Sketch",
+    "TrainRequest",
     "SdaHome",
     "TrainResult",
     "GenerationResult",
     "generate",
+    "plan_training",
     "train_model",
     "train_vocoder",
     "validate_name",

@@ -218,7 +218,8 @@ class CheckpointManager:
             tensors = load_file(str(json_path.with_suffix(".safetensors")))
         except (OSError, ValueError) as exc:
             raise SdaError(f"cannot read this checkpoint ({exc})", path=json_path,
-                           hint="delete it to fall back to an older one, or train without --resume") from exc
+                           hint="delete it to fall back to an older one, or train from scratch",
+                           action="restart") from exc
         return Checkpoint(step=int(meta["step"]), stage=str(meta["stage"]), tensors=tensors, meta=meta,
                           path=json_path)
 

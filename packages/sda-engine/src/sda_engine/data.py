@@ -1,6 +1,7 @@
 """Training data: audio files → seeded random segments (augmented) → log-mel batches.
 
-- Every file is read at 44.1 kHz mono. Files shorter than a training segment are looped to the
+- Every file is read mono at the mel sample rate (:class:`~sda_models.mel.MelConfig`, 44.1 kHz) by
+  :func:`load_mono`, the same reading the corpus index uses (:func:`sda_audio.io.read_audio`). Files shorter than a training segment are looped to the
   segment length and reported by a ``warning`` event naming them.
 - Validation is split **by file** (seeded). With fewer than :data:`MIN_FILES_FOR_FILE_SPLIT` files,
   a window at the end of each long-enough file is held out instead, and an ``info`` event says so.
@@ -23,10 +24,12 @@ import torch
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import ProgressCallback, ProgressEvent, ignore_events
+from sda_models.mel import MelConfig
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
+SAMPLE_RATE = MelConfig().sampling_rate
+HOP = MelConfig().hop_length
 MIN_FILES_FOR_FILE_SPLIT = 6
 
 Augment = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
@@ -40,7 +43,12 @@ def list_dataset_files(folder_or_files: str | Path | Sequence[str | Path]) -> li
 
 
 def load_mono(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read ``path`` as mono float32 at ``sample_rate`` (anti-aliased resampling): shape ``(T,)``."""
+    """Read ``path`` as mono float32 at ``sample_rate``: shape ``(T,)``.
+
+    Channels are averaged, then resampled with the anti-aliased sinc resampler
+    (:func:`sda_audio.io.read_audio`); the corpus index reads its files the same way, so a model's training
+    audio and its corpus grains are the same samples.
+    """
     from sda_audio.io import read_audio
 
     clip = read_audio(path, sample_rate=sample_rate, mono=True)
@@ -53,7 +61,7 @@ class AudioItem:
 
     Attributes:
         path: the source file.
-        samples: mono float32 ``(T,)`` at 44.1 kHz (looped up to a segment if it was shorter).
+        samples: mono float32 ``(T,)`` at :data:`SAMPLE_RATE` (looped up to a segment if it was shorter).
         looped: whether the file was shorter than a segment and had to be looped.
     """
 
@@ -82,12 +90,12 @@ class TrainingData:
     """Seeded segment sampler over a set of audio files.
 
     Args:
-        files: audio files (any format sda can read; resampled to 44.1 kHz mono).
+        files: audio files (any format sda can read; read by :func:`load_mono`).
         segment_samples: training segment length in samples (a multiple of the mel hop).
         seed: seeds the validation split and the segment generator.
         augment: waveform augmentation ``(C, T), sr, generator -> (C, T)``, or ``None`` for none.
         val_fraction: share of files (or of each file's length) held out for validation.
-        on_event: receives ``warning``/``info`` events (job ``train.autoencoder``).
+        on_event / job: receive ``warning``/``info`` events about the audio (looped files, the split).
     """
 
     def __init__(
@@ -98,7 +106,7 @@ class TrainingData:
         augment: Augment | None = None,
         val_fraction: float = 0.15,
         on_event: ProgressCallback = ignore_events,
-        job: str = "train.autoencoder",
+        job: str = "train",
     ) -> None:
         if not files:
             raise SdaError("no audio files to train on", hint="add 5 or more recordings to the dataset folder")

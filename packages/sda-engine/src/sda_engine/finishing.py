@@ -17,12 +17,15 @@ from typing import Any
 import torch
 
 from sda_audio.dataset import file_sha256
-from sda_audio.errors import SdaError
+from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
-from sda_engine.data import TrainingData
+from sda_engine.data import HOP, TrainingData
 from sda_engine.home import SdaHome
+from sda_engine.train_request import TrainRequest
 
 log = logging.getLogger(__name__)
+
+CORPUS_JOB = "train.corpus_index"
 
 
 @dataclass
@@ -51,33 +54,39 @@ def load_existing(home: SdaHome, name: str, device: torch.device) -> GrowingBase
     path = home.model_path(name)
     if not path.is_file():
         raise SdaError(f"there is no model named '{name}' to add files to", path=path,
-                       hint="train it first, or check the name with `sda models list`")
+                       hint="train it first, or check the name against the models in the library")
     bundle = load_model(path, "cpu")
     files = list(bundle.metadata.get("dataset", {}).get("files", []))
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise SdaError("a file the model was trained on is gone, so it cannot be replayed while growing",
-                       path=missing[0], hint="restore the original dataset folder, then add files again")
+                       path=missing[0], hint="restore the original dataset folder, then add the files again",
+                       action="grow")
     return GrowingBase(kind=bundle.kind, autoencoder=bundle.autoencoder, stats=bundle.stats, prior=bundle.prior,
                        files=files, metadata=bundle.metadata, sha256=file_sha256(path))
 
 
-def preset_like(cfg: Any, base: GrowingBase) -> Any:
-    """The preset config with the existing model's autoencoder/prior configs (shapes must match)."""
+def configs_like(cfg: Any, base: GrowingBase) -> Any:
+    """The size's configs with the existing model's autoencoder/prior configs (shapes must match)."""
     prior = base.prior.config if base.prior is not None else cfg.prior
     return dataclasses.replace(cfg, kind=base.kind, autoencoder=base.autoencoder.config, prior=prior)
 
 
 def build_corpus_index(home: SdaHome, name: str, files: list[Path], on_event: ProgressCallback,
                        cancel: CancelToken | None) -> Path | None:
-    """Index the training files for the corpus vocoder at ``corpus/<name>.corpus.safetensors``."""
+    """Index the training files for the corpus vocoder at ``corpus/<name>.corpus.safetensors``.
+
+    Events: job ``train.corpus_index``, ``step``/``total`` counting files.
+    """
     from sda_models.vocoders.corpus_index import CorpusIndex
 
     path = home.corpus_index_path(name)
     try:
-        index = CorpusIndex.build(files, on_event=on_event, cancel=cancel, job="train.vocoder")
+        index = CorpusIndex.build(files, on_event=on_event, cancel=cancel, job=CORPUS_JOB)
     except SdaError as exc:
-        on_event(ProgressEvent("train.vocoder", "warning", message=f"no corpus index: {exc}"))
+        if isinstance(exc, Cancelled):
+            raise
+        on_event(ProgressEvent(CORPUS_JOB, "warning", message=f"no corpus index: {exc}"))
         return None
     index.save(path)
     return path
@@ -97,15 +106,18 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
                       cancel: CancelToken | None, seed: int = 0, max_steps: int | None = None, *,
                       checkpoint_dir: str | Path | None = None, resume: bool = False, config: Any = None,
                       batch_size: int = 4, log_every: int = 10, checkpoint_every: int = 100,
+                      meta: dict[str, Any] | None = None,
                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train a per-model HiFi-GAN for ``minutes`` of training time (or ``max_steps`` in total) on the audio.
 
     Segments come from ``data``'s seeded sampler, unaugmented (the vocoder must learn the real recordings).
-    Checkpoints (every ``checkpoint_every`` steps, at the end, and on cancel/Ctrl-C, which then raises
-    ``Cancelled``) go to ``checkpoint_dir`` (a temporary folder when ``None``: nothing to resume then).
-    ``resume`` continues exactly from the newest checkpoint there (the minutes budget counts the time
-    already spent); without it, old vocoder checkpoints there are removed first. ``config`` overrides the
-    ``HifiGanTrainingConfig`` (its seed is replaced by ``seed``; a resumed run keeps its original seed).
+    The stage runs in the one training loop (:func:`sda_engine.stages.run_stage`, job ``train.vocoder``):
+    checkpoints (every ``checkpoint_every`` steps, at the end, and on cancel/Ctrl-C, which then raises
+    ``Cancelled``) go to ``checkpoint_dir`` (a temporary folder when ``None``: nothing to resume then), with
+    ``meta`` added to each. ``resume`` continues exactly from the newest checkpoint there (the minutes budget
+    counts the time already spent); without it, old vocoder checkpoints there are removed first. ``config``
+    overrides the ``HifiGanTrainingConfig`` (its seed is replaced by ``seed``; a resumed run keeps its
+    original seed).
 
     Returns ``(generator tensors, vocoder metadata)`` for the model file; the metadata has ``kind``,
     ``config`` (generator), ``training`` (full training config), ``steps``, ``minutes`` (training time),
@@ -114,7 +126,8 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
     import tempfile
 
     from sda_engine.checkpoints import CheckpointManager
-    from sda_engine.stage_vocoder import VocoderPlan, loss_curve, run_vocoder_stage, with_seed
+    from sda_engine.stage_vocoder import VocoderPlan, VocoderStage, loss_curve, with_seed
+    from sda_engine.stages import run_stage
     from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
     if minutes is None and max_steps is None:
@@ -127,7 +140,7 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
         if checkpoint_dir is None:
             if resume:
                 raise SdaError("there is no checkpoint folder to resume the vocoder training from",
-                               hint="train without --resume")
+                               hint="start the vocoder training afresh", action="restart")
             checkpoint_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sda-vocoder-"))
         manager = CheckpointManager(checkpoint_dir, keep=2)
         ckpt = None
@@ -135,7 +148,7 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
             ckpt = manager.load_latest()
             if ckpt is None:
                 raise SdaError("no vocoder checkpoint to resume", path=manager.folder,
-                               hint="train the vocoder without --resume to start from scratch")
+                               hint="start the vocoder training from scratch instead", action="restart")
         else:
             manager.clear()
         cfg = with_seed(config if config is not None else HifiGanTrainingConfig(), seed)
@@ -147,21 +160,21 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
         plan = VocoderPlan(minutes=minutes, max_steps=max_steps, batch_size=batch_size,
                            segment_samples=min(data.segment_samples, 16384), log_every=max(1, log_every),
                            checkpoint_every=max(1, checkpoint_every))
-        outcome = run_vocoder_stage(trainer, data, plan, manager, on_event, cancel or CancelToken(),
-                                    resume_from=ckpt)
-    meta = {"kind": "hifigan", "config": cfg.generator.to_dict(), "training": cfg.to_dict(),
-            "steps": outcome.steps, "minutes": outcome.minutes, "budget_minutes": minutes,
-            "stop_reason": outcome.stop_reason, "loss_curve": loss_curve(outcome.history),
-            "validation": vocoder_validation(trainer.to_vocoder(device), data, on_event)}
-    return trainer.generator_tensors(), meta
+        outcome = run_stage(plan.stage_plan(), VocoderStage(trainer, data, plan).hooks(), manager, on_event,
+                            cancel or CancelToken(), resume_from=ckpt, meta=meta)
+    voc_meta = {"kind": "hifigan", "config": cfg.generator.to_dict(), "training": cfg.to_dict(),
+                "steps": outcome.steps, "minutes": outcome.minutes, "budget_minutes": minutes,
+                "stop_reason": outcome.stop_reason, "loss_curve": loss_curve(outcome.history),
+                "validation": vocoder_validation(trainer.to_vocoder(device), data, on_event)}
+    return trainer.generator_tensors(), voc_meta
 
 
 def vocoder_validation(vocoder: Any, data: TrainingData, on_event: ProgressCallback,
                        max_clips: int = 8) -> dict[str, Any]:
     """Score a trained vocoder against the Griffin-Lim floor on the model's validation audio.
 
-    The floor is the issue's quality bar applied to each model: ``--vocoder auto`` skips a per-model
-    HiFi-GAN that does not beat it (``beats_floor``). Validation windows are audio the vocoder never
+    The floor is the issue's quality bar applied to each model: generation's ``auto`` vocoder choice skips a
+    per-model HiFi-GAN that does not beat it (``beats_floor``). Validation windows are audio the vocoder never
     trained on; when a dataset is too short to hold any out, training windows are used and ``source``
     says so.
     """
@@ -191,23 +204,23 @@ def _vae_latent_dynamics(ae: Any, data: TrainingData) -> dict[str, Any] | None:
     device = next(model.parameters()).device
     latents = []
     for wave in data.training_audio():
-        if wave.shape[-1] < 4 * 512:
+        if wave.shape[-1] < 4 * HOP:
             continue
         mel = ae.stats.normalize(ae.mel_cpu(wave.unsqueeze(0)))
         latents.append(model.encode(mel.to(device))[0].float().cpu())
     return fit_latent_dynamics(latents)
 
 
-def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: TrainingData, setup: dict[str, Any],
+def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: TrainingData, request: TrainRequest,
                     result: Any, vocoder: tuple[dict[str, torch.Tensor], dict[str, Any]] | None,
                     growing: GrowingBase | None = None) -> Path:
     """Write ``models/<name>.sda`` (atomic) and catalogue it (add, or update when it exists)."""
     from sda_engine.library import ModelLibrary
     from sda_models.model_file import ModelBundle, save_model
 
-    files = setup["files"]
+    files = list(request.files)
     digest = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()
-    lineage = setup.get("lineage") or uuid.uuid4().hex
+    lineage = request.lineage or uuid.uuid4().hex
     stage_metrics = {f"{stage}_{k}": v for stage, info in result.stages.items()
                      for k, v in info.items() if isinstance(v, (int, float)) and v is not None}
     meta = {
@@ -215,15 +228,15 @@ def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: Trainin
         "dataset": {"name": Path(files[0]).parent.name if files else None, "hash": digest, "n_files": len(files),
                     "duration": data.total_seconds, "files": files,
                     "split": data.split.method, "val_files": list(data.split.val_files)},
-        "training": {k: setup[k] for k in ("preset", "preset_reason", "seed", "training", "prior_training",
-                                           "patience", "max_minutes")},
+        "training": {k: v for k, v in request.to_dict().items()
+                     if k in ("size", "size_reason", "seed", "training", "prior_training", "patience", "max_minutes")},
         "metrics": {**stage_metrics, "recon_before": result.recon_before, "recon_after": result.recon_after},
-        "lineage": {"id": lineage, "parent_sha256": setup.get("grown_from")},
+        "lineage": {"id": lineage, "parent_sha256": request.grown_from},
         "corpus_index": str(result.corpus_index) if result.corpus_index else None,
         "warnings": list(result.warnings)[-20:],
         "dynamics": {"frame_loudness_quantiles": data.loudness_quantiles(ae.mel_cpu)},
     }
-    if setup.get("kind") == "vae":
+    if request.kind == "vae":
         meta["latent_dynamics"] = _vae_latent_dynamics(ae, data)
     if vocoder is not None:
         meta["vocoder"] = vocoder[1]

@@ -64,7 +64,7 @@ class HistoryEntry:
         the request type existed are migrated)."""
         from sda_engine.request import GenerationRequest
 
-        return GenerationRequest.from_dict(self.params)
+        return GenerationRequest.from_dict(self.params, legacy="render" not in self.params)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

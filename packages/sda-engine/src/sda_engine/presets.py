@@ -17,7 +17,7 @@ from typing import Any
 from sda_audio.errors import SdaError
 from sda_engine.catalog import now_iso
 from sda_engine.home import SdaHome
-from sda_engine.request import FIELDS, GenerationRequest, migrate_legacy
+from sda_engine.request import FIELDS, GenerationRequest, fold_controls, migrate_legacy
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,22 @@ def validate_preset_name(name: str) -> str:
     return name
 
 
-def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def validate_params(params: Mapping[str, Any], legacy: bool = False) -> dict[str, Any]:
     """A preset's settings as flat, validated, JSON-safe overrides of :class:`GenerationRequest`.
 
     Keys are the request's flat field names (``duration``, ``temperature``, ``controls``, ``channels``, ...);
     keys of presets saved before the request type existed are migrated (``channels: 2`` -> ``"stereo"``,
-    ``sliders`` -> ``controls``, ``count`` -> ``variations``, ...). Raises ``SdaError`` naming the bad key.
+    ``sliders`` -> ``controls``, ``count`` -> ``variations``, ...; with ``legacy``, a stored ``density`` is the
+    old 0.1..2 factor). Flat control names (``brightness``) go into ``controls``. Raises ``SdaError`` naming the
+    bad key.
     """
     if not isinstance(params, Mapping):
         raise SdaError("preset settings must be a mapping of setting names to values")
-    migrated = migrate_legacy(params)
+    migrated = fold_controls(migrate_legacy(params, legacy), {})
     unknown = sorted(set(migrated) - set(FIELDS))
     if unknown:
-        raise SdaError(f"unknown preset setting(s): {', '.join(unknown)}", hint=f"allowed: {', '.join(ALLOWED_KEYS)}")
+        raise SdaError(f"unknown preset setting(s): {', '.join(unknown)}",
+                       hint=f"allowed: {', '.join(ALLOWED_KEYS)} and the musical controls")
     try:
         flat = GenerationRequest.from_dict(migrated).to_flat()
     except SdaError as exc:
@@ -83,7 +86,7 @@ class Preset:
     def from_row(cls, row: sqlite3.Row) -> Preset:
         params = json.loads(row["params_json"])
         try:
-            params = validate_params(params)  # presets saved by older versions are read in today's terms
+            params = validate_params(params, legacy=True)  # presets saved by older versions are read in today's terms
         except SdaError as exc:
             log.warning("preset %r holds settings this version cannot use (%s); shown as stored", row["name"], exc)
         return cls(id=row["id"], name=row["name"], model_name=row["model_name"],

@@ -1,4 +1,8 @@
-"""The ``auto`` training preset: pick tiny, small or full from the dataset size and the device."""
+"""The ``auto`` model size: pick tiny, small or full from the dataset size and the device.
+
+(A model *size* fixes the network and training configs; it is not a *preset*, which is a saved set of
+generation settings - see :mod:`sda_engine.presets`.)
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ SMALL_SET_SECONDS = 120.0
 """Up to this much audio (and at most 20 files) counts as a small set on a CPU."""
 
 
-def choose_preset(n_files: int, total_seconds: float, device_type: str) -> tuple[str, str]:
-    """Return ``(preset, reason)``.
+def choose_size(n_files: int, total_seconds: float, device_type: str) -> tuple[str, str]:
+    """Return ``(size, reason)``.
 
     - a CUDA GPU: ``full`` (it trains in reasonable time there);
     - CPU / MPS with a small set (<= 20 files and <= 2 minutes of audio): ``tiny``;

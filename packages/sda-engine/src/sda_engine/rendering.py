@@ -17,7 +17,8 @@ Long durations are made in chunks:
 Dynamics: the decoded log-mel's frame loudness is mapped onto the training audio's distribution
 (:mod:`sda_engine.dynamics`), so gaps are as quiet and strokes as loud as in the material.
 
-Density (GEN-02), ``0.1 .. 2.0``, 1 = as generated:
+Density (GEN-02): the ``density`` control (-1..1, 0 = as generated) as a rate factor ``0.1 .. 2.0``
+(:func:`sda_engine.request.density_factor`):
 
 - VAE: the latent process runs ``density`` times faster (denser = more events per second);
 - RVQ: density > 1 raises the prior temperature by ``sqrt(density)`` (more varied codes);
@@ -37,6 +38,7 @@ import torch
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.dynamics import match_dynamics
+from sda_engine.request import density_factor
 from sda_engine.sketch import Sketch
 from sda_engine.stitching import crossfade_concat, smooth_latent_path
 from sda_models.mel import MelConfig
@@ -61,15 +63,23 @@ def n_mel_frames(duration: float) -> int:
 
 
 def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
-                  on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> Sketch:
+                  on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
+                  steer: dict[str, float] | None = None) -> Sketch:
     """A new :class:`Sketch` of ``request.duration`` seconds from ``seed`` (CPU random numbers, so the same
-    seed gives the same sketch on every device). Events: job ``generate.sample``, step = latent frames made."""
+    seed gives the same sketch on every device). Events: job ``generate.sample``, step = latent frames made.
+
+    ``steer`` (from a fitted control map): ``temperature_scale`` multiplies the temperature, ``rate`` the
+    speed of a VAE's latent process (on top of the density control's own steering)."""
     from sda_models.device import cpu_generator
 
     ae = bundle.autoencoder
     ds = ae.config.downsample
     frames = math.ceil(n_mel_frames(request.duration) / ds) + 1
     samples = int(round(request.duration * SAMPLE_RATE))
+    steer = steer or {}
+    density = density_factor(request.control.value("density"))
+    rate = density * float(steer.get("rate", 1.0))
+    temperature = request.temperature * float(steer.get("temperature_scale", 1.0))
     gen = cpu_generator(seed)
     on_event(ProgressEvent(SAMPLE_JOB, "start", step=0, total=frames,
                            message=f"sampling {frames} latent frames (seed {seed})"))
@@ -81,7 +91,7 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
 
             raise SdaError("this RVQ model has no prior, so it cannot generate",
                            hint="train it again (the prior is trained after the autoencoder)", action="retrain")
-        temperature = request.temperature * (math.sqrt(request.density) if request.density > 1 else 1.0)
+        temperature = temperature * (math.sqrt(density) if density > 1 else 1.0)
 
         def relabel(event: ProgressEvent) -> None:
             on_event(ProgressEvent(SAMPLE_JOB, event.kind, step=event.step, total=event.total,
@@ -97,11 +107,10 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
         if dynamics:
             from sda_engine.latent_dynamics import sample_latent_dynamics
 
-            path = sample_latent_dynamics(dynamics, frames, gen, temperature=request.temperature,
-                                          rate=max(request.density, 0.05))
+            path = sample_latent_dynamics(dynamics, frames, gen, temperature=temperature, rate=max(rate, 0.05))
         else:
-            anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds / max(request.density, 0.05)))
-            path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=request.temperature)
+            anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds / max(rate, 0.05)))
+            path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=temperature)
         sketch = Sketch("latents", samples, latent=path[None].to(device), seed=seed)
     on_event(ProgressEvent(SAMPLE_JOB, "done", step=frames, total=frames, message="sampled"))
     return sketch
@@ -203,7 +212,7 @@ def render_mel(members: Sequence[tuple[Any, float]], latent: torch.Tensor, frame
     quantiles = (members[0][0].metadata.get("dynamics") or {}).get("frame_loudness_quantiles")
     if quantiles and request.dynamics > 0:
         mel = match_dynamics(mel, quantiles, request.dynamics)
-    return density_gate(mel.float(), request.density)
+    return density_gate(mel.float(), density_factor(request.control.value("density")))
 
 
 def finish_mono(audio: np.ndarray, samples: int) -> np.ndarray:

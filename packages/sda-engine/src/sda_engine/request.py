@@ -5,7 +5,7 @@ speak this one type, and this module is the one place that holds the defaults. A
 
 - ``render``: duration, seed, variations, vocoder, dynamics;
 - ``sampling``: temperature, top_k, top_p;
-- ``control``: density, the musical sliders (``controls``: name -> -1..1) and model blending;
+- ``control``: the musical sliders (``controls``: name -> -1..1, density among them) and model blending;
 - ``spatial``: channels (mono / stereo / binaural), stereo method, binaural direction;
 - ``export``: format, sample rate, bit depth, loudness, peak ceiling, MP3 bit rate.
 
@@ -113,29 +113,55 @@ class SamplingPart:
 
 @dataclass(frozen=True)
 class ControlPart:
-    """What the sound does: density, the musical sliders and blending with other models.
+    """What the sound does: the musical sliders and blending with other models.
 
-    ``density``: 0.1..2, 1 = as generated (see :mod:`sda_engine.rendering`).
-    ``controls``: musical slider values, name -> -1..1 (0 = the model's own character); kept sorted.
+    ``controls``: slider values, name -> -1..1 (0 = the model's own character; kept sorted): the eight
+    musical controls (``brightness`` ... ``density``, ``reverb``) and the unlabelled ``exploreN`` axes. A
+    flat key named like a control (``density=0.5``) sets that slider.
     ``blend``: ``((model, weight), ...)`` other models blended with the main one.
     """
 
-    density: float = 1.0
     controls: tuple[tuple[str, float], ...] = ()
     blend: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        density = _number(self.density, "density")
-        if not 0.1 <= density <= 2.0:
-            raise SdaError(f"density {density} is outside 0.1..2", hint="1 = as generated; lower = sparser")
-        object.__setattr__(self, "density", density)
-        object.__setattr__(self, "controls", _pairs(self.controls, "controls", -1.0, 1.0))
+        controls = tuple((name, value) for name, value in _pairs(self.controls, "controls", -1.0, 1.0) if value != 0.0)
+        unknown = [name for name, _ in controls if not _is_control_name(name)]
+        if unknown:
+            raise SdaError(f"unknown musical control(s): {', '.join(unknown)}",
+                           hint=f"the controls are {', '.join(_control_names())} (and explore1, explore2, ...)")
+        object.__setattr__(self, "controls", controls)
         object.__setattr__(self, "blend", _pairs(self.blend, "blend", 0.0, math.inf, keep_order=True))
 
     @property
     def control_values(self) -> dict[str, float]:
-        """The sliders that are not at 0, as a dict."""
-        return {name: value for name, value in self.controls if value != 0.0}
+        """The sliders that are moved (not at 0), as a dict."""
+        return dict(self.controls)
+
+    def value(self, name: str) -> float:
+        """One slider's value (0 when it is not set)."""
+        return dict(self.controls).get(name, 0.0)
+
+
+def _control_names() -> tuple[str, ...]:
+    from sda_control.names import CONTROL_NAMES
+
+    return tuple(CONTROL_NAMES)
+
+
+def _is_control_name(name: str) -> bool:
+    return name in _control_names() or (name.startswith("explore") and name[7:].isdigit())
+
+
+def density_factor(value: float) -> float:
+    """The density control (-1..1) as a rate factor: 0.1 at -1 (sparse), 1 at 0, 2 at +1 (dense)."""
+    return 10.0 ** value if value < 0 else 2.0 ** value
+
+
+def density_control(factor: float) -> float:
+    """The inverse of :func:`density_factor` (how an old 0.1..2 density setting reads today)."""
+    factor = min(max(float(factor), 0.1), 2.0)
+    return math.log10(factor) if factor < 1 else math.log2(factor)
 
 
 def _pairs(value: Any, name: str, low: float, high: float, keep_order: bool = False
@@ -242,14 +268,15 @@ class GenerationRequest:
         ``None`` values are ignored (an unset CLI option), except for ``loudness_lufs``, where ``None`` means
         "no loudness target" and can only be set through :meth:`from_dict`.
         """
+        changes = fold_controls({k: v for k, v in changes.items() if v is not None},
+                                 dict(self.control.controls))
         unknown = sorted(set(changes) - set(FIELD_PART))
         if unknown:
             raise SdaError(f"unknown generation setting(s): {', '.join(unknown)}",
-                           hint=f"known settings: {', '.join(FIELDS)}")
+                           hint=f"known settings: {', '.join(FIELDS)} and the musical controls")
         by_part: dict[str, dict[str, Any]] = {}
         for key, value in changes.items():
-            if value is not None:
-                by_part.setdefault(FIELD_PART[key], {})[key] = value
+            by_part.setdefault(FIELD_PART[key], {})[key] = value
         return dataclasses.replace(self, **{part: dataclasses.replace(getattr(self, part), **values)
                                             for part, values in by_part.items()})
 
@@ -282,9 +309,11 @@ class GenerationRequest:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], base: GenerationRequest | None = None) -> GenerationRequest:
-        """Read a nested or flat mapping (or an old preset / history row) on top of ``base`` (default:
-        sda's defaults). Unknown keys are an error; legacy keys are migrated (see :func:`migrate_legacy`)."""
+    def from_dict(cls, data: Mapping[str, Any], base: GenerationRequest | None = None,
+                  legacy: bool = False) -> GenerationRequest:
+        """Read a nested or flat mapping on top of ``base`` (default: sda's defaults). Unknown keys are an
+        error. ``legacy=True`` reads a preset or history row stored by an older sda (see
+        :func:`migrate_legacy`: its ``density`` was a 0.1..2 factor)."""
         if not isinstance(data, Mapping):
             raise SdaError(f"generation settings must be a mapping, not {type(data).__name__}")
         flat: dict[str, Any] = {}
@@ -297,12 +326,13 @@ class GenerationRequest:
                 raise SdaError(f"the {key!r} part of the generation settings must be a mapping")
             else:
                 flat[key] = value
-        flat = migrate_legacy(flat)
+        request = base or cls()
+        flat = migrate_legacy(flat, legacy)
+        flat = fold_controls(flat, dict(request.control.controls))
         unknown = sorted(set(flat) - set(FIELD_PART))
         if unknown:
             raise SdaError(f"unknown generation setting(s): {', '.join(unknown)}",
-                           hint=f"known settings: {', '.join(FIELDS)}")
-        request = base or cls()
+                           hint=f"known settings: {', '.join(FIELDS)} and the musical controls")
         by_part: dict[str, dict[str, Any]] = {}
         for key, value in flat.items():
             by_part.setdefault(FIELD_PART[key], {})[key] = value
@@ -310,12 +340,32 @@ class GenerationRequest:
                                                for part, values in by_part.items()})
 
 
+def fold_controls(flat: dict[str, Any], current: dict[str, float]) -> dict[str, Any]:
+    """Flat keys named like a control (``brightness=0.5``) move into ``controls`` (on top of ``current`` and
+    of a ``controls`` mapping in the same dict)."""
+    named = {k: flat.pop(k) for k in list(flat) if k not in FIELD_PART and _is_control_name(k)}
+    if not named:
+        return flat
+    merged = dict(current)
+    given = flat.get("controls")
+    if isinstance(given, Mapping):
+        merged.update(given)
+    elif given is not None:
+        merged.update(dict(given))
+    merged.update(named)
+    flat["controls"] = merged
+    return flat
+
+
 LEGACY_DROPPED = ("variation", "device", "stereo_width", "crossfade")
 """Keys old presets/history rows carried that no longer shape the sound here (dropped on reading)."""
 
 
-def migrate_legacy(flat: Mapping[str, Any]) -> dict[str, Any]:
+def migrate_legacy(flat: Mapping[str, Any], legacy_density: bool = False) -> dict[str, Any]:
     """Old flat keys -> request fields.
+
+    With ``legacy_density``, a flat ``density`` is the 0.1..2 rate factor of sda before the musical controls
+    and becomes the density control (:func:`density_control`); otherwise it is the control itself.
 
     Presets before the request type: ``channels`` as a count (1/2), ``spatial`` (``"binaural"``), ``count``
     (variations), ``sliders`` (the controls), ``blend`` as a ``{model: weight}`` mapping. History rows before it:
@@ -339,6 +389,8 @@ def migrate_legacy(flat: Mapping[str, Any]) -> dict[str, Any]:
             out["variations"] = value
         elif key == "sliders":
             out["controls"] = value
+        elif key == "density" and legacy_density:
+            out["density"] = density_control(value)
         elif key == "blend" and isinstance(value, list) and value and isinstance(value[0], Mapping):
             out["blend"] = [(str(item["model"]), item["weight"]) for item in value[1:]]
         else:

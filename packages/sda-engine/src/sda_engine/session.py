@@ -49,6 +49,8 @@ class GenerationResult:
         history_id: the history entry's id.
         request: the request that makes exactly this file again (``variations=1``, this seed).
         parameters: the flat settings with run details (variation, device, blend), as in the sidecar.
+        notes: how the request was realised (``controls``: per moved control latent/steered/assisted; where a
+            setting could not be followed literally, why).
     """
 
     path: Path
@@ -63,12 +65,14 @@ class GenerationResult:
     history_id: int | None = None
     request: GenerationRequest = field(default_factory=GenerationRequest)
     parameters: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "sidecar": str(self.sidecar), "seed": self.seed, "duration": self.duration,
                 "model": self.model, "model_sha256": self.model_sha256, "vocoder": self.vocoder,
                 "vocoder_reason": self.vocoder_reason, "blend_method": self.blend_method,
-                "history_id": self.history_id, "request": self.request.to_dict(), "parameters": self.parameters}
+                "history_id": self.history_id, "request": self.request.to_dict(), "parameters": self.parameters,
+                "notes": self.notes}
 
 
 def resolve_model(model: str | Path, home: SdaHome) -> tuple[Path, str]:
@@ -151,9 +155,12 @@ class ModelSession:
     # -- sketches --------------------------------------------------------------------------------
     def sample(self, request: GenerationRequest, seed: int | None = None, on_event: ProgressCallback = ignore_events,
                cancel: CancelToken | None = None) -> Sketch:
-        """A new sketch of ``request.duration`` seconds from ``seed`` (default ``request.seed``)."""
+        """A new sketch of ``request.duration`` seconds from ``seed`` (default ``request.seed``); the musical
+        controls that steer sampling (density; a fitted map's steered controls) act here."""
+        cmap, values, _ = self._control_map(request)
+        steer = cmap.steer_sampling(values) if cmap is not None else {}
         return rendering.sample_sketch(self.bundle, request, request.seed if seed is None else seed, self.device,
-                                       on_event, cancel)
+                                       on_event, cancel, steer=steer)
 
     @torch.no_grad()
     def encode(self, samples: np.ndarray, sample_rate: int) -> Sketch:
@@ -189,8 +196,7 @@ class ModelSession:
         """The log-mel ``(128, frames)`` that :meth:`render` vocodes (blend, dynamics and density applied)."""
         members = self._latent_members(request)
         frames = rendering.n_mel_frames(sketch.samples / self.sample_rate)
-        latent = rendering.sketch_latent(self.bundle, sketch, self.device)
-        return rendering.render_mel(members, latent, frames, request, cancel)
+        return rendering.render_mel(members, self._controlled_latent(sketch, request), frames, request, cancel)
 
     def render(self, sketch: Sketch, request: GenerationRequest, on_event: ProgressCallback = ignore_events,
                cancel: CancelToken | None = None) -> RenderedAudio:
@@ -220,8 +226,21 @@ class ModelSession:
                                dtype=np.float32)
         else:
             audio = mono[None]
+        realised = self.control_realisation(request)
+        if realised:
+            notes["controls"] = realised
         return RenderedAudio(samples=audio, sample_rate=self.sample_rate, seed=sketch.seed, vocoder=voc_name,
                              vocoder_reason=voc_reason, channels=channels, seams=seams, notes=notes)
+
+    def control_realisation(self, request: GenerationRequest) -> dict[str, str]:
+        """How each moved control is realised for this model: ``latent`` (a direction in the model's own
+        space), ``steered`` (the sampling itself: density), ``assisted`` (a labelled DSP effect)."""
+        cmap, values, explore = self._control_map(request)
+        out = {k: v for k, v in (cmap.realisation(values) if cmap is not None else {}).items() if v != "off"}
+        if request.control.value("density"):
+            out["density"] = "steered"
+        out.update({f"explore{i + 1}": "latent" for i in explore})
+        return out
 
     # -- files -----------------------------------------------------------------------------------
     def export(self, audio: RenderedAudio, request: GenerationRequest, path: str | Path,
@@ -318,13 +337,11 @@ class ModelSession:
         return GenerationResult(path=written, sidecar=sidecar, seed=audio.seed, duration=audio.duration,
                                 model=self.name, model_sha256=self.sha256, vocoder=audio.vocoder,
                                 vocoder_reason=audio.vocoder_reason, blend_method=metadata["blend_method"],
-                                history_id=entry.id, request=one, parameters=metadata["parameters"])
+                                history_id=entry.id, request=one, parameters=metadata["parameters"],
+                                notes=dict(audio.notes))
 
     def _render_mono(self, sketch: Sketch, request: GenerationRequest, on_event: ProgressCallback,
                      cancel: CancelToken | None) -> tuple[np.ndarray, list[int], str, str]:
-        if request.control.control_values:
-            raise SdaError("musical controls are set, but this version of sda cannot apply them to a model yet",
-                           hint="leave the controls at 0")
         vocoder, voc_name, voc_reason = self.vocoder(request.vocoder)
         groups = self._groups(request)
         if len(groups) == 1:
@@ -352,11 +369,49 @@ class ModelSession:
             sketch = sampler.sample(request, sketch.seed, on_event, cancel)
         owner = sampler or self
         frames = rendering.n_mel_frames(sketch.samples / self.sample_rate)
-        latent = rendering.sketch_latent(owner.bundle, sketch, owner.device)
-        mel = rendering.render_mel(members, latent, frames, request, cancel)
+        mel = rendering.render_mel(members, owner._controlled_latent(sketch, request), frames, request, cancel)
         audio, seams = rendering.vocode_chunks(vocoder, mel, cancel, on_event)
-        mono = rendering.finish_mono(audio, sketch.samples)
+        mono = owner._assisted(rendering.finish_mono(audio, sketch.samples), sketch, request)
         return mono, [s for s in seams if s < sketch.samples]
+
+    def _control_map(self, request: GenerationRequest) -> tuple[Any, dict[str, float], dict[int, float]]:
+        """``(map, model-realised values, explore axis -> value)``; the map is ``None`` when no control needs
+        one (density alone is steered by the engine). Raises when the model has no fitted controls."""
+        from sda_control.hooks import require_control_map
+
+        values = dict(request.control.control_values)
+        values.pop("density", None)
+        explore = {int(k[len("explore"):]) - 1: v for k, v in values.items() if k.startswith("explore")}
+        values = {k: v for k, v in values.items() if not k.startswith("explore")}
+        if not values and not explore:
+            return None, {}, {}
+        cmap = require_control_map(self.bundle, values or {"brightness": 0.0})
+        if cmap is None and explore:
+            from sda_control.hooks import ControlMap
+
+            cmap = ControlMap.from_bundle(self.bundle)
+            if cmap is None:
+                raise SdaError("this model has no fitted controls, so its explore axes cannot be set",
+                               hint="fit the controls for this model first")
+        return cmap, values, explore
+
+    def _controlled_latent(self, sketch: Sketch, request: GenerationRequest) -> torch.Tensor:
+        """The sketch's decoder input moved along the latent-realised controls and explore axes."""
+        latent = rendering.sketch_latent(self.bundle, sketch, self.device)
+        cmap, values, explore = self._control_map(request)
+        if cmap is None:
+            return latent
+        if values:
+            latent = cmap.shift_latent(latent, values)
+        if explore:
+            latent = cmap.explore(latent, explore)
+        return latent
+
+    def _assisted(self, mono: np.ndarray, sketch: Sketch, request: GenerationRequest) -> np.ndarray:
+        cmap, values, _ = self._control_map(request)
+        if cmap is None or not values:
+            return mono
+        return np.asarray(cmap.assist(mono, values, sketch.seed or 0), dtype=np.float32)
 
     def _latent_members(self, request: GenerationRequest) -> list[tuple[Any, float]]:
         groups = self._groups(request)

@@ -45,8 +45,13 @@ class Sketch:
 
     @classmethod
     def from_codes(cls, codes: torch.Tensor, samples: int | None = None, seed: int | None = None,
-                   hop: int = 512, downsample: int = 1) -> Sketch:
-        """A code grid ``(levels, T')``; by default it renders to all its frames (``T' * downsample * hop``)."""
+                   downsample: int = 1, hop: int | None = None) -> Sketch:
+        """A code grid ``(levels, T')``; by default it renders to all its frames (``T' * downsample * hop``,
+        ``hop`` from :class:`sda_models.mel.MelConfig`)."""
+        if hop is None:
+            from sda_models.mel import MelConfig
+
+            hop = MelConfig().hop_length
         codes = codes.detach().long().cpu()
         return cls("codes", samples if samples is not None else codes.shape[-1] * downsample * hop, codes=codes,
                    seed=seed)

@@ -17,7 +17,7 @@ from sda_engine.checkpoints import (
     restore_module_extras,
     restore_rng,
 )
-from sda_engine.data import TrainingData, load_mono
+from sda_engine.data import SAMPLE_RATE, TrainingData, load_mono
 from sda_engine.home import SdaHome
 from sda_engine.stages import StageHooks
 
@@ -27,7 +27,7 @@ STATS_PREFIX = "extra.mel."
 MAX_VAL_WINDOWS = 16
 
 
-def write_preview(path: Path, audio: np.ndarray, sample_rate: int = 44100) -> Path:
+def write_preview(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write a mono float preview as 16-bit WAV, atomically."""
     import soundfile as sf
 
@@ -49,7 +49,7 @@ class AutoencoderStage:
         home / name: for previews (``previews/<name>/autoencoder-step000050.wav``).
         growing: an existing model bundle to continue from (INCR-01); its statistics are kept.
         ckpt: a checkpoint to take the normalisation statistics from (resume).
-        vocoder: a preview vocoder (``synthesize(log_mel (128, T)) -> (T*512,)``), or ``None``.
+        vocoder: a preview vocoder (``synthesize(log_mel (n_mels, T)) -> (T * hop,)``), or ``None``.
     """
 
     def __init__(self, cfg: Any, tr: Any, data: TrainingData, device: torch.device, home: SdaHome, name: str,
@@ -81,7 +81,7 @@ class AutoencoderStage:
 
     # -- helpers -----------------------------------------------------------------------------
     def mel_norm(self, waves: torch.Tensor) -> torch.Tensor:
-        """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, 128, T // 512)`` on the device."""
+        """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, n_mels, T // hop)`` on the device."""
         with torch.no_grad():
             return self.stats_dev.normalize(self.mel(waves.to(self.device)))
 

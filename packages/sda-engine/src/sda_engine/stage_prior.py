@@ -14,6 +14,7 @@ from sda_engine.data import TrainingData
 from sda_engine.home import SdaHome
 from sda_engine.stage_autoencoder import STATS_PREFIX, AutoencoderStage, write_preview
 from sda_engine.stages import StageHooks
+from sda_models.mel import MelConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +24,22 @@ MAX_VAL_WINDOWS = 16
 
 @torch.no_grad()
 def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Each wave ``(T,)`` → codes ``(levels, T // 512 / downsample)`` (CPU long), in chunks."""
+    """Each wave ``(T,)`` → codes ``(levels, T // hop / downsample)`` (CPU long), in chunks."""
     model = ae.model
     was = model.training
     model.eval()
     out = []
     try:
-        hop = 512 * ENCODE_CHUNK_FRAMES
+        mel = MelConfig()
+        hop = mel.hop_length * ENCODE_CHUNK_FRAMES
         for w in waves:
             parts = []
             for start in range(0, max(1, w.numel()), hop):
                 chunk = w[start:start + hop]
-                if chunk.numel() < 2048:
+                if chunk.numel() < mel.n_fft:
                     if parts:
                         break
-                    chunk = torch.nn.functional.pad(chunk, (0, 2048 - chunk.numel()))
+                    chunk = torch.nn.functional.pad(chunk, (0, mel.n_fft - chunk.numel()))
                 x = ae.mel_norm(chunk[None])
                 parts.append(model.encode_codes(x)[0].cpu())
             out.append(torch.cat(parts, dim=-1))

@@ -1,16 +1,22 @@
-"""The generic training loop of one stage: steps, events, evaluation, early stopping, checkpoints, cancel.
+"""The one training loop of every stage: steps, events, evaluation, early stopping, checkpoints, cancel.
 
-A stage (autoencoder, prior) supplies callables in a :class:`StageHooks`; :func:`run_stage` owns the loop:
+A stage (autoencoder, prior, vocoder) supplies callables in a :class:`StageHooks`; :func:`run_stage` owns the
+loop, so cancel -> checkpoint, Ctrl-C, ETA and time budgets live here and nowhere else:
 
-- emits ``start``, ``progress`` (every ``log_every`` steps: loss, learning rate, ETA), ``metrics`` (each
-  evaluation: train and validation loss, codebook health per level), ``warning`` (overfitting: validation
-  rising while training falls; hooks may add their own), ``preview`` and ``checkpoint`` events;
-- stops early after ``patience`` evaluations without a better validation loss, or when the wall-clock
-  budget is spent, restoring the best weights;
+- emits, under the plan's job (``train.<stage>``), ``start``, ``progress`` (every ``log_every`` steps: the
+  step's losses with ``loss``, the last ``val_loss``, ``lr``, ``eta_seconds``, ``steps_per_second``,
+  ``elapsed_minutes``), ``metrics`` (each evaluation: ``loss``, ``train_loss``, ``val_loss``, codebook health
+  per level), ``warning`` (overfitting: validation rising while training falls; hooks may add their own),
+  ``preview``, ``checkpoint`` and ``done`` events. ``step``/``total`` always count optimisation steps; with a
+  time budget and no step limit, ``total`` is the number of steps the budget allows at the current rate
+  (``data["total_estimated"]``);
+- stops early after ``patience`` evaluations without a better validation loss, or when the training-time
+  budget is spent (counted across resumes: the time spent is stored in every checkpoint as
+  ``elapsed_seconds``), restoring the best weights;
 - saves a checkpoint every ``checkpoint_every`` steps and when cancelled (cancel token or Ctrl-C), then
   raises :class:`~sda_audio.errors.Cancelled`;
 - resumes exactly from a checkpoint: the hooks restore weights, optimizer, scheduler and RNG states, and the
-  loop restores its own bookkeeping (history, best metric, patience counter).
+  loop restores its own bookkeeping (history, best metric, patience counter, time spent).
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ from typing import Any
 
 import torch
 
-from sda_audio.errors import Cancelled
+from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
 from sda_engine.checkpoints import Checkpoint, CheckpointManager
 
 log = logging.getLogger(__name__)
+
+
+def _no_evaluation() -> dict[str, float] | None:
+    return None
 
 
 @dataclass
@@ -40,13 +50,13 @@ class StageHooks:
 
     Attributes:
         train_step: ``(step) -> dict`` runs optimisation step ``step`` (1-based); the dict has ``loss``
-            and any other floats; ``lr`` is added by the loop from ``current_lr``.
-        evaluate: ``() -> dict`` validation metrics with ``val_loss`` (``None`` if no validation data).
+            and any other floats.
         save: ``(ckpt) -> None`` puts weights, optimizer, scheduler and RNG states into a checkpoint.
-        load: ``(ckpt) -> None`` restores them.
+        load: ``(ckpt) -> None`` restores them (and refuses a checkpoint made with other settings).
+        evaluate: ``() -> dict`` validation metrics with ``val_loss`` (``None``: no validation data).
         snapshot_best: ``() -> Any`` a copy of the current weights (called when validation improves).
         restore_best: ``(snapshot) -> None`` puts the best weights back.
-        current_lr: ``() -> float``.
+        current_lr: ``() -> float``, added to each step's metrics as ``lr`` (``None``: the step reports it).
         health: ``() -> list[dict] | None`` codebook health per level (RVQ), included in metrics events.
         preview: ``(step) -> str | None`` renders an audio preview and returns its path.
         after_eval: ``(step, metrics) -> list[str]`` stage-specific warnings (collapse, utilisation,
@@ -54,12 +64,12 @@ class StageHooks:
     """
 
     train_step: Callable[[int], dict[str, float]]
-    evaluate: Callable[[], dict[str, float] | None]
     save: Callable[[Checkpoint], None]
     load: Callable[[Checkpoint], None]
-    snapshot_best: Callable[[], Any]
-    restore_best: Callable[[Any], None]
-    current_lr: Callable[[], float]
+    evaluate: Callable[[], dict[str, float] | None] = _no_evaluation
+    snapshot_best: Callable[[], Any] = lambda: None
+    restore_best: Callable[[Any], None] = lambda snapshot: None
+    current_lr: Callable[[], float] | None = None
     health: Callable[[], list[dict[str, Any]] | None] = lambda: None
     preview: Callable[[int], str | None] = lambda step: None
     after_eval: Callable[[int, dict[str, float]], list[str]] = lambda step, m: []
@@ -67,22 +77,37 @@ class StageHooks:
 
 @dataclass(frozen=True)
 class StagePlan:
-    """How long a stage runs and how often it reports."""
+    """How long a stage runs and how often it reports.
+
+    Attributes:
+        stage: the checkpoint stage name (``autoencoder``, ``prior``, ``vocoder``); job: its event job
+            (``train.<stage>``).
+        max_steps: optimisation steps in total (``None``: the time budget alone decides).
+        log_every / eval_every / checkpoint_every / preview_every: intervals in steps (``0``: never
+            evaluate / preview).
+        patience: evaluations without a better validation loss before an early stop.
+        budget_seconds: training time for the stage, counted across resumes (``None``: no limit).
+        continue_finished: resuming a finished stage trains on when the plan allows more steps or time
+            (the vocoder: "train it for longer"); otherwise a finished stage is returned as it was.
+        title: what the ``start`` event says is being trained.
+    """
 
     stage: str
     job: str
-    max_steps: int
+    max_steps: int | None
     log_every: int = 10
     eval_every: int = 50
     checkpoint_every: int = 100
     preview_every: int = 0
     patience: int = 5
     budget_seconds: float | None = None
+    continue_finished: bool = False
+    title: str = ""
 
 
 @dataclass
 class StageOutcome:
-    """What happened in a stage."""
+    """What happened in a stage (``seconds``: training time spent, across resumes)."""
 
     steps: int
     stop_reason: str
@@ -92,6 +117,11 @@ class StageOutcome:
     previews: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     resumed_from: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60.0
 
 
 @contextlib.contextmanager
@@ -128,6 +158,33 @@ def _overfitting(evals: list[dict[str, float]], history: list[dict[str, float]],
     return rising and falling
 
 
+def _loop_state(meta: dict[str, Any]) -> dict[str, Any]:
+    """The loop's bookkeeping in a checkpoint (vocoder checkpoints of the two-loop era kept it at the top)."""
+    if "loop" in meta:
+        return dict(meta["loop"])
+    return {"history": meta.get("history", []), "finished": meta.get("finished", False)}
+
+
+def _eta(plan: StagePlan, step: int, rate: float, spent: float) -> float:
+    """Seconds left: by the steps still to run and/or the time budget still unspent, whichever ends first."""
+    left = []
+    if plan.max_steps is not None:
+        left.append((plan.max_steps - step) / rate if rate > 0 else math.inf)
+    if plan.budget_seconds is not None:
+        left.append(max(0.0, plan.budget_seconds - spent))
+    return min(left) if left else math.nan
+
+
+def _total(plan: StagePlan, step: int, rate: float, spent: float) -> tuple[int | None, dict[str, Any]]:
+    """The ``total`` of an event: ``max_steps``, or with a time budget alone the steps it will allow at the
+    current rate (``data["total_estimated"]``)."""
+    if plan.max_steps is not None:
+        return plan.max_steps, {}
+    if plan.budget_seconds is None or rate <= 0:
+        return None, {}
+    return step + int(max(0.0, plan.budget_seconds - spent) * rate), {"total_estimated": True}
+
+
 def run_stage(
     plan: StagePlan,
     hooks: StageHooks,
@@ -137,18 +194,25 @@ def run_stage(
     resume_from: Checkpoint | None = None,
     meta: dict[str, Any] | None = None,
 ) -> StageOutcome:
-    """Run (or continue) one stage to ``plan.max_steps`` or an early stop. See the module docstring."""
+    """Run (or continue) one stage to ``plan.max_steps``, its time budget or an early stop.
+
+    See the module docstring. Raises :class:`~sda_audio.errors.Cancelled` (action ``resume``) when the
+    cancel token is set or Ctrl-C is pressed, after saving a checkpoint.
+    """
+    if plan.max_steps is None and plan.budget_seconds is None:
+        raise SdaError(f"the {plan.stage} training has no limit", hint="give a number of minutes or of steps")
     meta = dict(meta or {})
     out = StageOutcome(steps=0, stop_reason="")
     best_val = math.inf
     bad_evals = 0
     best_snapshot: Any = None
     start_step = 0
-    stop_reason = "finished"
+    spent = 0.0
     if resume_from is not None and resume_from.stage == plan.stage:
         hooks.load(resume_from)
-        state = resume_from.meta.get("loop", {})
+        state = _loop_state(resume_from.meta)
         start_step = resume_from.step
+        spent = float(resume_from.meta.get("elapsed_seconds", 0.0))
         out.history = list(state.get("history", []))
         out.evals = list(state.get("evals", []))
         out.previews = list(state.get("previews", []))
@@ -158,13 +222,18 @@ def run_stage(
         if resume_from.module_state("best"):
             best_snapshot = {k: v.clone() for k, v in resume_from.module_state("best").items()}
         out.resumed_from = start_step
-        if state.get("finished"):
+        if state.get("finished") and not plan.continue_finished:
             out.steps = start_step
             out.stop_reason = str(state.get("stop_reason", "finished"))
             out.best_val = best_val if math.isfinite(best_val) else None
+            out.seconds = spent
             return out
-        on_event(ProgressEvent(plan.job, "info", step=start_step, total=plan.max_steps,
-                               message=f"resuming {plan.stage} training from step {start_step}"))
+        on_event(ProgressEvent(plan.job, "info", step=start_step, total=plan.max_steps, message=(
+            f"resuming {plan.stage} training from step {start_step} ({spent / 60:.1f} min of training spent)")))
+    t0 = time.monotonic()
+
+    def elapsed() -> float:
+        return spent + time.monotonic() - t0
 
     def checkpoint(step: int, finished: bool = False) -> None:
         ckpt = Checkpoint(step=step, stage=plan.stage, meta=dict(meta))
@@ -172,26 +241,32 @@ def run_stage(
         if best_snapshot is not None:
             for k, v in best_snapshot.items():
                 ckpt.tensors[f"model.best.{k}"] = v.detach().cpu().contiguous()
+        ckpt.meta["elapsed_seconds"] = elapsed()
         ckpt.meta["loop"] = {"history": out.history, "evals": out.evals, "previews": out.previews,
                              "warnings": out.warnings, "bad_evals": bad_evals, "finished": finished,
                              "stop_reason": stop_reason,
                              "best_val": best_val if math.isfinite(best_val) else None}
         path = manager.save(ckpt, metric=best_val if math.isfinite(best_val) else None)
-        on_event(ProgressEvent(plan.job, "checkpoint", step=step, total=plan.max_steps,
-                               message=f"checkpoint saved at step {step}", data={"path": str(path)}))
+        total, extra = _total(plan, step, rate, elapsed())
+        on_event(ProgressEvent(plan.job, "checkpoint", step=step, total=max(total, step) if total else total,
+                               message=f"{plan.stage} checkpoint saved at step {step}",
+                               data={"path": str(path), **extra}))
 
+    limits = [f"up to {plan.max_steps} steps"] if plan.max_steps is not None else []
+    if plan.budget_seconds is not None:
+        limits.append(f"{plan.budget_seconds / 60:g} min of training time")
     on_event(ProgressEvent(plan.job, "start", step=start_step, total=plan.max_steps,
-                           message=f"training the {plan.stage} for up to {plan.max_steps} steps"))
-    t0 = time.monotonic()
+                           message=f"training {plan.title or 'the ' + plan.stage} for {' or '.join(limits)}"))
     step = start_step
+    rate = 0.0
     stop_reason = "finished"
     with sigint_to_cancel(cancel):
-        while step < plan.max_steps:
+        while plan.max_steps is None or step < plan.max_steps:
             if cancel.cancelled:
                 checkpoint(step)
                 raise Cancelled(f"{plan.stage} training was cancelled at step {step}; a checkpoint was saved",
-                                hint="run again with --resume to continue")
-            if plan.budget_seconds is not None and time.monotonic() - t0 > plan.budget_seconds:
+                                hint="resume the training to continue from it", action="resume")
+            if plan.budget_seconds is not None and elapsed() >= plan.budget_seconds:
                 stop_reason = "time budget reached"
                 break
             step += 1
@@ -200,22 +275,24 @@ def run_stage(
             except KeyboardInterrupt:
                 # interrupted mid-step: the weights may be half-updated, so keep the last saved checkpoint
                 raise Cancelled(f"{plan.stage} training was interrupted at step {step}; the last checkpoint "
-                                "was kept", hint="run again with --resume to continue") from None
-            metrics["lr"] = hooks.current_lr()
+                                "was kept", hint="resume the training to continue from it",
+                                action="resume") from None
+            if hooks.current_lr is not None:
+                metrics["lr"] = hooks.current_lr()
             out.history.append({"step": float(step), **{k: float(v) for k, v in metrics.items()}})
             if not math.isfinite(metrics.get("loss", 0.0)):
-                on_event(ProgressEvent(plan.job, "warning", step=step, message="the loss is not finite"))
-            elapsed = time.monotonic() - t0
-            rate = (step - start_step) / max(elapsed, 1e-9)
-            eta = (plan.max_steps - step) / rate if rate > 0 else float("nan")
+                on_event(ProgressEvent(plan.job, "warning", step=step, message=f"the {plan.stage} loss is not finite"))
+            rate = (step - start_step) / max(time.monotonic() - t0, 1e-9)
             if step % plan.log_every == 0 or step == plan.max_steps or step == start_step + 1:
                 last_val = {"val_loss": out.evals[-1]["val_loss"]} if out.evals and "val_loss" in out.evals[-1] else {}
-                on_event(ProgressEvent(plan.job, "progress", step=step, total=plan.max_steps,
-                                       message=f"{plan.stage} step {step}/{plan.max_steps}",
-                                       metrics={**metrics, **last_val, "eta_seconds": eta,
-                                                "steps_per_second": rate}))
+                total, extra = _total(plan, step, rate, elapsed())
+                on_event(ProgressEvent(plan.job, "progress", step=step, total=total,
+                                       message=f"{plan.stage} step {step}" + (f"/{total}" if total else ""),
+                                       metrics={**metrics, **last_val, "eta_seconds": _eta(plan, step, rate, elapsed()),
+                                                "steps_per_second": rate, "elapsed_minutes": elapsed() / 60.0},
+                                       data=extra))
             stop = False
-            if step % plan.eval_every == 0 or step == plan.max_steps:
+            if plan.eval_every and (step % plan.eval_every == 0 or step == plan.max_steps):
                 with torch.random.fork_rng(devices=[]):
                     val = hooks.evaluate()
                 recent = [h.get("recon", h["loss"]) for h in out.history[-plan.eval_every:]]
@@ -225,10 +302,12 @@ def run_stage(
                     entry.update({k: float(v) for k, v in val.items()})
                 out.evals.append(entry)
                 health = hooks.health()
-                on_event(ProgressEvent(plan.job, "metrics", step=step, total=plan.max_steps,
+                total, extra = _total(plan, step, rate, elapsed())
+                on_event(ProgressEvent(plan.job, "metrics", step=step, total=total,
                                        message=f"{plan.stage} evaluation at step {step}",
-                                       metrics={k: v for k, v in entry.items() if k != "step"},
-                                       data={"codebook_health": health} if health else {}))
+                                       metrics={"loss": metrics["loss"],
+                                                **{k: v for k, v in entry.items() if k != "step"}},
+                                       data={**extra, **({"codebook_health": health} if health else {})}))
                 warnings = list(hooks.after_eval(step, entry))
                 if val is not None and "val_loss" in entry:
                     if _overfitting(out.evals, out.history):
@@ -249,15 +328,15 @@ def run_stage(
                         stop_reason = w[5:].strip()
                         w = stop_reason
                     out.warnings.append(w)
-                    on_event(ProgressEvent(plan.job, "warning", step=step, total=plan.max_steps, message=w))
+                    on_event(ProgressEvent(plan.job, "warning", step=step, total=total, message=w))
             if plan.preview_every and step % plan.preview_every == 0:
                 with torch.random.fork_rng(devices=[]):
                     path = hooks.preview(step)
                 if path:
                     out.previews.append(path)
-                    on_event(ProgressEvent(plan.job, "preview", step=step, total=plan.max_steps,
+                    on_event(ProgressEvent(plan.job, "preview", step=step, total=_total(plan, step, rate, elapsed())[0],
                                            message=f"preview at step {step}", data={"path": path}))
-            if step % plan.checkpoint_every == 0 and step < plan.max_steps:
+            if step % plan.checkpoint_every == 0 and step != plan.max_steps:
                 checkpoint(step)
             if stop:
                 break
@@ -266,8 +345,13 @@ def run_stage(
     out.steps = step
     out.stop_reason = stop_reason
     out.best_val = best_val if math.isfinite(best_val) else None
+    out.seconds = elapsed()
     checkpoint(step, finished=True)
-    on_event(ProgressEvent(plan.job, "done", step=step, total=plan.max_steps,
-                           message=f"{plan.stage} training done after {step} steps ({stop_reason})",
-                           metrics={"best_val_loss": best_val} if math.isfinite(best_val) else {}))
+    last = {k: v for k, v in out.history[-1].items() if k != "step"} if out.history else {}
+    best = {"best_val_loss": best_val} if math.isfinite(best_val) else {}
+    on_event(ProgressEvent(plan.job, "done", step=step, total=step,
+                           message=(f"{plan.stage} training done after {step} steps in {out.minutes:.1f} min "
+                                    f"({stop_reason})"),
+                           metrics={**last, **best},
+                           data={"steps": step, "minutes": out.minutes, "stop_reason": stop_reason}))
     return out

@@ -1,9 +1,16 @@
-"""Training orchestration: dataset → autoencoder → prior (RVQ) → vocoder (optional) → corpus index → .sda.
+"""Training orchestration: dataset → corpus index → autoencoder → prior (RVQ) → vocoder (optional) → .sda.
 
-:func:`train_model` is the one entry point (``sda train`` calls it). Each stage runs in
-:func:`sda_engine.stages.run_stage`, which emits events, checkpoints, handles cancel/Ctrl-C and resumes
-exactly. Stage-specific pieces (model, optimizer, step, evaluation, previews) live in
-:mod:`sda_engine.stage_autoencoder` and :mod:`sda_engine.stage_prior`.
+:func:`plan_training` resolves the caller's choices into a :class:`~sda_engine.train_request.TrainRequest`
+(files, model size, configs, budgets); :func:`train_model` runs one (``sda train``), :func:`train_vocoder`
+trains a library model's own vocoder (``sda train-vocoder``). Every model stage runs in the one training loop,
+:func:`sda_engine.stages.run_stage` (events, checkpoints, cancel/Ctrl-C, exact resume, time budgets carried
+across resumes); stage-specific pieces live in :mod:`sda_engine.stage_autoencoder`,
+:mod:`sda_engine.stage_prior` and :mod:`sda_engine.stage_vocoder`.
+
+Events form a tree a GUI can draw: the run-level job ``train`` (``start`` with ``total`` = stages planned,
+one ``progress`` per finished stage, ``done``; it also carries information about the data and the plan) and
+one sub-job per stage, ``train.corpus_index`` (``step``/``total`` = files), ``train.autoencoder``,
+``train.prior`` and ``train.vocoder`` (``step``/``total`` = optimisation steps).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,15 +29,16 @@ import torch
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.checkpoints import CheckpointManager
-from sda_engine.data import TrainingData, list_dataset_files
+from sda_engine.data import HOP, SAMPLE_RATE, TrainingData, list_dataset_files
 from sda_engine.home import SdaHome, validate_name
-from sda_engine.presets_auto import choose_preset
+from sda_engine.presets_auto import choose_size
 from sda_engine.stages import StageOutcome, StagePlan, run_stage
+from sda_engine.train_request import KINDS, TrainRequest
 
 log = logging.getLogger(__name__)
 
-KINDS = ("rvq", "vae")
-PRESETS = ("tiny", "small", "full", "auto")
+SIZES = ("tiny", "small", "full", "auto")
+RUN_JOB = "train"
 
 
 @dataclass
@@ -38,8 +47,8 @@ class TrainResult:
 
     Attributes:
         name: the model's library name; ``model_path``: its ``.sda`` file.
-        kind, preset, device: what was trained, with which preset (``preset_reason`` for ``auto``), where.
-        stages: per stage ``{"steps", "stop_reason", "best_val", "resumed_from"}``.
+        kind, size, device: what was trained, at which model size (``size_reason`` says why), where.
+        stages: per stage ``{"steps", "stop_reason", "best_val", "resumed_from", "minutes"}``.
         history: per optimisation step ``{"stage", "step", "loss", "lr", ...}`` (the loss curve).
         evals: per evaluation ``{"stage", "step", "train_loss", "val_loss", ...}``.
         warnings: every warning raised during training (looped files, overfitting, collapse, ...).
@@ -47,14 +56,15 @@ class TrainResult:
         recon_before / recon_after: growing only - reconstruction error (L1, normalised mel) on the old
             files before and after training on the new ones.
         seconds: wall-clock time of this call.
+        request: the resolved request that was run (stored in its checkpoints).
     """
 
     name: str
     model_path: Path | None
     kind: str
-    preset: str
+    size: str
     device: str
-    preset_reason: str = ""
+    size_reason: str = ""
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
@@ -65,6 +75,7 @@ class TrainResult:
     recon_before: float | None = None
     recon_after: float | None = None
     seconds: float = 0.0
+    request: TrainRequest | None = None
 
     def losses(self, stage: str = "autoencoder") -> list[float]:
         """The per-step training loss of one stage."""
@@ -74,7 +85,42 @@ class TrainResult:
         out = asdict(self)
         for key in ("model_path", "corpus_index"):
             out[key] = str(out[key]) if out[key] is not None else None
+        out["request"] = self.request.to_dict() if self.request is not None else None
         return out
+
+
+class RunJob:
+    """The run-level job ``train``: ``start`` (``total`` = stages planned), a ``progress`` per finished stage
+    (``step`` = stages done), ``info``, ``done``."""
+
+    def __init__(self, on_event: ProgressCallback, stages: Sequence[str]) -> None:
+        self.on_event = on_event
+        self.stages = list(stages)
+        self.finished: list[str] = []
+
+    def start(self, message: str) -> None:
+        self.on_event(ProgressEvent(RUN_JOB, "start", step=0, total=len(self.stages), message=message,
+                                    data={"stages": self.stages}))
+
+    def stage_done(self, stage: str, outcome: StageOutcome | None = None) -> None:
+        if stage in self.finished:
+            return
+        self.finished.append(stage)
+        loss = {}
+        if outcome is not None and outcome.history:
+            loss["loss"] = float(outcome.history[-1]["loss"])
+        if outcome is not None and outcome.best_val is not None:
+            loss["val_loss"] = float(outcome.best_val)
+        self.on_event(ProgressEvent(RUN_JOB, "progress", step=len(self.finished), total=len(self.stages),
+                                    message=f"{stage} done", metrics=loss,
+                                    data={"stage": stage, "stages": self.stages}))
+
+    def info(self, message: str, **data: Any) -> None:
+        self.on_event(ProgressEvent(RUN_JOB, "info", message=message, data=data))
+
+    def done(self, message: str, **data: Any) -> None:
+        n = len(self.stages)
+        self.on_event(ProgressEvent(RUN_JOB, "done", step=n, total=n, message=message, data=data))
 
 
 def _validate_dataset(folder: Path, files: list[Path]) -> None:
@@ -101,11 +147,85 @@ def _resolve_files(dataset: str | Path | Sequence[str | Path]) -> tuple[Path, li
     return folder, files
 
 
+def plan_training(
+    dataset_folder: str | Path | Sequence[str | Path],
+    kind: str = "rvq",
+    size: str = "auto",
+    *,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    growing: Any = None,
+    add_files: Sequence[str | Path] | None = None,
+    max_minutes: float | None = None,
+    vocoder_minutes: float = 0.0,
+    vocoder_steps: int | None = None,
+    steps: int | None = None,
+    prior_steps: int | None = None,
+    checkpoint_every: int | None = None,
+    eval_every: int | None = None,
+    preview_every: int | None = None,
+    batch_size: int | None = None,
+    augment: bool = True,
+    patience: int = 6,
+    validate: bool = True,
+    rvq: dict[str, Any] | None = None,
+    on_event: ProgressCallback = ignore_events,
+) -> TrainRequest:
+    """Resolve a training run: its files (validated), model size (``auto`` picks one and says why) and
+    configs, without training. ``growing`` (a :class:`~sda_engine.finishing.GrowingBase`) with ``add_files``
+    plans growing that model. See :func:`train_model` for the arguments."""
+    from sda_engine import finishing
+    from sda_models.configs import preset_config
+    from sda_models.device import resolve_device
+
+    if kind not in KINDS:
+        raise SdaError(f"unknown model kind '{kind}'", hint="use rvq or vae")
+    if size not in SIZES:
+        raise SdaError(f"unknown model size '{size}'", hint="use tiny, small, full or auto")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    old_files: list[Path] = []
+    if growing is not None:
+        old_files = [Path(p) for p in growing.files]
+        _, new_files = _resolve_files(list(add_files or []))
+        files = old_files + [p for p in new_files if p not in old_files]
+        if validate:
+            _validate_dataset(new_files[0].parent, new_files)
+    else:
+        folder, files = _resolve_files(dataset_folder)
+        if validate:
+            _validate_dataset(folder, files)
+    size_reason = f"size '{size}' was requested"
+    if size == "auto":
+        from sda_audio.io import audio_info
+
+        seconds = sum(audio_info(p).duration for p in files)
+        size, size_reason = choose_size(len(files), seconds, dev.type)
+        on_event(ProgressEvent(RUN_JOB, "info", message=f"model size {size}: {size_reason}"))
+    cfg = preset_config(size, kind if growing is None else growing.kind, n_files=len(files), **(rvq or {}))
+    if growing is not None:
+        cfg = finishing.configs_like(cfg, growing)
+    over = {k: v for k, v in dict(max_steps=steps, checkpoint_every=checkpoint_every, eval_every=eval_every,
+                                  preview_every=preview_every, batch_size=batch_size).items() if v is not None}
+    tr = cfg.training.replace(augment=augment, seed=seed, **over)
+    ptr = cfg.prior_training
+    if ptr is not None:
+        pover = {k: v for k, v in over.items() if k != "max_steps"}
+        if prior_steps is not None:
+            pover["max_steps"] = prior_steps
+        ptr = ptr.replace(seed=seed, **pover)
+    return TrainRequest(
+        files=tuple(str(p) for p in files), old_files=tuple(str(p) for p in old_files), kind=cfg.kind, size=size,
+        size_reason=size_reason, seed=seed, autoencoder=cfg.autoencoder, training=tr, prior=cfg.prior,
+        prior_training=ptr, patience=patience, max_minutes=max_minutes, vocoder_minutes=vocoder_minutes,
+        vocoder_steps=vocoder_steps, grown_from=growing.sha256 if growing is not None else None,
+        lineage=(growing.metadata.get("lineage") or {}).get("id") if growing is not None else None)
+
+
 def train_model(
     dataset_folder: str | Path | Sequence[str | Path],
     name: str,
     kind: str = "rvq",
-    preset: str = "auto",
+    size: str = "auto",
     max_minutes: float | None = None,
     resume: bool = False,
     vocoder_minutes: float = 0.0,
@@ -126,6 +246,9 @@ def train_model(
     validate: bool = True,
     rvq: dict[str, Any] | None = None,
     overwrite: bool = False,
+    vocoder_steps: int | None = None,
+    request: TrainRequest | None = None,
+    preset: str | None = None,
 ) -> TrainResult:
     """Train a model on a dataset folder and save it to the library as ``<name>.sda``.
 
@@ -133,56 +256,64 @@ def train_model(
         dataset_folder: a folder of recordings (recursive) or an explicit list of files.
         name: the model's library name (letters, digits, ``._-``).
         kind: ``"rvq"`` (RVQ-VAE + code prior) or ``"vae"`` (Gaussian VAE).
-        preset: ``"tiny"``, ``"small"``, ``"full"`` or ``"auto"`` (picked from dataset size and device).
-        max_minutes: wall-clock budget for the model stages (split 60/40 between autoencoder and prior);
-            ``None`` = run the preset's step counts.
-        resume: continue from the newest checkpoint of ``name`` (exactly: same data order, RNG, optimizer).
-        vocoder_minutes: > 0 trains a per-model HiFi-GAN vocoder for that long after the model stages.
+        size: the model size, ``"tiny"``, ``"small"``, ``"full"`` or ``"auto"`` (from dataset size and device).
+        max_minutes: training-time budget for the model stages (split 60/40 between autoencoder and prior),
+            counted across resumes; ``None`` = run the size's step counts.
+        resume: continue from the newest checkpoint of ``name`` (exactly: same request, data order, RNG,
+            optimizer); the other settings come from the checkpoint (a vocoder budget given here replaces
+            the stored one).
+        vocoder_minutes / vocoder_steps: train a per-model HiFi-GAN for that much training time / that many
+            steps after the model stages (``0`` / ``None``: no vocoder).
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         seed: seeds the split, the segment sampler, augmentation and initialisation.
         add_files: grow an existing model ``name`` with these files (INCR-01/02): the old dataset is
             replayed together with the new files, and ``recon_before/after`` report the error on the old
             files.
-        on_event / cancel: progress events (jobs ``train.autoencoder``, ``train.prior``, ``train.vocoder``)
-            and a cancel token; cancelling (or Ctrl-C) saves a checkpoint and raises ``Cancelled``.
+        on_event / cancel: progress events (see the module docstring) and a cancel token; cancelling (or
+            Ctrl-C) saves a checkpoint and raises ``Cancelled``.
         home: the sda home (default ``$SDA_HOME``).
-        steps / prior_steps: override the preset's step counts (autoencoder / prior).
-        checkpoint_every / eval_every / preview_every / batch_size: override the preset's intervals/batch.
+        steps / prior_steps: override the size's step counts (autoencoder / prior).
+        checkpoint_every / eval_every / preview_every / batch_size: override the size's intervals/batch.
         augment: on-the-fly waveform augmentation (on by default).
         patience: evaluations without a better validation loss before early stopping.
         validate: check the dataset first (refuses a dataset with errors).
         overwrite: replace an existing library model of the same name (otherwise that is an error).
         rvq: RVQ overrides for a new model: ``codebook_size``, ``rvq_levels`` (2-4), ``codebook_dim``,
             ``commitment_weight`` (VQVAE-02/05/06).
+        request: run this resolved request (from :func:`plan_training`) instead of planning one from the
+            arguments above.
+        preset: deprecated name of ``size``.
 
     Returns:
         :class:`TrainResult`.
 
     Raises:
-        SdaError: bad dataset, bad name/preset/kind, nothing to resume, unwritable home.
-        Cancelled: the job was cancelled; a checkpoint was saved (resume with ``resume=True``).
+        SdaError: bad dataset, bad name/size/kind, nothing to resume, unwritable home; its ``action`` says
+            which remedy applies (``overwrite``, ``restart``, ``resume``, ``grow``).
+        Cancelled: the job was cancelled; a checkpoint was saved (``action="resume"``).
     """
     from sda_engine import finishing, stage_autoencoder, stage_prior
-    from sda_models.configs import preset_config
     from sda_models.device import resolve_device
 
+    if preset is not None:
+        _warnings.warn("train_model(preset=...) is deprecated; the model size is called size=",
+                       DeprecationWarning, stacklevel=2)
+        size = preset
     t_start = time.monotonic()
     cancel = cancel or CancelToken()
     home = home if isinstance(home, SdaHome) else SdaHome(home)
     validate_name(name)
     if kind not in KINDS:
         raise SdaError(f"unknown model kind '{kind}'", hint="use rvq or vae")
-    if preset not in PRESETS:
-        raise SdaError(f"unknown preset '{preset}'", hint="use tiny, small, full or auto")
-    if not (resume or add_files or overwrite) and home.model_path(name).exists():
+    if size not in SIZES:
+        raise SdaError(f"unknown model size '{size}'", hint="use tiny, small, full or auto")
+    if not (resume or add_files or overwrite or (request is not None and request.grown_from)) \
+            and home.model_path(name).exists():
         raise SdaError(f"a model named '{name}' already exists", path=home.model_path(name),
-                       hint="choose another name, pass --overwrite, or --add FILES to grow it")
+                       hint="choose another name, replace the existing model, or add files to grow it",
+                       action="overwrite")
     dev = resolve_device(device)
     manager = CheckpointManager(home.checkpoint_dir(name))
-    ckpt = manager.load_latest() if resume else None
-    if resume and ckpt is None:
-        raise SdaError(f"no checkpoint to resume for model '{name}'", path=manager.folder,
-                       hint="train without --resume to start from scratch")
     warnings: list[str] = []
 
     def emit(event: ProgressEvent) -> None:
@@ -191,97 +322,71 @@ def train_model(
         on_event(event)
 
     growing = None
-    if ckpt is not None:
-        setup = ckpt.meta["setup"]
-        files = [Path(p) for p in setup["files"]]
-        old_files = [Path(p) for p in setup.get("old_files", [])]
-        missing = [p for p in files if not p.exists()]
+    ckpt = None
+    if resume:
+        ckpt = manager.load_latest()
+        if ckpt is None:
+            raise SdaError(f"no checkpoint to resume for model '{name}'", path=manager.folder,
+                           hint="train from scratch instead", action="restart")
+        req = TrainRequest.from_checkpoint_meta(ckpt.meta)
+        if vocoder_minutes or vocoder_steps:
+            req = req.replace(vocoder_minutes=vocoder_minutes, vocoder_steps=vocoder_steps)
+        missing = [p for p in req.files if not Path(p).exists()]
         if missing:
             raise SdaError("a training file of the interrupted run is gone", path=missing[0],
-                           hint="restore it, or train from scratch without --resume")
-    else:
-        old_files = []
-        if add_files:
+                           hint="restore it, or train from scratch", action="restart")
+        if req.grown_from and home.model_path(name).is_file():
             growing = finishing.load_existing(home, name, dev)
-            old_files = [Path(p) for p in growing.files]
-            _, new_files = _resolve_files(list(add_files))
-            files = old_files + [p for p in new_files if p not in old_files]
-            folder = new_files[0].parent
-            if validate:
-                _validate_dataset(folder, new_files)
+    else:
+        if request is not None:
+            req = request
+            if req.grown_from:
+                growing = finishing.load_existing(home, name, dev)
         else:
-            folder, files = _resolve_files(dataset_folder)
-            if validate:
-                _validate_dataset(folder, files)
+            if add_files:
+                growing = finishing.load_existing(home, name, dev)
+            req = plan_training(dataset_folder, kind, size, device=dev, seed=seed, growing=growing,
+                                add_files=add_files, max_minutes=max_minutes, vocoder_minutes=vocoder_minutes,
+                                vocoder_steps=vocoder_steps, steps=steps, prior_steps=prior_steps,
+                                checkpoint_every=checkpoint_every, eval_every=eval_every,
+                                preview_every=preview_every, batch_size=batch_size, augment=augment,
+                                patience=patience, validate=validate, rvq=rvq, on_event=emit)
         if manager.list():
-            emit(ProgressEvent("train.autoencoder", "info",
-                               message=f"starting over: earlier checkpoints of '{name}' were removed"))
+            emit(ProgressEvent(RUN_JOB, "info", message=f"starting over: earlier checkpoints of '{name}' were removed"))
             manager.clear()
         CheckpointManager(vocoder_checkpoint_dir(home, name)).clear()  # a fresh run's vocoder starts afresh
-        n_files = len(files)
-        preset_reason = f"preset '{preset}' was requested"
-        if preset == "auto":
-            from sda_audio.io import audio_info
 
-            seconds = sum(audio_info(p).duration for p in files)
-            preset, preset_reason = choose_preset(n_files, seconds, dev.type)
-            emit(ProgressEvent("train.autoencoder", "info", message=f"preset {preset}: {preset_reason}"))
-        cfg = preset_config(preset, kind if growing is None else growing.kind, n_files=n_files, **(rvq or {}))
-        if growing is not None:
-            cfg = finishing.preset_like(cfg, growing)
-        tr = cfg.training
-        over = {k: v for k, v in dict(max_steps=steps, checkpoint_every=checkpoint_every, eval_every=eval_every,
-                                      preview_every=preview_every, batch_size=batch_size).items() if v is not None}
-        tr = tr.replace(augment=augment, seed=seed, **over)
-        ptr = cfg.prior_training
-        if ptr is not None:
-            pover = {k: v for k, v in over.items() if k != "max_steps"}
-            if prior_steps is not None:
-                pover["max_steps"] = prior_steps
-            ptr = ptr.replace(seed=seed, **pover)
-        setup = {"files": [str(p) for p in files], "old_files": [str(p) for p in old_files],
-                 "preset": preset, "preset_reason": preset_reason, "kind": cfg.kind, "seed": seed,
-                 "autoencoder": cfg.autoencoder.to_dict(), "training": tr.to_dict(),
-                 "prior": cfg.prior.to_dict() if cfg.prior else None,
-                 "prior_training": ptr.to_dict() if ptr else None, "patience": patience,
-                 "max_minutes": max_minutes, "grown_from": growing.sha256 if growing is not None else None,
-                 "lineage": (growing.metadata.get("lineage") or {}).get("id") if growing is not None else None}
+    files = [Path(p) for p in req.files]
+    old_files = [Path(p) for p in req.old_files]
+    tr, ptr = req.training, req.prior_training
+    budget = req.max_minutes * 60.0 if req.max_minutes else None
+    result = TrainResult(name=name, model_path=None, kind=req.kind, size=req.size, device=str(dev),
+                         size_reason=req.size_reason, request=req)
+    run = RunJob(emit, req.stages)
+    run.start(f"training a {req.kind.upper()} model '{name}' ({req.size} size) on {len(files)} files on {dev}")
 
-    from sda_models.configs import AutoencoderConfig, PriorConfig, TrainingConfig
-
-    ae_cfg = AutoencoderConfig.from_dict(setup["autoencoder"])
-    tr = TrainingConfig.from_dict(setup["training"])
-    prior_cfg = PriorConfig.from_dict(setup["prior"]) if setup["prior"] else None
-    ptr = TrainingConfig.from_dict(setup["prior_training"]) if setup["prior_training"] else None
-    budget = setup["max_minutes"] * 60.0 if setup.get("max_minutes") else None
-    result = TrainResult(name=name, model_path=None, kind=ae_cfg.kind, preset=setup["preset"], device=str(dev),
-                         preset_reason=setup["preset_reason"])
-    emit(ProgressEvent("train.autoencoder", "info", message=(
-        f"training a {ae_cfg.kind.upper()} model '{name}' ({setup['preset']} preset) on {len(files)} files "
-        f"on {dev}")))
-
-    torch.manual_seed(int(setup["seed"]))
-    hop = 512
-    data = TrainingData(files, tr.segment_frames * hop, seed=int(setup["seed"]),
+    torch.manual_seed(req.seed)
+    data = TrainingData(files, tr.segment_frames * HOP, seed=req.seed,
                         augment=_augmentation() if tr.augment else None, val_fraction=max(tr.val_fraction, 0.1),
-                        on_event=emit)
-    seg_seconds = tr.segment_frames * hop / 44100
-    train_seconds = sum(len(it.samples) for it in data.train_items) / 44100
+                        on_event=emit, job=RUN_JOB)
+    seg_seconds = tr.segment_frames * HOP / SAMPLE_RATE
+    train_seconds = sum(len(it.samples) for it in data.train_items) / SAMPLE_RATE
     epochs = tr.max_steps * tr.batch_size * seg_seconds / max(train_seconds, 1e-9)
-    emit(ProgressEvent("train.autoencoder", "info", total=tr.max_steps, message=(
-        f"plan: {tr.max_steps} steps x {tr.batch_size} segments of {seg_seconds:.2f} s = about {epochs:.1f} passes "
-        f"over {train_seconds:.0f} s of training audio ({len(data.val_items)} validation part(s), "
-        f"split by {data.split.method})" + (f"; time budget {setup['max_minutes']:g} min" if budget else "")),
-        data={"steps": tr.max_steps, "batch_size": tr.batch_size, "segment_seconds": seg_seconds,
-              "epochs": epochs, "split": data.split.method}))
-    base_meta: dict[str, Any] = {"setup": setup}
+    run.info((f"plan: {tr.max_steps} autoencoder steps x {tr.batch_size} segments of {seg_seconds:.2f} s = about "
+              f"{epochs:.1f} passes over {train_seconds:.0f} s of training audio ({len(data.val_items)} validation "
+              f"part(s), split by {data.split.method})"
+              + (f"; time budget {req.max_minutes:g} min" if budget else "")),
+             steps=tr.max_steps, batch_size=tr.batch_size, segment_seconds=seg_seconds, epochs=epochs,
+             split=data.split.method, stages=list(req.stages))
+    base_meta: dict[str, Any] = {"request": req.to_dict()}
     index_path = home.corpus_index_path(name)
     if ckpt is None or not index_path.is_file():
         result.corpus_index = finishing.build_corpus_index(home, name, files, emit, cancel)
     else:
         result.corpus_index = index_path
+    run.stage_done("corpus_index")
     preview_vocoder = finishing.corpus_vocoder(result.corpus_index)
-    ae = stage_autoencoder.AutoencoderStage(ae_cfg, tr, data, dev, home, name, growing=growing, ckpt=ckpt,
+    ae = stage_autoencoder.AutoencoderStage(req.autoencoder, tr, data, dev, home, name, growing=growing, ckpt=ckpt,
                                             vocoder=preview_vocoder)
     if growing is not None:
         result.recon_before = ae.reconstruction_error(old_files)
@@ -294,10 +399,11 @@ def train_model(
         ae_out = StageOutcome(**done) if done else StageOutcome(steps=0, stop_reason="resumed")
     else:
         ae_plan = StagePlan("autoencoder", "train.autoencoder", tr.max_steps, tr.log_every, tr.eval_every,
-                            tr.checkpoint_every, tr.preview_every, patience,
-                            budget * (0.6 if prior_cfg is not None else 1.0) if budget else None)
+                            tr.checkpoint_every, tr.preview_every, req.patience,
+                            budget * (0.6 if req.prior is not None else 1.0) if budget else None)
         ae_out = run_stage(ae_plan, ae.hooks(), manager, emit, cancel, resume_from=ckpt, meta=base_meta)
     _collect(result, "autoencoder", ae_out)
+    run.stage_done("autoencoder", ae_out)
     base_meta["done_stages"] = {"autoencoder": asdict(ae_out)}
     if old_files:
         result.recon_after = ae.reconstruction_error(old_files)
@@ -305,30 +411,34 @@ def train_model(
             f"reconstruction error on the old files after growing: {result.recon_after:.4f} "
             f"(before: {result.recon_before if result.recon_before is not None else float('nan'):.4f})")))
     prior = None
-    if prior_cfg is not None and ptr is not None:
-        pst = stage_prior.PriorStage(prior_cfg, ptr, ae, data, dev, home, name, ckpt=ckpt,
+    if req.prior is not None and ptr is not None:
+        pst = stage_prior.PriorStage(req.prior, ptr, ae, data, dev, home, name, ckpt=ckpt,
                                      init_prior=growing.prior if growing is not None else None)
         p_plan = StagePlan("prior", "train.prior", ptr.max_steps, ptr.log_every, ptr.eval_every,
-                           ptr.checkpoint_every, ptr.preview_every, patience, budget * 0.4 if budget else None)
+                           ptr.checkpoint_every, ptr.preview_every, req.patience, budget * 0.4 if budget else None)
         p_out = run_stage(p_plan, pst.hooks(), manager, emit, cancel,
                           resume_from=ckpt if ckpt is not None and ckpt.stage == "prior" else None,
                           meta=base_meta)
         _collect(result, "prior", p_out)
+        run.stage_done("prior", p_out)
         prior = pst.prior
     cancel.raise_if_cancelled("training")
     vocoder = None
-    if vocoder_minutes and vocoder_minutes > 0:
+    if req.trains_vocoder:
         voc_dir = vocoder_checkpoint_dir(home, name)
         voc_resume = ckpt is not None and CheckpointManager(voc_dir).latest_path() is not None
-        vocoder = finishing.train_vocoder_for(data, dev, vocoder_minutes, emit, cancel, seed=int(setup["seed"]),
-                                              checkpoint_dir=voc_dir, resume=voc_resume)
+        vocoder = finishing.train_vocoder_for(data, dev, req.vocoder_minutes or None, emit, cancel, seed=req.seed,
+                                              max_steps=req.vocoder_steps, checkpoint_dir=voc_dir,
+                                              resume=voc_resume, meta={"request": req.to_dict()})
         result.vocoder = "hifigan"
+        result.stages["vocoder"] = {"steps": vocoder[1]["steps"], "stop_reason": vocoder[1]["stop_reason"],
+                                    "best_val": None, "resumed_from": None, "minutes": vocoder[1]["minutes"]}
+        run.stage_done("vocoder")
     result.warnings = warnings
-    result.model_path = finishing.save_to_library(home, name, ae, prior, data, setup, result, vocoder,
+    result.model_path = finishing.save_to_library(home, name, ae, prior, data, req, result, vocoder,
                                                   growing=growing)
     result.seconds = time.monotonic() - t_start
-    emit(ProgressEvent("train.autoencoder", "done", message=f"model '{name}' saved to {result.model_path}",
-                       data={"path": str(result.model_path)}))
+    run.done(f"model '{name}' saved to {result.model_path}", path=str(result.model_path))
     return result
 
 
@@ -338,9 +448,10 @@ def _augmentation() -> Any:
     return default_augmentation()
 
 
-def _collect(result: TrainResult, stage: str, outcome: Any) -> None:
+def _collect(result: TrainResult, stage: str, outcome: StageOutcome) -> None:
     result.stages[stage] = {"steps": outcome.steps, "stop_reason": outcome.stop_reason,
-                            "best_val": outcome.best_val, "resumed_from": outcome.resumed_from}
+                            "best_val": outcome.best_val, "resumed_from": outcome.resumed_from,
+                            "minutes": outcome.minutes}
     result.history.extend({"stage": stage, **h} for h in outcome.history)
     result.evals.extend({"stage": stage, **e} for e in outcome.evals)
     result.previews.extend(outcome.previews)
@@ -371,12 +482,14 @@ def train_vocoder(
     """Train (or retrain) the per-model HiFi-GAN vocoder of library model ``model`` (``sda train-vocoder``).
 
     Uses the model's own training files (recorded in its metadata), trains for ``minutes`` of training time
-    (counted across resumes; ``None``: no time limit) or ``max_steps`` steps in total, stores the generator in the model file's
-    ``vocoder.*`` section and updates the library entry. Also rebuilds the corpus index if it is missing.
-    Checkpoints go to ``<checkpoints>/<model>/vocoder`` every ``checkpoint_every`` steps and on cancel or
-    Ctrl-C (then ``Cancelled`` is raised); ``resume=True`` continues exactly from the newest one.
-    ``config`` overrides the ``HifiGanTrainingConfig`` (e.g. a tiny one for tests). Events: job
-    ``train.vocoder`` (start, info, progress, checkpoint, warning, done). Returns the model file path.
+    (counted across resumes; ``None``: no time limit) or ``max_steps`` steps in total, stores the generator
+    in the model file's ``vocoder.*`` section and updates the library entry. Also rebuilds the corpus index
+    if it is missing. Checkpoints go to ``<checkpoints>/<model>/vocoder`` every ``checkpoint_every`` steps
+    and on cancel or Ctrl-C (then ``Cancelled`` is raised); ``resume=True`` continues exactly from the
+    newest one (a finished run given a larger budget trains on). ``config`` overrides the
+    ``HifiGanTrainingConfig`` (e.g. a tiny one for tests). Events: the run-level job ``train`` with the
+    sub-jobs ``train.corpus_index`` (only when the index is rebuilt) and ``train.vocoder``. Returns the
+    model file path.
     """
     from sda_engine import finishing
     from sda_engine.library import ModelLibrary
@@ -398,7 +511,7 @@ def train_vocoder(
         latest = CheckpointManager(folder).latest_path()
         if latest is None:
             raise SdaError(f"no vocoder checkpoint to resume for model '{model}'", path=folder,
-                           hint="train the vocoder without --resume to start from scratch")
+                           hint="start the vocoder training from scratch instead", action="restart")
         seed = _checkpoint_seed(latest, seed)
     bundle = load_model(path, "cpu")
     files = [Path(f) for f in bundle.metadata.get("dataset", {}).get("files", [])]
@@ -406,19 +519,25 @@ def train_vocoder(
     if not files or missing:
         raise SdaError("the model's training files are not all available, so its vocoder cannot be trained",
                        path=missing[0] if missing else path, hint="restore the original dataset folder")
-    if not home.corpus_index_path(model).is_file():
+    needs_index = not home.corpus_index_path(model).is_file()
+    run = RunJob(on_event, ["corpus_index", "vocoder"] if needs_index else ["vocoder"])
+    run.start(f"training the own vocoder of model '{model}' on {len(files)} files on {dev}")
+    if needs_index:
         finishing.build_corpus_index(home, model, files, on_event, cancel)
+        run.stage_done("corpus_index")
     data = vocoder_training_data(files, seed, on_event)
     tensors, voc_meta = finishing.train_vocoder_for(data, dev, minutes, on_event, cancel, seed=seed,
                                                     max_steps=max_steps, checkpoint_dir=folder, resume=resume,
                                                     config=config, batch_size=batch_size, log_every=log_every,
                                                     checkpoint_every=checkpoint_every)
+    run.stage_done("vocoder")
     meta = {**bundle.metadata, "vocoder": voc_meta}
     out = ModelBundle(metadata=meta, autoencoder=bundle.autoencoder, stats=bundle.stats, prior=bundle.prior,
                       vocoder_tensors=tensors, control_tensors=bundle.control_tensors)
     staging = home.checkpoint_dir(model) / f"{model}.sda"
     save_model(staging, out)
     record = library.update_model(model, staging, move=True)
+    run.done(f"model '{model}' now has its own vocoder", path=str(record.path))
     return Path(record.path)
 
 

@@ -57,19 +57,12 @@ def mel_loudness(log_mel: torch.Tensor) -> torch.Tensor:
 
 
 def _load_mono(path: Path, sample_rate: int) -> np.ndarray:
-    import soundfile as sf
+    """``path`` as mono float32 ``(T,)`` at ``sample_rate``, read exactly as the training data is
+    (:func:`sda_audio.io.read_audio`: channels averaged, then the anti-aliased sinc resampler)."""
+    from sda_audio.io import read_audio
 
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, sf.LibsndfileError) as exc:  # type: ignore[attr-defined]
-        raise SdaError(f"cannot read audio for the corpus index ({exc})", path=path,
-                       hint="check the file is a readable WAV/FLAC/OGG file") from exc
-    mono = data.mean(axis=1)
-    if sr != sample_rate:
-        import torchaudio
-
-        mono = torchaudio.functional.resample(torch.from_numpy(mono), sr, sample_rate).numpy()
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    clip = read_audio(path, sample_rate=sample_rate, mono=True)
+    return np.ascontiguousarray(clip.samples.reshape(-1), dtype=np.float32)
 
 
 def _as_array(source: CorpusSource) -> np.ndarray:

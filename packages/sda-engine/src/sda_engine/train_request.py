@@ -1,0 +1,157 @@
+"""What a training run was asked to do, resolved: files, model size, configs, budgets, lineage.
+
+:func:`sda_engine.trainer.plan_training` turns the caller's arguments into a :class:`TrainRequest`;
+:func:`sda_engine.trainer.train_model` runs it. The request is stored in every training checkpoint
+(``meta["request"]``), so a resumed run continues with exactly the settings it was started with.
+Checkpoints written before this type existed kept an untyped ``meta["setup"]`` dict whose size was
+called ``preset``; :meth:`TrainRequest.from_checkpoint_meta` reads both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sda_audio.errors import SdaError
+from sda_models.configs import AutoencoderConfig, PriorConfig, TrainingConfig
+
+KINDS = ("rvq", "vae")
+SIZES = ("tiny", "small", "full")
+"""Model sizes (``auto`` is resolved to one of these before a request exists)."""
+REQUEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """A resolved training run (JSON-serialisable with :meth:`to_dict` / :meth:`from_dict`).
+
+    Attributes:
+        files: every training file (for growing: the old files first, then the new ones).
+        kind: ``rvq`` (RVQ-VAE + code prior) or ``vae``.
+        size: ``tiny``, ``small`` or ``full``; ``size_reason`` says why (``auto`` explains its choice).
+        seed: seeds the split, the sampler, augmentation and initialisation.
+        autoencoder / training: the autoencoder's config and its training config.
+        prior / prior_training: the code prior's (RVQ only; ``None`` for a VAE).
+        old_files: growing only - the files the existing model was trained on (replayed).
+        patience: evaluations without a better validation loss before early stopping.
+        max_minutes: training-time budget of the model stages (60 % autoencoder / 40 % prior), counted
+            across resumes; ``None``: the step counts alone.
+        vocoder_minutes / vocoder_steps: train a per-model HiFi-GAN for that long (``0`` / ``None``: no).
+        grown_from: growing only - the sha256 of the model file that was grown.
+        lineage: the lineage id shared by a model and the models grown from it (``None``: a new one).
+    """
+
+    files: tuple[str, ...]
+    kind: str
+    size: str
+    size_reason: str
+    seed: int
+    autoencoder: AutoencoderConfig
+    training: TrainingConfig
+    prior: PriorConfig | None = None
+    prior_training: TrainingConfig | None = None
+    old_files: tuple[str, ...] = ()
+    patience: int = 6
+    max_minutes: float | None = None
+    vocoder_minutes: float = 0.0
+    vocoder_steps: int | None = None
+    grown_from: str | None = None
+    lineage: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(str(f) for f in self.files))
+        object.__setattr__(self, "old_files", tuple(str(f) for f in self.old_files))
+        if not self.files:
+            raise SdaError("a training request needs at least one audio file", hint="add recordings to train on")
+        if self.kind not in KINDS:
+            raise SdaError(f"unknown model kind '{self.kind}'", hint="use rvq or vae")
+        if self.size not in SIZES:
+            raise SdaError(f"unknown model size '{self.size}'", hint="use tiny, small, full or auto")
+        if self.autoencoder.kind != self.kind:
+            raise SdaError(f"the autoencoder config is a {self.autoencoder.kind} but the request is for a "
+                           f"{self.kind} model", hint="build the request with plan_training")
+        if (self.prior is None) != (self.prior_training is None):
+            raise SdaError("a code prior needs both its config and its training config",
+                           hint="build the request with plan_training")
+        if self.patience < 1:
+            raise SdaError(f"patience must be at least 1 evaluation, got {self.patience}", hint="use 1 or more")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise SdaError(f"cannot train for {self.max_minutes} minutes", hint="give a positive number of minutes")
+        if self.vocoder_minutes < 0 or (self.vocoder_steps is not None and self.vocoder_steps < 1):
+            raise SdaError("the vocoder budget must be positive", hint="give positive minutes or steps, or none")
+
+    @property
+    def trains_vocoder(self) -> bool:
+        return self.vocoder_minutes > 0 or self.vocoder_steps is not None
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The sub-jobs this run plans, in order (``corpus_index`` first)."""
+        out = ["corpus_index", "autoencoder"]
+        if self.prior is not None:
+            out.append("prior")
+        if self.trains_vocoder:
+            out.append("vocoder")
+        return tuple(out)
+
+    def replace(self, **changes: Any) -> TrainRequest:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": REQUEST_VERSION,
+            "files": list(self.files), "old_files": list(self.old_files),
+            "kind": self.kind, "size": self.size, "size_reason": self.size_reason, "seed": self.seed,
+            "autoencoder": self.autoencoder.to_dict(), "training": self.training.to_dict(),
+            "prior": self.prior.to_dict() if self.prior is not None else None,
+            "prior_training": self.prior_training.to_dict() if self.prior_training is not None else None,
+            "patience": self.patience, "max_minutes": self.max_minutes,
+            "vocoder_minutes": self.vocoder_minutes, "vocoder_steps": self.vocoder_steps,
+            "grown_from": self.grown_from, "lineage": self.lineage,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainRequest:
+        """Read :meth:`to_dict`'s output, or an old checkpoint's ``setup`` dict (``preset`` = size)."""
+        data = dict(data)
+        version = int(data.pop("version", REQUEST_VERSION))
+        if version > REQUEST_VERSION:
+            raise SdaError(f"this training request is version {version}, newer than this sda understands "
+                           f"({REQUEST_VERSION})", hint="update sda to continue this run", action="restart")
+        if "size" not in data and "preset" in data:  # a setup dict of the untyped era
+            data["size"] = data.pop("preset")
+            data["size_reason"] = data.pop("preset_reason", "")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SdaError(f"unknown training request keys: {', '.join(unknown)}",
+                           hint="this run was started by another sda version; train from scratch", action="restart")
+        try:
+            return cls(
+                files=tuple(data["files"]), old_files=tuple(data.get("old_files") or ()),
+                kind=str(data["kind"]), size=str(data["size"]), size_reason=str(data.get("size_reason", "")),
+                seed=int(data["seed"]),
+                autoencoder=AutoencoderConfig.from_dict(data["autoencoder"]),
+                training=TrainingConfig.from_dict(data["training"]),
+                prior=PriorConfig.from_dict(data["prior"]) if data.get("prior") else None,
+                prior_training=(TrainingConfig.from_dict(data["prior_training"])
+                                if data.get("prior_training") else None),
+                patience=int(data.get("patience", 6)),
+                max_minutes=float(data["max_minutes"]) if data.get("max_minutes") else None,
+                vocoder_minutes=float(data.get("vocoder_minutes") or 0.0),
+                vocoder_steps=int(data["vocoder_steps"]) if data.get("vocoder_steps") else None,
+                grown_from=data.get("grown_from"), lineage=data.get("lineage"),
+            )
+        except KeyError as exc:
+            raise SdaError(f"the training request lacks {exc}", hint="train from scratch", action="restart") from exc
+
+    @classmethod
+    def from_checkpoint_meta(cls, meta: dict[str, Any]) -> TrainRequest:
+        """The request a checkpoint was written for (``request``, or the older ``setup``)."""
+        if "request" in meta:
+            return cls.from_dict(meta["request"])
+        if "setup" in meta:
+            return cls.from_dict(meta["setup"])
+        raise SdaError("this checkpoint does not say how its training run was set up",
+                       hint="train from scratch", action="restart")
