@@ -233,3 +233,10 @@ def test_density_is_steered_without_a_fit_and_other_controls_need_one(vae_model:
         "density": -0.8}
     with pytest.raises(SdaError, match="no fitted controls.*brightness"):
         session.generate(GenerationRequest().replace(duration=0.5, brightness=0.5), output=tmp_path / "b.wav")
+
+
+def test_a_vae_session_refuses_code_grids(vae_model: tuple[SdaHome, str]) -> None:
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    with pytest.raises(SdaError, match="VAE model: it has no codes"):
+        session.sketch_from_codes(torch.zeros(4, 10, dtype=torch.long))

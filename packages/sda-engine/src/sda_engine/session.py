@@ -191,6 +191,19 @@ class ModelSession:
         finally:
             ae.train(was)
 
+    def sketch_from_codes(self, codes: torch.Tensor, samples: int | None = None) -> Sketch:
+        """An edited or loaded code grid ``(levels, T')`` of this model as a sketch (all its frames by default)."""
+        if self.kind != "rvq":
+            raise SdaError(f"'{self.name}' is a VAE model: it has no codes", hint="use an RVQ model for code grids")
+        cfg = self.bundle.autoencoder.config
+        if codes.dim() != 2 or codes.shape[0] != cfg.rvq_levels:
+            raise SdaError(f"a code grid for '{self.name}' needs {cfg.rvq_levels} levels, got shape "
+                           f"{tuple(codes.shape)}", hint="encode the audio with this model")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= cfg.codebook_size):
+            raise SdaError(f"code indices must be 0..{cfg.codebook_size - 1} for '{self.name}'",
+                           hint="encode the audio with this model")
+        return Sketch.from_codes(codes, samples, downsample=cfg.downsample, hop=rendering.HOP)
+
     # -- rendering -------------------------------------------------------------------------------
     def mel(self, sketch: Sketch, request: GenerationRequest, cancel: CancelToken | None = None) -> torch.Tensor:
         """The log-mel ``(128, frames)`` that :meth:`render` vocodes (blend, dynamics and density applied)."""
