@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain")
 """Remedies a front end can offer as its own control (a CLI flag, a GUI button): ``resume`` (continue from
 the last checkpoint), ``restart`` (train from scratch), ``overwrite`` (replace what is there), ``grow`` (add
