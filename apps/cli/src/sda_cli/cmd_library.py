@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from sda_cli.cmd_codes import health
 from sda_cli.errors import handle_errors
 from sda_cli.output import console, print_json, print_table, seconds
 
@@ -149,3 +150,6 @@ def rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> No
     """Rename a model (its files and catalogue entry)."""
     record = _library().rename(old, new)
     console.print(f"renamed to {record.name}")
+
+
+models_app.command("health")(health)  # defined with the code-grid verbs (sda_cli.cmd_codes)

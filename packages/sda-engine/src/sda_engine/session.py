@@ -268,6 +268,8 @@ class ModelSession:
         one = request.with_seed(audio.seed) if audio.seed is not None else request.replace(variations=1)
         blend_method, blend_info = self._blend_description(request)
         parameters = {**one.to_flat(), "device": str(self.device), "blend": blend_info, **(extra or {})}
+        if audio.seed is None:  # an encoded or edited sketch: no seed made it
+            parameters["seed"] = None
         metadata = {"model": self.name, "model_sha256": self.sha256, "model_kind": self.kind,
                     "request": one.to_dict(), "parameters": parameters, "seed": audio.seed,
                     "vocoder": audio.vocoder, "vocoder_reason": audio.vocoder_reason, "blend_method": blend_method,

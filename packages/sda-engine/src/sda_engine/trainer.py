@@ -144,7 +144,9 @@ def _resolve_files(dataset: str | Path | Sequence[str | Path]) -> tuple[Path, li
     if not files:
         raise SdaError("no audio files in the dataset", path=folder,
                        hint="add WAV/FLAC/AIFF/OGG/MP3 recordings to the folder")
-    return folder, files
+    # absolute paths: the model file and its checkpoints name them, and they are read again from elsewhere
+    # (growing, rebuilding a corpus index, the code-grid editor's entry context, codebook health)
+    return folder, [p.expanduser().resolve() for p in files]
 
 
 def plan_training(
