@@ -54,7 +54,7 @@ def _check_sub_jobs(events: list[ProgressEvent], expected: set[str]) -> None:
         assert progress, job
         for e in progress:
             assert e.total is not None and e.total > 1 and 0 < e.step <= e.total, (job, e.step, e.total)
-            if job != "train.corpus_index":
+            if job in ("train.autoencoder", "train.prior", "train.vocoder"):  # optimisation stages
                 assert "loss" in e.metrics, (job, e.metrics)
     for e in events:
         if e.kind == "metrics":
@@ -78,16 +78,16 @@ def test_train_and_train_vocoder_show_real_step_counts(tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     events = _events(trained.output)
     run = [e for e in events if e.job == "train"]
-    assert run[0].kind == "start" and run[0].total == 3 and run[0].data["stages"] == [
-        "corpus_index", "autoencoder", "prior"]
-    assert [(e.step, e.total) for e in run if e.kind == "progress"] == [(1, 3), (2, 3), (3, 3)]
-    assert run[-1].kind == "done" and run[-1].step == 3
-    _check_sub_jobs(events, {"train.corpus_index", "train.autoencoder", "train.prior"})
+    assert run[0].kind == "start" and run[0].total == 4 and run[0].data["stages"] == [
+        "corpus_index", "autoencoder", "prior", "control"]
+    assert [(e.step, e.total) for e in run if e.kind == "progress"] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert run[-1].kind == "done" and run[-1].step == 4
+    _check_sub_jobs(events, {"train.corpus_index", "train.autoencoder", "train.prior", "train.control"})
     assert {e.total for e in events if e.job == "train.corpus_index" and e.kind == "progress"} == {6}  # files
     assert {e.total for e in events if e.job == "train.autoencoder" and e.kind == "progress"} == {4}  # steps
     bars = _bars(events)
     assert bars["train.autoencoder"] == (4, 4)  # not 1/1
-    assert bars["train.prior"] == (3, 3) and bars["train.corpus_index"] == (6, 6) and bars["train"] == (3, 3)
+    assert bars["train.prior"] == (3, 3) and bars["train.corpus_index"] == (6, 6) and bars["train"] == (4, 4)
     lines = trained.stdout.splitlines()
     result = json.loads("\n".join(lines[lines.index("{"):]))["result"]
     assert result["size"] == "tiny" and result["request"]["size"] == "tiny"

@@ -27,7 +27,7 @@ def _dataset(folder: Path) -> Path:
 
 
 def test_a_vocoder_below_the_floor_is_reported_and_passed_over(tmp_path: Path) -> None:
-    train_model(_dataset(tmp_path / "ds"), "voc", kind="vae", size="tiny", augment=False, batch_size=2,
+    train_model(_dataset(tmp_path / "ds"), "voc", kind="vae", size="tiny", controls=False, augment=False, batch_size=2,
                 preview_every=1000, steps=2, eval_every=2, checkpoint_every=2)
     trained = runner.invoke(app, ["train-vocoder", "voc", "--max-steps", "2", "--device", "cpu"])
     assert trained.exit_code == 0, trained.output

@@ -39,7 +39,7 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
         x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(folder / f"take{i}.wav", (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32), SR)
     home = SdaHome(root / "home")
-    train_model(folder, "tex", kind="vae", size="tiny", home=home, steps=3, eval_every=3,
+    train_model(folder, "tex", kind="vae", size="tiny", controls=False, home=home, steps=3, eval_every=3,
                 checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
     return home, "tex"
 

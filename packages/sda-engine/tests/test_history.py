@@ -51,7 +51,7 @@ def test_record_list_show(tmp_path, hist):
     d = shown.to_dict()
     json.dumps(d)
     assert d["vocoder_reason"] == "no per-model vocoder"
-    with pytest.raises(SdaError, match="sda history list"):
+    with pytest.raises(SdaError, match="no generation"):
         hist.show(9999)
     assert hist.annotate(a.id, "keeper").notes == "keeper"
     hist.delete(b.id, remove_files=True)

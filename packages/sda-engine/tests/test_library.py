@@ -123,7 +123,7 @@ def test_search_and_get_errors(tmp_path, lib):
     assert [r.name for r in lib.search("kick tight")] == ["kick-model"]
     assert lib.search("kick ambient") == []
     assert lib.search("%") == []
-    with pytest.raises(SdaError, match="sda models list"):
+    with pytest.raises(SdaError, match="library lists the models"):
         lib.get("nope")
 
 

@@ -22,7 +22,7 @@ from sda_engine.presets_auto import choose_size
 from sda_engine.trainer import train_model
 
 SR = 44100
-FAST = dict(size="tiny", augment=False, batch_size=2, preview_every=1000)
+FAST = dict(size="tiny", augment=False, batch_size=2, preview_every=1000, controls=False)
 
 
 def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
@@ -130,7 +130,7 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
             token.cancel()
 
     args = dict(kind="rvq", home=home, steps=3, prior_steps=4, eval_every=2, checkpoint_every=2,
-                **{**FAST, "preview_every": 2})
+                **{**FAST, "preview_every": 2, "controls": True})
     with pytest.raises(Cancelled):
         train_model(folder, "loop", on_event=cancel_in_prior, cancel=token, **args)
     kinds = {e.kind for e in events}
@@ -155,6 +155,14 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
     assert sr == 48000 and abs(len(audio) - 1.5 * 48000) <= 2 and np.abs(audio).max() > 1e-4
     side = json.loads(out[0].sidecar.read_text())
     assert json.dumps(side).count(out[0].model_sha256) >= 1 and "corpus" in json.dumps(side)
+
+    # the control stage ran after the prior (once, on resume too) and its section is in the model file
+    assert [e.message for e in events if e.job == "train" and e.kind == "start"][0]
+    assert result.stages["control"]["realisation"]
+    moved = generate("loop", 1.0, seed=4, home=home, output=tmp_path / "out" / "bright.wav", brightness=0.8,
+                     warmth=-0.5)[0]
+    assert set(moved.notes["controls"]) == {"brightness", "warmth"}
+    assert set(moved.notes["controls"].values()) <= {"latent", "steered", "assisted"}
 
 
 def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) -> None:
@@ -224,7 +232,7 @@ def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) 
 
     folder = _dataset(tmp_path / "ds")
     req = plan_training(folder, "rvq", "tiny", device="cpu", seed=4, steps=5, max_minutes=2.0)
-    assert req.size == "tiny" and req.training.max_steps == 5 and req.stages == ("corpus_index", "autoencoder", "prior")
+    assert req.size == "tiny" and req.training.max_steps == 5 and req.stages == ("corpus_index", "autoencoder", "prior", "control")
     assert TrainRequest.from_dict(json.loads(json.dumps(req.to_dict()))) == req
     old = req.to_dict()
     for key in ("version", "vocoder_minutes", "vocoder_steps"):
@@ -236,7 +244,7 @@ def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) 
     with pytest.raises(SdaError, match="unknown model size"):
         plan_training(folder, "rvq", "huge")
     auto = plan_training(folder, "vae", "auto", device="cpu")
-    assert auto.size == "tiny" and "small dataset" in auto.size_reason and auto.stages[-1] == "autoencoder"
+    assert auto.size == "tiny" and "small dataset" in auto.size_reason and auto.stages[-2:] == ("autoencoder", "control")
 
 
 def test_a_checkpoint_with_the_old_setup_dict_resumes_exactly(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
         sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
     h = SdaHome(root / "home")
     events: list[ProgressEvent] = []
-    result = train_model(folder, "voc", kind="vae", size="tiny", augment=False, batch_size=2, preview_every=1000,
+    result = train_model(folder, "voc", kind="vae", size="tiny", controls=False, augment=False, batch_size=2, preview_every=1000,
                          steps=2, eval_every=2, checkpoint_every=2, home=h, vocoder_minutes=0.0005,
                          on_event=events.append)
     assert result.vocoder == "hifigan"

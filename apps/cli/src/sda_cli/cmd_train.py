@@ -32,6 +32,8 @@ def train(
     commitment_weight: float | None = typer.Option(None, "--commitment-weight", help="RVQ commitment loss weight."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
+    controls: bool = typer.Option(True, "--controls/--no-controls",
+                                  help="Fit the eight musical controls after training (default: on)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
     preset: str | None = typer.Option(None, "--preset", hidden=True,
                                       help="Deprecated name of --size (presets are saved generation settings)."),
@@ -56,7 +58,7 @@ def train(
     cancel = CancelToken()
     with event_view(json_events) as view:
         result = train_model(source, model, kind=kind, size=size, max_minutes=max_minutes, resume=resume,
-                             vocoder_minutes=vocoder_minutes, device=device, seed=seed,
+                             vocoder_minutes=vocoder_minutes, device=device, seed=seed, controls=controls,
                              add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
                              checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel,
                              rvq=rvq or None)

@@ -26,6 +26,7 @@ CLI_ACTIONS = {
     "overwrite": "with the CLI: add --overwrite",
     "grow": "with the CLI: `sda train --add FILES` grows a model",
     "retrain": "with the CLI: `sda train` trains it again",
+    "fit_controls": "with the CLI: `sda controls fit MODEL`",
 }
 """How the CLI spells each engine remedy (:data:`sda_audio.errors.ACTIONS`): the engine names no flags."""
 

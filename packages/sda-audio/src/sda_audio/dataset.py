@@ -179,7 +179,7 @@ def load_manifest(folder: str | Path) -> Manifest:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise SdaError("dataset folder not found", path=folder, hint="import recordings first with `sda dataset import`")
+        raise SdaError("dataset folder not found", path=folder, hint="import recordings into a dataset first")
     manifest_path = folder / MANIFEST_NAME
     if manifest_path.is_file():
         try:

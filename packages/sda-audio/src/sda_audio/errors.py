@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain")
+ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain", "fit_controls")
 """Remedies a front end can offer as its own control (a CLI flag, a GUI button): ``resume`` (continue from
 the last checkpoint), ``restart`` (train from scratch), ``overwrite`` (replace what is there), ``grow`` (add
-files to an existing model), ``retrain`` (train the model again)."""
+files to an existing model), ``retrain`` (train the model again), ``fit_controls`` (fit the musical controls of a
+model)."""
 
 
 class SdaError(Exception):

@@ -5,14 +5,16 @@ length, and is the identity at 0. They act on the vocoded audio after the model,
 recorded as ``"assisted"`` (never passed off as the model's own latent control).
 
 - brightness / warmth: one STFT gain (a tilt around 1 kHz and a 100-500 Hz band gain) solved so the
-  spectral centroid moves by up to an octave, or the warm band's share by up to 2.3x, while the other
+  spectral centroid moves by up to 0.8 octave, or the warm band's share by up to 3.5x, while the other
   of the two stays where it was;
 - roughness: +: amplitude modulation at 45 Hz (sidebands beat against the partials, Sethares roughness);
   -: spectral sharpening (weaker peaks next to a stronger one are attenuated, fewer beating pairs);
 - tension: layered partials on the material's strongest low peak, following its envelope: +: tritone
-  and minor ninth (dissonant interval classes); -: fifth and octave (consonant);
-- rhythmic: +: a 4 Hz gate; -: envelope levelling (the slow envelope is divided out);
-- pulse: +: accents at 120 BPM; -: onset smearing (the fast envelope is levelled);
+  major seventh and minor ninth (dissonant interval classes); -: fifth, octave, twelfth (consonant); up to
+  three times the sound's level;
+- rhythmic: +: an irregular gate (no steady period); -: envelope levelling (the slow envelope is divided out);
+- pulse: +: accents on the material's own strongest period; -: short segments shuffled (periodicity
+  broken, level distribution kept);
 - density: +: upward compression of quiet frames plus an 8 Hz ripple (more active frames, more onsets);
   -: a downward expander on the quietest frames (gaps);
 - reverb: +: convolution with a synthetic room (exponentially decaying stereo-free noise, RT60 up to
@@ -55,35 +57,48 @@ def _match_rms(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def _envelope(x: torch.Tensor, seconds: float) -> torch.Tensor:
-    """Smoothed amplitude envelope (RMS over a Hann window of ``seconds``), same length as ``x``."""
-    width = max(3, int(seconds * SAMPLE_RATE) | 1)
-    kernel = torch.hann_window(width + 2)[1:-1]
-    kernel = kernel / kernel.sum()
-    power = torch.nn.functional.conv1d(x.square()[None, None], kernel[None, None], padding=width // 2)[0, 0]
-    return power[: x.shape[-1]].clamp_min(0).sqrt()
+    """Smoothed amplitude envelope (RMS over ``seconds``), same length as ``x``: pooled at an eighth of
+    the window and interpolated back, so long windows stay cheap."""
+    width = max(3, int(seconds * SAMPLE_RATE))
+    hop = max(1, width // 8)
+    power = torch.nn.functional.avg_pool1d(x.square()[None, None], width, stride=hop, padding=width // 2,
+                                           count_include_pad=False)
+    env = torch.nn.functional.interpolate(power, size=x.shape[-1], mode="linear", align_corners=False)[0, 0]
+    return env.clamp_min(0).sqrt()
 
 
-def _spectral_targets(power: torch.Tensor, freqs: torch.Tensor) -> tuple[float, float]:
-    """(energy-weighted mean spectral centroid in Hz, warm-band share of the audible energy), as
-    :func:`sda_audio.descriptors.describe` measures brightness and warmth."""
-    mag = power.sqrt()
-    energy = power.sum(0)
-    centroid = (freqs @ mag) / mag.sum(0).clamp_min(1e-12)
-    brightness = float((centroid * energy).sum() / energy.sum().clamp_min(1e-12))
-    warm = (freqs >= 100.0) & (freqs < 500.0)
-    audible = freqs >= 20.0
-    return brightness, float(power[warm].sum() / power[audible].sum().clamp_min(1e-30))
+class _SpectrumModel:
+    """Brightness and warmth, as :func:`sda_audio.descriptors.describe` measures them (energy-weighted
+    mean spectral centroid; 100-500 Hz share of the audible energy), of a few frames under a per-bin gain:
+    matrix-vector products on precomputed spectra, so the solve below is cheap."""
+
+    def __init__(self, spec: torch.Tensor, freqs: torch.Tensor) -> None:
+        frames = spec.shape[-1]
+        self.mag = spec[:, :: max(1, frames // 64)].abs().double().numpy()  # (F, <=~64 frames)
+        self.power = self.mag ** 2
+        self.freqs = freqs.double().numpy()
+        self.total = self.power.sum(axis=1)
+        self.warm = (self.freqs >= 100.0) & (self.freqs < 500.0)
+        self.audible = self.freqs >= 20.0
+
+    def measure(self, gain: np.ndarray) -> tuple[float, float]:
+        energy = (gain ** 2) @ self.power
+        centroid = ((self.freqs * gain) @ self.mag) / np.maximum(gain @ self.mag, 1e-12)
+        brightness = float((centroid * energy).sum() / max(float(energy.sum()), 1e-12))
+        weighted = self.total * gain ** 2
+        return brightness, float(weighted[self.warm].sum() / max(float(weighted[self.audible].sum()), 1e-30))
 
 
 def _shape_gain(freqs: torch.Tensor, warm_db: float, tilt_db_oct: float) -> torch.Tensor:
     """Amplitude gain per bin: a smooth bump of ``warm_db`` over 100-500 Hz times a tilt around 1 kHz."""
-    logf = torch.log2(freqs.clamp_min(20.0))
+    logf = torch.log2(freqs.clamp_min(40.0))  # nothing below 40 Hz is boosted more than 40 Hz
     centre, half = math.log2(math.sqrt(100.0 * 500.0)), math.log2(500.0 / 100.0) / 2 + 0.25
     bump = torch.clamp(1.0 - ((logf - centre) / half).abs(), 0, 1) ** 0.5
-    return 10 ** ((warm_db * bump + tilt_db_oct * (logf - math.log2(1000.0))) / 20.0)
+    db = (warm_db * bump + tilt_db_oct * (logf - math.log2(1000.0))).clamp(-36.0, 24.0)
+    return 10 ** (db / 20.0)
 
 
-def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, steps: int = 18) -> float:
+def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, steps: int = 14) -> float:
     """The x in [lo, hi] where the increasing ``fn`` reaches ``target`` (clamped to the ends)."""
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
@@ -97,38 +112,39 @@ def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, s
 def spectral_shape(x: torch.Tensor, brightness: float, warmth: float) -> torch.Tensor:
     """Brightness and warmth together, each aimed at its own descriptor while the other is held.
 
-    Brightness ``v`` scales the spectral centroid by ``2 ** v`` (an octave at the ends); warmth ``v``
-    scales the 100-500 Hz share of the energy by ``2 ** (1.2 v)``. A tilt (dB/octave around 1 kHz) and a
+    Brightness ``v`` scales the spectral centroid by ``2 ** (0.8 v)`` (as far as a tilt
+    of at most 8 dB per octave and gains within -36..+24 dB reach); warmth ``v``
+    scales the 100-500 Hz share of the energy by ``2 ** (1.8 v)``. A tilt (dB/octave around 1 kHz) and a
     warm-band gain are solved jointly (alternating bisection on the measured spectrum) so that setting
     one leaves the other descriptor where it was. Loudness is kept.
     """
     spec = _stft(x)
-    power = spec.abs().square()
     freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / SAMPLE_RATE)
-    b0, w0 = _spectral_targets(power, freqs)
+    model = _SpectrumModel(spec, freqs)
+    b0, w0 = model.measure(np.ones(len(model.freqs)))
     if b0 <= 0 or w0 <= 0:
         return x
-    b_target = b0 * 2.0 ** brightness
-    w_target = min(max(w0 * 2.0 ** (1.2 * warmth), 1e-4), 0.95)
+    b_target = b0 * 2.0 ** (0.8 * brightness)
+    w_target = min(max(w0 * 2.0 ** (1.8 * warmth), 1e-4), 0.95)
     warm_db, tilt_db = 0.0, 0.0
 
     def measured(wdb: float, tdb: float) -> tuple[float, float]:
-        return _spectral_targets(power * _shape_gain(freqs, wdb, tdb)[:, None] ** 2, freqs)
+        return model.measure(_shape_gain(freqs, wdb, tdb).double().numpy())
 
-    for _ in range(4):
-        tilt_db = _bisect(lambda t, w=warm_db: measured(w, t)[0], b_target, -15.0, 15.0)
-        warm_db = _bisect(lambda w, t=tilt_db: measured(w, t)[1], w_target, -40.0, 30.0)
+    for _ in range(3):
+        tilt_db = _bisect(lambda t, w=warm_db: measured(w, t)[0], b_target, -8.0, 8.0)
+        warm_db = _bisect(lambda w, t=tilt_db: measured(w, t)[1], w_target, -30.0, 24.0)
     y = _istft(spec * _shape_gain(freqs, warm_db, tilt_db)[:, None], x.shape[-1])
     return _match_rms(y, x)
 
 
 def tilt(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Brightness: the centroid scaled by ``2 ** value``, warmth held (see :func:`spectral_shape`)."""
+    """Brightness: the centroid scaled by ``2 ** (0.8 value)``, warmth held (see :func:`spectral_shape`)."""
     return spectral_shape(x, value, 0.0)
 
 
 def low_band(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Warmth: the 100-500 Hz share scaled by ``2 ** (1.2 value)``, brightness held."""
+    """Warmth: the 100-500 Hz share scaled by ``2 ** (1.8 value)``, brightness held."""
     return spectral_shape(x, 0.0, value)
 
 
@@ -159,16 +175,17 @@ def _root(x: torch.Tensor) -> float:
 def detune(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
     """Tension: layered partials that follow the sound's envelope, on the material's strongest low peak.
 
-    + a tritone and a minor ninth above the root (dissonant interval classes, far apart in Hz, so little
-    roughness); - a fifth and an octave (consonant). Up to equal loudness with the sound at the ends.
+    + a tritone, a major seventh and a minor ninth above the root (dissonant interval classes, far apart
+    in Hz, so little roughness); - a fifth, an octave and a twelfth (consonant). Up to three times the
+    sound's level at the ends.
     """
     root = _root(x)
-    steps = (0.0, 6.0, 13.0) if value > 0 else (0.0, 7.0, 12.0)
+    steps = (0.0, 6.0, 11.0, 13.0) if value > 0 else (0.0, 7.0, 12.0, 19.0)
     t = torch.arange(x.shape[-1], dtype=torch.float64) / SAMPLE_RATE
     phases = torch.rand(len(steps), generator=generator, dtype=torch.float64) * 2 * math.pi
     tone = sum(torch.sin(2 * math.pi * root * 2 ** (s / 12) * t + ph) for s, ph in zip(steps, phases, strict=True))
     tone = torch.as_tensor(tone, dtype=torch.float32) * _envelope(x, 0.05)
-    y = x + abs(value) * _match_rms(tone, x)
+    y = x + 3.0 * abs(value) * _match_rms(tone, x)
     return _match_rms(y, x)
 
 
@@ -191,22 +208,96 @@ def _level(x: torch.Tensor, seconds: float, amount: float) -> torch.Tensor:
     return x * gain.clamp(max=30.0)
 
 
+def _irregular_gate(n: int, depth: float, generator: torch.Generator) -> torch.Tensor:
+    """Open/closed spans of random length (open 0.12-0.4 s, closed 0.08-0.3 s) with 15 ms raised-cosine
+    edges: strong 0.5-10 Hz modulation without a steady period (so pulse is not what moves)."""
+    gate = torch.ones(n)
+    pos, is_open = 0, True
+    while pos < n:
+        lo, hi = (0.12, 0.4) if is_open else (0.08, 0.3)
+        span = int((lo + (hi - lo) * float(torch.rand(1, generator=generator))) * SAMPLE_RATE)
+        if not is_open:
+            gate[pos:pos + span] = 1.0 - depth
+        pos += span
+        is_open = not is_open
+    edge = int(0.015 * SAMPLE_RATE)
+    kernel = torch.hann_window(edge + 2)[1:-1]
+    smooth = torch.nn.functional.conv1d(gate[None, None], (kernel / kernel.sum())[None, None], padding=edge // 2)
+    return smooth[0, 0, :n]
+
+
 def gate_rhythm(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Rhythmic: + a 4 Hz gate (depth ``value``); - the 0.1-1 s envelope levelled."""
+    """Rhythmic: + an irregular gate (down by up to 20 dB, never silent, so density stays); - the 0.1-1 s
+    envelope levelled."""
     if value > 0:
-        return _match_rms(x * _gate(x.shape[-1], 4.0, 0.5, 0.03, value), x)
+        return _match_rms(x * _irregular_gate(x.shape[-1], 0.9 * value, generator), x)
     return _match_rms(_level(x, 0.12, -value), x)
 
 
+def _onset_envelope(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Spectral-flux onset strength per STFT frame and the frame rate."""
+    logmag = torch.log10(_stft(x).abs().square() + 1e-10)
+    flux = torch.relu(torch.diff(logmag, dim=-1, prepend=logmag[:, :1])).mean(0)
+    return flux, SAMPLE_RATE / _HOP
+
+
+def _beat(x: torch.Tensor) -> tuple[float, float]:
+    """(period s, phase s) of the material's own strongest periodicity in 40-240 BPM (0.5 s if none)."""
+    onset, rate = _onset_envelope(x)
+    o = onset - onset.mean()
+    n = o.shape[0]
+    lo, hi = int(round(rate * 60 / 240)), min(int(round(rate * 60 / 40)), n // 2)
+    if hi <= lo or float(o.abs().sum()) == 0:
+        return 0.5, 0.0
+    acf = torch.stack([(o[: n - lag] * o[lag:]).sum() / (n - lag) for lag in range(lo, hi + 1)])
+    lag = lo + int(torch.argmax(acf))
+    folded = torch.zeros(lag)
+    folded.index_add_(0, torch.arange(n) % lag, onset)
+    return lag / rate, int(torch.argmax(folded)) / rate
+
+
+def _shuffle(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """Swap a share ``amount`` of ~90-210 ms segments with random others, joined by 20 ms equal-power
+    overlaps (no dips, so no new onsets at the joins)."""
+    n = x.shape[-1]
+    ov = int(0.02 * SAMPLE_RATE)
+    bounds = [0]
+    while bounds[-1] < n:
+        step = 0.09 + 0.12 * float(torch.rand(1, generator=generator))
+        bounds.append(min(n, bounds[-1] + int(step * SAMPLE_RATE)))
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    order = list(range(len(spans)))
+    for i in range(len(order)):
+        if float(torch.rand(1, generator=generator)) < amount:
+            j = int(torch.randint(len(order), (1,), generator=generator))
+            order[i], order[j] = order[j], order[i]
+    padded = torch.nn.functional.pad(x, (0, ov))
+    out = torch.zeros(n + ov)
+    fade_in = torch.sin(0.5 * math.pi * torch.linspace(0, 1, ov))
+    fade_out = torch.cos(0.5 * math.pi * torch.linspace(0, 1, ov))
+    pos = 0
+    for k, i in enumerate(order):
+        a, b = spans[i]
+        seg = padded[a:b + ov].clone()
+        if k > 0:
+            seg[:ov] *= fade_in
+        seg[-ov:] *= fade_out
+        out[pos:pos + seg.shape[-1]] += seg[: out.shape[-1] - pos]
+        pos += b - a
+    return out[:n]
+
+
 def gate_pulse(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Pulse: + accents at 120 BPM (up to +12 dB, 80 ms decay; no gaps, so density stays);
-    - onset smearing (the 30 ms envelope levelled)."""
+    """Pulse: + accents (up to +12 dB, 80 ms decay) on the material's own strongest period, so its beat
+    is reinforced rather than fought; - segments shuffled, which breaks the periodicity but keeps the
+    level distribution (no gaps, so density stays)."""
     if value > 0:
+        period, phase = _beat(x)
         t = torch.arange(x.shape[-1], dtype=torch.float32) / SAMPLE_RATE
-        since = torch.remainder(t, 0.5)
+        since = torch.remainder(t - phase, period)
         accent = 1.0 + 3.0 * value * torch.exp(-since / 0.08)
         return _match_rms(x * accent, x)
-    return _match_rms(_level(x, 0.03, -0.8 * value), x)
+    return _match_rms(_shuffle(x, -value, generator), x)
 
 
 def gate_density(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
@@ -240,9 +331,11 @@ def reverberate(x: torch.Tensor, value: float, generator: torch.Generator) -> to
         wet = AF.fftconvolve(x, room_impulse(rt60, generator))[: x.shape[-1]]
         mix = 0.7 * value
         return _match_rms((1 - mix) * x + mix * _match_rms(wet, x), x)
-    env = _envelope(x, 0.02)
-    fast_peak = torch.nn.functional.max_pool1d(env[None, None], 8821, stride=1, padding=4410)[0, 0]
-    ratio = env / fast_peak.clamp_min(1e-9)  # 1 at the loudest point of the last/next 0.1 s, < 1 in tails
+    hop = 220  # 5 ms frames
+    env = torch.nn.functional.avg_pool1d(x.square()[None, None], 2 * hop, stride=hop, padding=hop).sqrt()
+    peak = torch.nn.functional.max_pool1d(env, 41, stride=1, padding=20)  # the loudest point within 0.1 s
+    ratio = torch.nn.functional.interpolate(env / peak.clamp_min(1e-9), size=x.shape[-1], mode="linear",
+                                            align_corners=False)[0, 0]  # 1 at peaks, < 1 in tails
     gain = ratio.clamp(0, 1) ** (3.0 * -value)
     return _match_rms(x * gain, x)
 

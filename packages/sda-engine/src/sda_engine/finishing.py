@@ -211,9 +211,36 @@ def _vae_latent_dynamics(ae: Any, data: TrainingData) -> dict[str, Any] | None:
     return fit_latent_dynamics(latents)
 
 
+CONTROL_JOB = "train.control"
+
+
+def fit_controls_for(ae: Any, prior: Any, request: TrainRequest, on_event: ProgressCallback,
+                     cancel: CancelToken | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """Fit the musical controls of a just-trained model on its training files (sub-job ``train.control``).
+
+    Returns ``(control tensors, control config)``, or ``None`` with a warning when the fit is impossible
+    (e.g. no file long enough): the model is saved either way, and ``sda controls fit`` can try again.
+    """
+    from sda_control.fit import fit_controls
+    from sda_models.model_file import ModelBundle
+
+    bundle = ModelBundle(metadata={}, autoencoder=ae.model.eval(), stats=ae.stats, prior=prior)
+    try:
+        tensors, config, report = fit_controls(bundle, list(request.files), on_event=on_event, cancel=cancel)
+    except Cancelled:
+        raise
+    except SdaError as exc:
+        on_event(ProgressEvent(CONTROL_JOB, "warning", message=f"the musical controls could not be fitted: {exc}"))
+        return None
+    on_event(ProgressEvent(CONTROL_JOB, "info", message="musical controls:\n" + report.to_text(),
+                           data={"report": report.to_dict()}))
+    return tensors, config
+
+
 def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: TrainingData, request: TrainRequest,
                     result: Any, vocoder: tuple[dict[str, torch.Tensor], dict[str, Any]] | None,
-                    growing: GrowingBase | None = None) -> Path:
+                    growing: GrowingBase | None = None,
+                    control: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
     """Write ``models/<name>.sda`` (atomic) and catalogue it (add, or update when it exists)."""
     from sda_engine.library import ModelLibrary
     from sda_models.model_file import ModelBundle, save_model
@@ -240,8 +267,11 @@ def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: Trainin
         meta["latent_dynamics"] = _vae_latent_dynamics(ae, data)
     if vocoder is not None:
         meta["vocoder"] = vocoder[1]
+    if control is not None:
+        meta["configs"] = {**(meta.get("configs") or {}), "control": control[1]}
     bundle = ModelBundle(metadata=meta, autoencoder=ae.model.eval(), stats=ae.stats, prior=prior,
-                         vocoder_tensors=vocoder[0] if vocoder is not None else None)
+                         vocoder_tensors=vocoder[0] if vocoder is not None else None,
+                         control_tensors=control[0] if control is not None else None)
     staging = home.checkpoint_dir(name) / f"{name}.sda"
     save_model(staging, bundle)
     library = ModelLibrary(home)

@@ -202,7 +202,7 @@ class History:
         with self.catalog.connect() as conn:
             row = conn.execute("SELECT * FROM history WHERE id = ?", (int(entry_id),)).fetchone()
         if row is None:
-            raise SdaError(f"no generation #{entry_id} in the history", hint="`sda history list` shows them")
+            raise SdaError(f"no generation #{entry_id} in the history", hint="the history lists the generations you have")
         return HistoryEntry.from_row(row)
 
     def annotate(self, entry_id: int, notes: str) -> HistoryEntry:

@@ -141,7 +141,7 @@ class ModelLibrary:
         with self.catalog.connect() as conn:
             row = self._row(conn, name)
         if row is None:
-            raise SdaError(f"no model named {name!r}", hint="`sda models list` shows what you have")
+            raise SdaError(f"no model named {name!r}", hint="your model library lists the models you have")
         return ModelRecord.from_row(row, self.home.root)
 
     def list_models(self, kind: str | None = None, tag: str | None = None, dataset: str | None = None,
@@ -200,12 +200,12 @@ class ModelLibrary:
                 return candidate.resolve()
             if looks_like_path:
                 raise SdaError("no model file here", path=candidate,
-                               hint="check the path, or give a library name (`sda models list`)")
+                               hint="check the path, or give the name of a model in your library")
         record = self.get(text)
         if not record.path.is_file():
             self.reconcile()
             raise SdaError(f"the file of model {text!r} has gone missing", path=record.path,
-                           hint="it was removed from the library; re-import it with `sda models import`")
+                           hint="it was removed from the library; import the model file again")
         return record.path
 
     def find_by_path(self, path: str | Path) -> ModelRecord | None:

@@ -52,7 +52,7 @@ def _header(path: Path) -> tuple[dict[str, str], list[str]]:
             return dict(handle.metadata() or {}), list(handle.keys())
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise SdaError(f"not an sda model file ({exc})", path=path,
-                       hint="pass a .sda file written by `sda train`") from exc
+                       hint="give a .sda model file that sda wrote when it trained a model") from exc
 
 
 def read_model_metadata(path: Path) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def read_model_metadata(path: Path) -> dict[str, Any]:
         return dict(migrated) if isinstance(migrated, Mapping) else {}
     if not isinstance(meta, dict):
         raise SdaError("this file has no readable sda metadata", path=path,
-                       hint="pass a .sda file written by `sda train`")
+                       hint="give a .sda model file that sda wrote when it trained a model")
     return meta
 
 

@@ -110,7 +110,7 @@ class PresetStore:
         row = conn.execute("SELECT 1 FROM models WHERE name = ? AND state = 'ready'", (model,)).fetchone()
         if row is None:
             raise SdaError(f"no model named {model!r} for this preset",
-                           hint="`sda models list` shows what you have; leave out the model for a global preset")
+                           hint="your model library lists the models you have; leave out the model for a global preset")
 
     def _find(self, conn: sqlite3.Connection, name: str, model: str | None) -> sqlite3.Row | None:
         clause, args = _where(model)

@@ -40,6 +40,7 @@ class TrainRequest:
         vocoder_minutes / vocoder_steps: train a per-model HiFi-GAN for that long (``0`` / ``None``: no).
         grown_from: growing only - the sha256 of the model file that was grown.
         lineage: the lineage id shared by a model and the models grown from it (``None``: a new one).
+        fit_controls: fit the eight musical controls after the model stages (:mod:`sda_control.fit`).
     """
 
     files: tuple[str, ...]
@@ -58,6 +59,7 @@ class TrainRequest:
     vocoder_steps: int | None = None
     grown_from: str | None = None
     lineage: str | None = None
+    fit_controls: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(str(f) for f in self.files))
@@ -91,6 +93,8 @@ class TrainRequest:
         out = ["corpus_index", "autoencoder"]
         if self.prior is not None:
             out.append("prior")
+        if self.fit_controls:
+            out.append("control")
         if self.trains_vocoder:
             out.append("vocoder")
         return tuple(out)
@@ -108,7 +112,7 @@ class TrainRequest:
             "prior_training": self.prior_training.to_dict() if self.prior_training is not None else None,
             "patience": self.patience, "max_minutes": self.max_minutes,
             "vocoder_minutes": self.vocoder_minutes, "vocoder_steps": self.vocoder_steps,
-            "grown_from": self.grown_from, "lineage": self.lineage,
+            "grown_from": self.grown_from, "lineage": self.lineage, "fit_controls": self.fit_controls,
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class TrainRequest:
                 vocoder_minutes=float(data.get("vocoder_minutes") or 0.0),
                 vocoder_steps=int(data["vocoder_steps"]) if data.get("vocoder_steps") else None,
                 grown_from=data.get("grown_from"), lineage=data.get("lineage"),
+                fit_controls=bool(data.get("fit_controls", True)),
             )
         except KeyError as exc:
             raise SdaError(f"the training request lacks {exc}", hint="train from scratch", action="restart") from exc

@@ -171,6 +171,7 @@ def plan_training(
     patience: int = 6,
     validate: bool = True,
     rvq: dict[str, Any] | None = None,
+    controls: bool = True,
     on_event: ProgressCallback = ignore_events,
 ) -> TrainRequest:
     """Resolve a training run: its files (validated), model size (``auto`` picks one and says why) and
@@ -220,7 +221,8 @@ def plan_training(
         size_reason=size_reason, seed=seed, autoencoder=cfg.autoencoder, training=tr, prior=cfg.prior,
         prior_training=ptr, patience=patience, max_minutes=max_minutes, vocoder_minutes=vocoder_minutes,
         vocoder_steps=vocoder_steps, grown_from=growing.sha256 if growing is not None else None,
-        lineage=(growing.metadata.get("lineage") or {}).get("id") if growing is not None else None)
+        lineage=(growing.metadata.get("lineage") or {}).get("id") if growing is not None else None,
+        fit_controls=controls)
 
 
 def train_model(
@@ -251,6 +253,7 @@ def train_model(
     vocoder_steps: int | None = None,
     request: TrainRequest | None = None,
     preset: str | None = None,
+    controls: bool = True,
 ) -> TrainResult:
     """Train a model on a dataset folder and save it to the library as ``<name>.sda``.
 
@@ -282,6 +285,8 @@ def train_model(
         overwrite: replace an existing library model of the same name (otherwise that is an error).
         rvq: RVQ overrides for a new model: ``codebook_size``, ``rvq_levels`` (2-4), ``codebook_dim``,
             ``commitment_weight`` (VQVAE-02/05/06).
+        controls: fit the eight musical controls after the model stages (sub-job ``train.control``); a fit
+            that fails is a warning, never a lost model.
         request: run this resolved request (from :func:`plan_training`) instead of planning one from the
             arguments above.
         preset: deprecated name of ``size``.
@@ -352,7 +357,7 @@ def train_model(
                                 vocoder_steps=vocoder_steps, steps=steps, prior_steps=prior_steps,
                                 checkpoint_every=checkpoint_every, eval_every=eval_every,
                                 preview_every=preview_every, batch_size=batch_size, augment=augment,
-                                patience=patience, validate=validate, rvq=rvq, on_event=emit)
+                                patience=patience, validate=validate, rvq=rvq, controls=controls, on_event=emit)
         if manager.list():
             emit(ProgressEvent(RUN_JOB, "info", message=f"starting over: earlier checkpoints of '{name}' were removed"))
             manager.clear()
@@ -425,6 +430,12 @@ def train_model(
         run.stage_done("prior", p_out)
         prior = pst.prior
     cancel.raise_if_cancelled("training")
+    control = None
+    if req.fit_controls:
+        control = finishing.fit_controls_for(ae, prior, req, emit, cancel)
+        if control is not None:
+            result.stages["control"] = {"realisation": control[1].get("realisation")}
+        run.stage_done("control")
     vocoder = None
     if req.trains_vocoder:
         voc_dir = vocoder_checkpoint_dir(home, name)
@@ -438,7 +449,7 @@ def train_model(
         run.stage_done("vocoder")
     result.warnings = warnings
     result.model_path = finishing.save_to_library(home, name, ae, prior, data, req, result, vocoder,
-                                                  growing=growing)
+                                                  growing=growing, control=control)
     result.seconds = time.monotonic() - t_start
     run.done(f"model '{name}' saved to {result.model_path}", path=str(result.model_path))
     return result

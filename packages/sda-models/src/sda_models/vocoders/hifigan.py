@@ -164,14 +164,14 @@ class HifiGanVocoder(Vocoder):
             config = HifiGanConfig.from_dict(config_dict)
         except (TypeError, ValueError) as exc:
             raise SdaError(f"the stored HiFi-GAN vocoder config is invalid ({exc})",
-                           hint="retrain the vocoder with `sda train-vocoder`") from exc
+                           hint="train the model's vocoder again") from exc
         generator = HifiGanGenerator(config)
         try:
             generator.load_state_dict(_strip_prefix(tensors), strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise SdaError(f"the stored HiFi-GAN vocoder weights do not match its config ({first})",
-                           hint="retrain the vocoder with `sda train-vocoder`") from exc
+                           hint="train the model's vocoder again") from exc
         return cls(generator, device=device, **kwargs)
 
     def generator_tensors(self) -> dict[str, torch.Tensor]:
