@@ -97,7 +97,7 @@ def test_require_control_map_without_a_section() -> None:
     assert require_control_map(Bare(), {"brightness": 0.0}) is None
     with pytest.raises(SdaError, match="no fitted controls") as info:
         require_control_map(Bare(), {"brightness": 0.4})
-    assert "fit the controls for this model first" in str(info.value) and info.value.action is None
+    assert "fit the controls for this model first" in str(info.value) and info.value.action == "fit_controls"
 
 
 def test_explore_moves_along_principal_axes() -> None:

@@ -180,5 +180,6 @@ def require_control_map(bundle: Any, values: dict[str, float], mode: str = "auto
     cmap = ControlMap.from_bundle(bundle, mode=mode)
     if cmap is None:
         asked = ", ".join(n for n, v in values.items() if v)
-        raise SdaError(f"this model has no fitted controls, so {asked} cannot be set", hint=FIT_HINT)
+        raise SdaError(f"this model has no fitted controls, so {asked} cannot be set", hint=FIT_HINT,
+                       action="fit_controls")
     return cmap

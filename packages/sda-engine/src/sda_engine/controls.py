@@ -58,7 +58,7 @@ def fit_model_controls(model: str | Path, home: SdaHome | str | Path | None = No
     attach_controls(bundle, tensors, control_config)
     library = ModelLibrary(home, reconcile=False)
     if library.exists(name) and Path(library.resolve(name)).resolve() == path.resolve():
-        staging = path.with_name(f".{path.stem}.controls.sda")
+        staging = path.with_name(f".{path.stem}.controls.tmp")
         try:
             save_model(staging, bundle)
             path = Path(library.update_model(name, staging, move=True).path)

@@ -1,0 +1,182 @@
+"""``sda controls fit|evaluate|show``: fit a model's musical sliders, prove what they do, show how."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from sda_cli.errors import handle_errors
+from sda_cli.output import console, print_json, print_table
+
+controls_app = typer.Typer(help="Musical controls: fit them for a model, evaluate them, show how each is realised.",
+                           no_args_is_help=True)
+
+MODES = ("auto", "latent", "assist")
+
+
+def _resolve(model: str) -> Path:
+    from sda_engine.home import SdaHome
+    from sda_engine.session import resolve_model
+
+    return Path(resolve_model(model, SdaHome())[0])
+
+
+def with_mode(bundle: Any, mode: str) -> Any:
+    """A shallow copy of ``bundle`` whose control config realises every control by ``mode`` (``auto``: as
+    fitted; ``latent``: the latent direction for every control; ``assist``: the DSP assists alone)."""
+    if mode == "auto":
+        return bundle
+    from sda_control.hooks import CONTROL_NAMES
+
+    method = {"latent": "latent", "assist": "assisted"}[mode]
+    out = copy.copy(bundle)
+    meta = copy.deepcopy(bundle.metadata)
+    meta["configs"]["control"]["realisation"] = dict.fromkeys(CONTROL_NAMES, method)
+    out.metadata = meta
+    return out
+
+
+def session_render_fn(session: Any, duration: float, mode: str = "auto", vocoder: str = "auto",
+                      shared: dict[Any, np.ndarray] | None = None) -> Any:
+    """``(values, seed) -> mono audio`` through :class:`sda_engine.session.ModelSession` (the product path).
+
+    Shortcuts that give the same audio as a full render: sketches are sampled once per seed (except for
+    density, which steers the sampling); an assisted control renders the seed's plain audio once and
+    applies :meth:`ControlMap.assist` to it, exactly as the session does after vocoding. ``shared``
+    caches the renders that do not depend on ``mode`` (density, which the engine steers itself) across
+    calls. ``mode`` overrides how every control is realised (see :func:`with_mode`).
+    """
+    from sda_control.hooks import ControlMap
+    from sda_engine.request import GenerationRequest
+
+    session.bundle = with_mode(session.bundle, mode)
+    cmap = ControlMap.from_bundle(session.bundle)
+    base = GenerationRequest().replace(duration=duration, channels="mono", vocoder=vocoder)
+    sketches: dict[int, Any] = {}
+    plain: dict[int, np.ndarray] = {}
+    cache = shared if shared is not None else {}
+
+    def full(values: dict[str, float], seed: int) -> np.ndarray:
+        req = base.replace(seed=seed, controls=dict(values))
+        if "density" in values or seed not in sketches:
+            sketch = session.sample(req, seed)
+            if "density" not in values:
+                sketches[seed] = sketch
+        else:
+            sketch = sketches[seed]
+        return np.asarray(session.render(sketch, req).samples, np.float32).mean(axis=0)
+
+    def render(values: dict[str, float], seed: int) -> np.ndarray:
+        moved = {k: v for k, v in values.items() if v}
+        if not moved:
+            if seed not in plain:
+                plain[seed] = full({}, seed)
+            return plain[seed]
+        if set(moved) == {"density"}:
+            key = ("density", moved["density"], seed, duration, vocoder)
+            if key not in cache:
+                cache[key] = full(moved, seed)
+            return cache[key]
+        if cmap is not None and all(cmap.method(k) == "assisted" for k in moved):
+            return cmap.assist(render({}, seed), moved, seed)
+        return full(moved, seed)
+
+    return render
+
+
+@controls_app.command("fit")
+@handle_errors
+def fit(
+    model: str = typer.Argument(..., help="Model name in your library (or a .sda file)."),
+    data: Path | None = typer.Option(None, "--data", help="The recordings it was trained on (default: the "
+                                                          "files recorded in the model)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the fit report as JSON."),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Fit the eight musical controls of a model and store them in its file (control section)."""
+    from sda_cli.progress_view import event_view
+    from sda_engine.controls import fit_model_controls
+
+    with event_view(json_events) as view:
+        path, report = fit_model_controls(model, data=data, on_event=view)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    console.print(report.to_text(), highlight=False)
+    console.print(f"stored in {path}")
+
+
+@controls_app.command("show")
+@handle_errors
+def show(model: str = typer.Argument(..., help="Model name or .sda file."),
+         json_out: bool = typer.Option(False, "--json")) -> None:
+    """How each control of a model is realised, and what the fit measured."""
+    from sda_audio.errors import SdaError
+    from sda_control.hooks import CONTROL_NAMES
+    from sda_control.names import descriptor_of
+    from sda_models.model_file import read_metadata
+
+    path = _resolve(model)
+    config = (read_metadata(path).get("configs") or {}).get("control")
+    if not config:
+        raise SdaError("this model has no fitted controls", path=path, hint="fit the controls for this model first",
+                       action="fit_controls")
+    if json_out:
+        print_json(config)
+        return
+    check = config.get("check") or {}
+    rows = [(n, config["realisation"].get(n, "?"), f"{config['cv_r2'].get(descriptor_of(n), 0.0):+.2f}",
+             f"{float(check.get(n, {}).get('effect', 0.0)):+.2f}",
+             f"{float(check.get(n, {}).get('crosstalk', 0.0)):.2f}") for n in CONTROL_NAMES]
+    print_table(f"controls of {path.name} ({config.get('n_files')} files, {config.get('n_windows')} windows)",
+                ("control", "realised", "cv R2", "decoded effect (sigma)", "cross-talk"), rows)
+    for note in config.get("notes", []):
+        console.print(f"note: {note}", highlight=False)
+
+
+@controls_app.command("evaluate")
+@handle_errors
+def evaluate(
+    model: str = typer.Argument(..., help="Model name or .sda file."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per sweep (the median is reported)."),
+    positions: int = typer.Option(7, "--positions", min=3, help="Slider positions from -1 to +1."),
+    duration: float = typer.Option(4.0, "--duration", min=1.0, help="Seconds per render."),
+    mode: str = typer.Option("auto", "--mode", help="auto (as fitted), latent (latent only) or assist."),
+    only: str | None = typer.Option(None, "--controls", help="Comma-separated controls (default: all)."),
+    vocoder: str = typer.Option("auto", "--vocoder", help="auto, hifigan, bigvgan or corpus."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    json_out: bool = typer.Option(False, "--json"),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Sweep each control, render, re-measure: Spearman rho, effect (data-sigma) and cross-talk."""
+    from sda_audio.errors import SdaError
+    from sda_cli.progress_view import event_view
+    from sda_control.evaluate import TARGETS, evaluate_controls
+    from sda_control.hooks import CONTROL_NAMES, ControlMap
+    from sda_engine.session import ModelSession
+
+    if mode not in MODES:
+        raise SdaError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    names = tuple(n.strip() for n in only.split(",")) if only else CONTROL_NAMES
+    session = ModelSession.open(model, device=device)
+    cmap = ControlMap.from_bundle(session.bundle)
+    if cmap is None:
+        raise SdaError("this model has no fitted controls", path=session.path,
+                       hint="fit the controls for this model first", action="fit_controls")
+    render = session_render_fn(session, duration, mode, vocoder)
+    with event_view(json_events) as view:
+        report = evaluate_controls(render, names, positions, tuple(range(seeds)), cmap.descriptor_std(), view)
+    realised = ControlMap.from_bundle(session.bundle).realisation(dict.fromkeys(names, 1.0))
+    if json_out:
+        print_json({"model": session.name, "mode": mode, "realisation": realised, **report.to_dict()})
+        return
+    rows = [(n, realised.get(n, ""), f"{s.rho:+.2f}", f"{s.effect:+.2f}", f"{s.crosstalk:.2f} ({s.crosstalk_with})",
+             "yes" if s.passes else "no") for n, s in report.scores.items()]
+    print_table(f"{session.name}: {positions} positions x {seeds} seeds, {duration:g} s renders ({mode})",
+                ("control", "realised", "rho", "effect (sigma)", "cross-talk", "meets targets"), rows)
+    console.print(f"targets: rho >= {TARGETS['rho']}, effect >= {TARGETS['effect']} sigma, "
+                  f"cross-talk <= {TARGETS['crosstalk']}", highlight=False)
