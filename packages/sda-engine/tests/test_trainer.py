@@ -163,6 +163,14 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
                      warmth=-0.5)[0]
     assert set(moved.notes["controls"]) == {"brightness", "warmth"}
     assert set(moved.notes["controls"].values()) <= {"latent", "steered", "assisted"}
+    # density above 0 on an RVQ model layers a second sketch in, at the same loudness
+    plain = generate("loop", 1.0, seed=4, home=home, output=tmp_path / "out" / "plain.wav", channels="mono",
+                     bit_depth=32)[0]
+    dense = generate("loop", 1.0, seed=4, home=home, output=tmp_path / "out" / "dense.wav", channels="mono",
+                     bit_depth=32, density=1.0)[0]
+    assert dense.notes["controls"] == {"density": "steered"}
+    a, b = sf.read(plain.path)[0], sf.read(dense.path)[0]
+    assert not np.allclose(a, b) and abs(np.sqrt(np.mean(a**2)) / np.sqrt(np.mean(b**2)) - 1) < 0.25
 
 
 def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ Density (GEN-02): the ``density`` control (-1..1, 0 = as generated) as a rate fa
 (:func:`sda_engine.request.density_factor`):
 
 - VAE: the latent process runs ``density`` times faster (denser = more events per second);
-- RVQ: density > 1 raises the prior temperature by ``sqrt(density)`` (more varied codes);
+- RVQ, density > 1: a second sketch (another seed) is layered under the first at ``density - 1`` of its level
+  (more events per second; :meth:`sda_engine.session.ModelSession.render`); a hotter prior was tried first
+  and made the sound sparser and stranger, not denser (docs/controls.md);
 - both, density < 1: a gate attenuates the quietest ``1 - density`` share of frames by up to 30 dB
   (smoothed over ~50 ms), leaving space between events.
 """
@@ -91,7 +93,6 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
 
             raise SdaError("this RVQ model has no prior, so it cannot generate",
                            hint="train it again (the prior is trained after the autoencoder)", action="retrain")
-        temperature = temperature * (math.sqrt(density) if density > 1 else 1.0)
 
         def relabel(event: ProgressEvent) -> None:
             on_event(ProgressEvent(SAMPLE_JOB, event.kind, step=event.step, total=event.total,

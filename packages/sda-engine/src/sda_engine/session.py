@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 JOB = "generate"
 DUAL_SEED_OFFSET = 1_000_003
 """Stereo ``dual``: the right channel is a second generation with seed ``s + DUAL_SEED_OFFSET``."""
+LAYER_SEED_OFFSET = 2_000_029
+"""Density above 0 on an RVQ model: a second sketch with seed ``s + LAYER_SEED_OFFSET`` is layered in."""
 
 
 @dataclass
@@ -361,7 +363,7 @@ class ModelSession:
         groups = self._groups(request)
         if len(groups) == 1:
             mono, seams = self._vocoded(groups[0][0], vocoder, sketch, request, on_event, cancel)
-            return mono, seams, voc_name, voc_reason
+            return self._layered(mono, vocoder, sketch, request, on_event, cancel), seams, voc_name, voc_reason
         total = sum(sum(w for _, w in members) for members, _ in groups)
         mix: np.ndarray | None = None
         for members, session in groups:
@@ -388,6 +390,19 @@ class ModelSession:
         audio, seams = rendering.vocode_chunks(vocoder, mel, cancel, on_event)
         mono = owner._assisted(rendering.finish_mono(audio, sketch.samples), sketch, request)
         return mono, [s for s in seams if s < sketch.samples]
+
+    def _layered(self, mono: np.ndarray, vocoder: Any, sketch: Sketch, request: GenerationRequest,
+                 on_event: ProgressCallback, cancel: CancelToken | None) -> np.ndarray:
+        """Density above 0 on an RVQ model (whose prior sets its own pace): a second sketch of the same
+        request, another seed, layered in at ``density - 1`` of the level, loudness kept."""
+        amount = rendering.density_factor(request.control.value("density")) - 1.0
+        if amount <= 0 or self.kind != "rvq" or sketch.seed is None:
+            return mono
+        layer_sketch = self.sample(request, sketch.seed + LAYER_SEED_OFFSET, on_event, cancel)
+        layer, _ = self._vocoded([(self.bundle, 1.0)], vocoder, layer_sketch, request, on_event, cancel)
+        mixed = mono + amount * layer[: mono.shape[0]]
+        before, after = float(np.sqrt(np.mean(mono**2))), float(np.sqrt(np.mean(mixed**2)))
+        return (mixed * (before / after if after > 0 else 1.0)).astype(np.float32)
 
     def _control_map(self, request: GenerationRequest) -> tuple[Any, dict[str, float], dict[int, float]]:
         """``(map, model-realised values, explore axis -> value)``; the map is ``None`` when no control needs
