@@ -187,7 +187,8 @@ def test_bad_inputs_and_settings(synthetic_index) -> None:
         GrainSettings(grain_frames=1)
     with pytest.raises(ValueError):
         GrainSettings(k=0)
-    for bad in (dict(refine_iterations=-1), dict(fine_structure=1.5), dict(mismatch_nats=0.0)):
+    for bad in (dict(refine_iterations=-1), dict(fine_structure=1.5), dict(mismatch_nats=0.0),
+                dict(refine_acceleration=1.0), dict(refine_acceleration=-0.1)):
         with pytest.raises(ValueError):
             GrainSettings(**bad)
 
@@ -274,6 +275,25 @@ def test_stft_refinement_spreads_energy_and_keeps_consistent_audio() -> None:
     same = refine_stft(torch.from_numpy(target_wave), target, MelConfig(), iterations=8, fine_structure=1.0)
     inner = slice(4 * HOP, 36 * HOP)
     np.testing.assert_allclose(same.numpy()[inner], target_wave[inner], atol=2e-3)
+
+
+def test_accelerated_refinement_converges_in_half_the_iterations() -> None:
+    """The default refinement (24 iterations, extrapolation 0.9) lands at least as close to the target mel
+    as the former one (48 iterations, 0.5); plain Griffin-Lim (0.0) in 24 does worse."""
+    rng = np.random.default_rng(7)
+    seconds = 60 * HOP / SR
+    wave = (_sine(330.0, seconds, amp=0.1) + _sine(990.0, seconds, amp=0.04))[: 59 * HOP]
+    target = LogMel()(torch.from_numpy(wave))
+    start = torch.from_numpy((0.05 * rng.standard_normal(wave.shape[0])).astype(np.float32))
+
+    def error(iterations: int, acceleration: float) -> float:
+        y = refine_stft(start, target, MelConfig(), iterations=iterations, fine_structure=0.8,
+                        acceleration=acceleration)
+        return _mel_l1(y.numpy(), target)
+
+    fast, former, plain = error(24, 0.9), error(48, 0.5), error(24, 0.0)
+    assert fast <= former * 1.02
+    assert plain > fast
 
 
 def _griffin_lim(log_mel: torch.Tensor, n_iter: int = 64) -> np.ndarray:

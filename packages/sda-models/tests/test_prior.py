@@ -14,6 +14,7 @@ from sda_models.device import cpu_generator
 from sda_models.memorisation import MemorisationMonitor
 from sda_models.prior import (
     CodePrior,
+    draw,
     evaluate_prior,
     filter_probs,
     prior_loss,
@@ -93,6 +94,33 @@ def test_cached_sampling_matches_teacher_forcing() -> None:
     logits = prior(codes.unsqueeze(0))
     for level in range(2):
         assert torch.equal(logits[level][0].argmax(-1), codes[level])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"top_p": 0.8}, {"temperature": 0.6, "top_k": 5}, {"hop": 5}])
+def test_cached_sampling_draws_the_same_codes_as_uncached(kwargs: dict) -> None:
+    """The key/value cache is an optimisation only: across sliding windows (40 steps, context 32) the
+    cached sampler draws exactly the codes of the one that re-runs the whole window every step."""
+    prior = peaked_prior(3)
+    prompt = torch.randint(0, 16, (2, 6), generator=cpu_generator(1))
+    cached = sample(prior, 40, cpu_generator(5), prompt=prompt, **kwargs)
+    uncached = sample(prior, 40, cpu_generator(5), prompt=prompt, use_cache=False, **kwargs)
+    assert torch.equal(cached, uncached)
+    assert len(set(cached[0].tolist())) > 3  # really sampled, not a constant
+
+
+def test_sampling_restores_the_thread_count() -> None:
+    threads = torch.get_num_threads()
+    sample(peaked_prior(), 5, cpu_generator(0))
+    assert torch.get_num_threads() == threads
+
+
+def test_draw_is_torch_multinomial() -> None:
+    probs = torch.softmax(torch.randn(3, 50, generator=cpu_generator(2)) * 2, dim=-1)
+    probs[1, 10:] = 0.0
+    probs[1] /= probs[1].sum()
+    for seed in range(20):
+        expected = torch.multinomial(probs, 1, generator=cpu_generator(seed)).squeeze(-1)
+        assert torch.equal(draw(probs, cpu_generator(seed)), expected)
 
 
 def test_same_seed_same_codes_and_different_seed_different() -> None:

@@ -237,7 +237,18 @@ def sample_token(logits: Tensor, generator: torch.Generator, temperature: float 
     if temperature <= GREEDY_TEMPERATURE:
         return logits.detach().float().cpu().argmax(-1)
     probs = filter_probs(logits, temperature, top_k, top_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return draw(probs, generator)
+
+
+def draw(probs: Tensor, generator: torch.Generator) -> Tensor:
+    """One index per row of ``probs`` ``(B, K)`` (finite, >= 0, positive sums) -> LongTensor ``(B,)``.
+
+    The exponential race ``argmax(p / q)``, ``q ~ Exp(1)``, which is exactly how ``torch.multinomial`` draws
+    one sample (same random numbers, same result; ``test_prior`` checks it), without its input checks: four
+    reductions and host syncs that cost more than the draw itself at every sampling step.
+    """
+    race = torch.empty_like(probs).exponential_(1, generator=generator)
+    return torch.div(probs, race, out=race).argmax(-1)
 
 
 def _check_sampling(prior: CodePrior, n_steps: int, temperature: float, top_k: int, top_p: float,
@@ -260,11 +271,67 @@ def _check_sampling(prior: CodePrior, n_steps: int, temperature: float, top_k: i
             raise ValueError(f"prompt codes must lie in 0..{cfg.codebook_size - 1}")
 
 
+class _WindowCache:
+    """Keys and values of every layer for one context window, preallocated ``(1, H, context, d_head)``.
+
+    :meth:`CodePrior._hidden` with a cache concatenates one position per call (a copy of the whole cache
+    each step); here a step writes its key and value in place and attends over the filled prefix, with the
+    same arithmetic, so the hidden states (and codes) are the same.
+    """
+
+    def __init__(self, prior: CodePrior, device: torch.device, dtype: torch.dtype) -> None:
+        cfg = prior.config
+        shape = (len(prior.blocks), 1, cfg.n_heads, cfg.context_frames, cfg.d_model // cfg.n_heads)
+        self.keys = torch.empty(shape, device=device, dtype=dtype)
+        self.values = torch.empty(shape, device=device, dtype=dtype)
+        self.used = 0
+
+    def fill(self, caches: list[tuple[Tensor, Tensor]]) -> None:
+        """Take the ``(k, v)`` a full window pass returned (positions ``0..n-1``)."""
+        n = caches[0][0].shape[2]
+        for i, (k, v) in enumerate(caches):
+            self.keys[i, :, :, :n] = k
+            self.values[i, :, :, :n] = v
+        self.used = n
+
+
+def _cached_step(prior: CodePrior, token: Tensor, cache: _WindowCache) -> Tensor:
+    """One new position ``token`` ``(1, 1, D)`` after the cached ones -> its final hidden state ``(1, D)``.
+
+    The functional form of :meth:`CodePrior._hidden` for one position in eval mode (dropout off): the same
+    modules' weights through the same torch functions, without the module-call overhead, which dominates
+    a step of these small transformers.
+    """
+    pos = cache.used
+    x = token + prior.pos_emb.weight[pos:pos + 1]
+    b, t, d = x.shape
+    for i, block in enumerate(prior.blocks):
+        h = F.layer_norm(x, (d,), block.norm1.weight, block.norm1.bias, block.norm1.eps)
+        q, k, v = F.linear(h, block.qkv.weight, block.qkv.bias).view(
+            b, t, 3, block.n_heads, d // block.n_heads).permute(2, 0, 3, 1, 4)
+        cache.keys[i, :, :, pos:pos + 1] = k
+        cache.values[i, :, :, pos:pos + 1] = v
+        attn = F.scaled_dot_product_attention(q, cache.keys[i, :, :, :pos + 1], cache.values[i, :, :, :pos + 1])
+        x = x + F.linear(attn.transpose(1, 2).reshape(b, t, d), block.proj.weight, block.proj.bias)
+        h = F.layer_norm(x, (d,), block.norm2.weight, block.norm2.bias, block.norm2.eps)
+        up, _act, down = block.mlp
+        x = x + F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
+    cache.used = pos + 1
+    return F.layer_norm(x, (d,), prior.norm.weight, prior.norm.bias, prior.norm.eps)[:, -1]
+
+
+def _head_logits(head: nn.Module, cond: Tensor) -> Tensor:
+    """``head(cond)`` for a level head ``LayerNorm -> Linear -> GELU -> Linear`` (functional, same result)."""
+    norm, up, _act, down = head
+    h = F.layer_norm(cond, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
+
+
 @torch.no_grad()
 def sample(prior: CodePrior, n_steps: int, generator: torch.Generator, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, prompt: Tensor | None = None,
            on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
-           hop: int | None = None) -> Tensor:
+           hop: int | None = None, use_cache: bool = True) -> Tensor:
     """Generate ``n_steps`` new steps of codes -> LongTensor ``(L, n_steps)`` on CPU (the prompt excluded).
 
     Args:
@@ -277,11 +344,19 @@ def sample(prior: CodePrior, n_steps: int, generator: torch.Generator, temperatu
             job's ``start``/``done``) and cancellation between steps.
         hop: steps generated per window once the context is full (default ``(context_frames - 1) // 2``);
             the last ``context_frames - 1 - hop`` steps are re-read as the next window's prompt.
+        use_cache: keep each window's keys and values and run one new position per step (the default);
+            ``False`` re-runs the whole window every step (quadratic; the reference the tests compare with).
+            Both see the same tokens at the same positions, so they draw the same codes unless float
+            rounding of the two matrix shapes flips a draw that sits exactly on a boundary.
+
+    Each step is a chain of small matrix-vector products, so it runs on one intra-op thread (several threads
+    only add synchronisation: 3-6x slower measured on two shared cores); the thread count is restored after.
     """
     cfg = prior.config
     hop = max(1, (cfg.context_frames - 1) // 2) if hop is None else hop
     _check_sampling(prior, n_steps, temperature, top_k, top_p, prompt, hop)
-    device = next(prior.parameters()).device
+    param = next(prior.parameters())
+    device = param.device
     was_training = prior.training
     prior.eval()
     history = (prompt.detach().long().cpu() if prompt is not None
@@ -289,36 +364,47 @@ def sample(prior: CodePrior, n_steps: int, generator: torch.Generator, temperatu
     n_prompt = history.shape[1]
     history = torch.cat([history, torch.zeros(cfg.levels, n_steps, dtype=torch.long)], dim=1)
     report_every = max(1, n_steps // 20)
-    caches: list[tuple[Tensor, Tensor]] | None = None
+    cache = _WindowCache(prior, device, param.dtype) if use_cache else None
     h_last: Tensor | None = None
+    window_start = 0  # first history step of the current window (after the start token)
     used = 0  # input positions filled in the current window (start token included)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     try:
         for i in range(n_steps):
             if cancel is not None:
                 cancel.raise_if_cancelled("generation")
             end = n_prompt + i
-            if caches is None or used >= cfg.context_frames:
-                keep = min(end, cfg.context_frames - 1 if caches is None else cfg.context_frames - 1 - hop)
-                window = history[:, end - keep:end].to(device).unsqueeze(0)
+            if h_last is None or used >= cfg.context_frames:
+                keep = min(end, cfg.context_frames - 1 if h_last is None else cfg.context_frames - 1 - hop)
+                window_start = end - keep
+                window = history[:, window_start:end].to(device).unsqueeze(0)
                 tokens = torch.cat([prior.start.view(1, 1, -1), prior.step_embedding(window)], dim=1)
                 h, caches = prior._hidden(tokens)
+                if cache is not None:
+                    cache.fill(caches)
                 used = tokens.shape[1]
                 h_last = h[:, -1]
-            assert h_last is not None
             cond = h_last
             for level, head in enumerate(prior.heads):
-                code = sample_token(head(cond), generator, temperature, top_k, top_p)
+                code = sample_token(_head_logits(head, cond), generator, temperature, top_k, top_p)
                 history[level, end] = code[0]
                 if level < cfg.levels - 1:
                     cond = cond + prior.depth_emb[level](code.to(device))
             if i + 1 < n_steps and used < cfg.context_frames:
-                token = prior.step_embedding(history[:, end:end + 1].to(device).unsqueeze(0))
-                h, caches = prior._hidden(token, offset=used, caches=caches)
+                if cache is not None:
+                    token = prior.step_embedding(history[:, end:end + 1].to(device).unsqueeze(0))
+                    h_last = _cached_step(prior, token, cache)
+                else:
+                    window = history[:, window_start:end + 1].to(device).unsqueeze(0)
+                    tokens = torch.cat([prior.start.view(1, 1, -1), prior.step_embedding(window)], dim=1)
+                    h_last = prior._hidden(tokens)[0][:, -1]
                 used += 1
-                h_last = h[:, -1]
             if (i + 1) % report_every == 0 or i + 1 == n_steps:
                 on_event(ProgressEvent(job="generate", kind="progress", step=i + 1, total=n_steps,
                                        message="sampling codes"))
     finally:
+        torch.set_num_threads(threads)
         prior.train(was_training)
     return history[:, n_prompt:]

@@ -19,8 +19,9 @@ distance (``benchmarks/vocoders.py``). The output is DC-free and soft-limited be
 
 Cost: the nearest-neighbour search is ``T x M`` distances in chunks of 16M (64 MB); the path search
 and overlap-add are linear in ``T``; correction and refinement work on 1024-frame chunks (~100 MB).
-On one CPU thread the refinement (48 iterations) dominates: 30 s of audio renders in about 0.2-0.4 s
-per second of audio on a shared laptop-class CPU; ``refine_iterations=0`` brings it back to ~0.1.
+The refinement (24 accelerated iterations, each one STFT and one inverse STFT) dominates: about 0.09 s
+of one CPU core per second of audio, all stages (``docs/benchmarks.md``, generation section);
+``refine_iterations=0`` skips it (faster, worse on held-out material).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class GrainSettings:
         refine_iterations: iterations of phase-consistent STFT refinement (:func:`refine_stft`) after
             the correction; they fix what a band EQ cannot (partials of held-out material at other
             pitches than the corpus has, inconsistent overlaps at splices); 0 turns it off.
+        refine_acceleration: the fast Griffin-Lim extrapolation of that refinement (0 = plain
+            Griffin-Lim); 0.9 reaches in 24 iterations the held-out quality 0.5 reached in 48
+            (``docs/benchmarks.md``).
         fine_structure: share (0..1, in log magnitude) of the grains' own spectral fine structure the
             refinement keeps where the grains match the target badly; the rest is the smooth envelope
             the mel implies. Where they match (mel error of the raw grains -> 0, e.g. material close
@@ -91,7 +95,8 @@ class GrainSettings:
     max_correction_db: float = 30.0
     correction_step: float = 1.0
     correction_inner: int = 2
-    refine_iterations: int = 48
+    refine_iterations: int = 24
+    refine_acceleration: float = 0.9
     fine_structure: float = 0.8
     mismatch_nats: float = 0.5
     seed: int = 0
@@ -107,6 +112,8 @@ class GrainSettings:
             raise ValueError("need correction_iterations >= 0, correction_inner >= 1, 0 < correction_step < 2")
         if self.refine_iterations < 0 or not 0.0 <= self.fine_structure <= 1.0 or self.mismatch_nats <= 0:
             raise ValueError("need refine_iterations >= 0, 0 <= fine_structure <= 1 and mismatch_nats > 0")
+        if not 0.0 <= self.refine_acceleration < 1.0:
+            raise ValueError(f"refine_acceleration must be in [0, 1), got {self.refine_acceleration}")
         if self.align_samples < 0 or self.pitch_jitter_semitones < 0 or self.max_gain_db < 0:
             raise ValueError("align_samples, pitch_jitter_semitones and max_gain_db must be non-negative")
 
@@ -287,7 +294,7 @@ class CorpusVocoder(Vocoder):
                              s.correction_iterations, s.max_correction_db, s.correction_step, s.correction_inner)
             if keep is not None:
                 part = refine_stft(part, target, cfg, s.refine_iterations, keep[:, lo:hi],
-                                   max_db=s.max_correction_db)
+                                   acceleration=s.refine_acceleration, max_db=s.max_correction_db)
             out[start * hop:stop * hop] = part.numpy()[(start - lo) * hop:(stop - lo) * hop]
         return out
 

@@ -23,6 +23,28 @@ import torch
 from sda_models.mel import LOG_CLAMP, MAGNITUDE_EPS, MelConfig, mel_filterbank
 
 
+@lru_cache(maxsize=8)
+def _grid(config: MelConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(window, filterbank as CSR, spread as CSR, spread dense)`` for ``config`` on ``device``, built once.
+
+    ``spread`` ``(n_freqs, n_mels)`` carries a per-band value onto the linear bins (the filterbank normalised
+    per bin); each bin lies in at most two bands, so both sparse products are ~10x faster than dense ones.
+    """
+    fb = mel_filterbank(config).to(device)  # (n_mels, n_freqs)
+    spread = (fb / fb.sum(0).clamp_min(1e-12)).T.contiguous()  # zero rows where no band covers a bin
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with it is stable
+        warnings.simplefilter("ignore", UserWarning)
+        fb_sparse, spread_sparse = fb.to_sparse_csr(), spread.to_sparse_csr()
+    return torch.hann_window(config.win_length, device=device), fb_sparse, spread_sparse, spread
+
+
+def _spread(spread_sparse: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+    """Per band and frame ``(n_mels, T)`` -> per bin and frame ``(n_freqs, T)`` through the sparse spread."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return spread_sparse @ bands
+
+
 def _stft(wave: torch.Tensor, config: MelConfig, window: torch.Tensor) -> torch.Tensor:
     """Canonical-grid STFT: ``(N,)`` -> complex ``(n_freqs, N // hop)`` (reflect pad, centre off)."""
     pad = config.padding
@@ -45,16 +67,21 @@ def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
                                     stride=(1, hop))[0, 0, 0]
 
 
+def _window_norm(window: torch.Tensor, n_frames: int, hop: int) -> torch.Tensor:
+    """The overlap-added squared window of ``n_frames`` frames (clamped): the inverse STFT's divisor."""
+    return _overlap_add((window * window).expand(n_frames, -1), hop).clamp_min(1e-8)
+
+
 def _istft(spec: torch.Tensor, config: MelConfig, window: torch.Tensor, length: int,
            norm: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted overlap-add inverse of :func:`_stft` (least-squares), cropped to ``length`` samples.
 
     ``norm`` (the overlap-added squared window, clamped) may be passed in when it is reused.
     """
-    frames = torch.fft.irfft(spec.T, n=config.n_fft) * window  # (T, n_fft)
+    frames = torch.fft.irfft(spec.T, n=config.n_fft).mul_(window)  # (T, n_fft)
     out = _overlap_add(frames, config.hop_length)
     if norm is None:
-        norm = _overlap_add((window * window).expand(frames.shape[0], -1), config.hop_length).clamp_min(1e-8)
+        norm = _window_norm(window, frames.shape[0], config.hop_length)
     out = out / norm
     return out[config.padding: config.padding + length]
 
@@ -70,28 +97,24 @@ def match_mel(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | None
     if iterations <= 0 or wave.numel() <= cfg.padding:
         return wave
     device = wave.device
-    fb = mel_filterbank(cfg).to(device)  # (n_mels, n_freqs)
-    weight = fb.sum(0)
-    spread = (fb / weight.clamp_min(1e-12)).T  # (n_freqs, n_mels); zero rows where no band covers a bin
-    window = torch.hann_window(cfg.win_length, device=device)
+    window, fb_sparse, spread_sparse, _ = _grid(cfg, device)
     limit = max_db / 20.0 * math.log(10.0)
     target = target.to(device).float()
     floor = math.log(LOG_CLAMP)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with it is stable
-        warnings.simplefilter("ignore", UserWarning)
-        fb_sparse = fb.to_sparse_csr()  # each bin is in <= 2 bands: 10x faster than dense
+    quiet_target = target <= floor + 1e-3
     y = wave.float()
+    norm = None
     for _ in range(iterations):
         spec = _stft(y, cfg, window)
         mag = torch.sqrt(spec.real.square() + spec.imag.square() + MAGNITUDE_EPS)
         log_gain = torch.zeros_like(mag)
         for _ in range(inner):
             current = torch.log(torch.clamp(fb_sparse @ (mag * torch.exp(log_gain)), min=LOG_CLAMP))
-            error = target - current
-            silent = (target <= floor + 1e-3) & (current <= floor + 1e-3)
-            error = torch.where(silent, torch.zeros_like(error), error)
-            log_gain = (log_gain + step * (spread @ error)).clamp(-limit, limit)
-        y = _istft(spec * torch.exp(log_gain), cfg, window, wave.shape[0])
+            error = torch.where(quiet_target & (current <= floor + 1e-3), 0.0, target - current)
+            log_gain = (log_gain + step * _spread(spread_sparse, error)).clamp(-limit, limit)
+        if norm is None:
+            norm = _window_norm(window, spec.shape[1], cfg.hop_length)
+        y = _istft(spec * torch.exp(log_gain), cfg, window, wave.shape[0], norm)
     return y
 
 
@@ -120,35 +143,34 @@ def refine_stft(wave: torch.Tensor, target: torch.Tensor, config: MelConfig | No
     if iterations <= 0 or wave.numel() <= cfg.padding:
         return wave
     device = wave.device
-    fb = mel_filterbank(cfg).to(device)
-    spread = (fb / fb.sum(0).clamp_min(1e-12)).T
+    window, fb_sparse, spread_sparse, spread = _grid(cfg, device)
     target = target.to(device).float()
     envelope = (_envelope_basis(cfg).to(device) @ torch.exp(target)).clamp_min(0.0)
     if isinstance(fine_structure, torch.Tensor):
         keep = fine_structure.to(device).float().clamp(0.0, 1.0)
-        alpha = spread @ keep + (1.0 - spread.sum(1, keepdim=True)).clamp_min(0.0)  # uncovered bins: own
+        alpha = _spread(spread_sparse, keep) + (1.0 - spread.sum(1, keepdim=True)).clamp_min(0.0)  # uncovered: own
     else:
         alpha = torch.full_like(envelope, float(fine_structure))
     log_env = (1.0 - alpha) * torch.log(envelope.clamp_min(1e-12))  # all in log magnitude from here
-    window = torch.hann_window(cfg.win_length, device=device)
     limit = max_db / 20.0 * math.log(10.0)
     floor = math.log(LOG_CLAMP) + 1e-3
+    quiet_target = target <= floor
     y = wave.float()
     spec = _stft(y, cfg, window)
-    norm = _overlap_add((window * window).expand(spec.shape[1], -1), cfg.hop_length).clamp_min(1e-8)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul with it is stable
-        warnings.simplefilter("ignore", UserWarning)
-        fb_sparse = fb.to_sparse_csr()  # each bin is in <= 2 bands: 10x faster than dense
+    # the STFT comes out frame-major ((n_freqs, T) strides (1, n_freqs)): constants in the same memory order
+    # keep every elementwise pass contiguous
+    log_env, alpha = log_env.T.contiguous().T, alpha.T.contiguous().T
+    norm = _window_norm(window, spec.shape[1], cfg.hop_length)
     previous = None
     for _ in range(iterations):
-        parts = torch.view_as_real(spec)  # (n_freqs, T, 2)
         log_mag = spec.real.square().add_(spec.imag.square()).add_(MAGNITUDE_EPS).log_().mul_(0.5)
         log_new = torch.addcmul(log_env, alpha, log_mag)
         current = torch.log(torch.clamp(fb_sparse @ torch.exp(log_new), min=LOG_CLAMP))
-        error = torch.where((target <= floor) & (current <= floor), torch.zeros_like(current), target - current)
-        log_ratio = log_new.sub_(log_mag).add_((spread @ error).clamp_(-limit, limit))
-        y = _istft(torch.view_as_complex(parts * log_ratio.exp_()[..., None]), cfg, window, wave.shape[0], norm)
-        rebuilt = _stft(y, cfg, window)
-        spec = rebuilt if previous is None else rebuilt + acceleration * (rebuilt - previous)
-        previous = rebuilt
+        error = torch.where(quiet_target & (current <= floor), 0.0, target - current)
+        log_ratio = log_new.sub_(log_mag).add_(_spread(spread_sparse, error).clamp_(-limit, limit))
+        y = _istft(spec * log_ratio.exp_(), cfg, window, wave.shape[0], norm)
+        # fast Griffin-Lim extrapolates the STFT, S + a (S - S_prev); the STFT is linear, so this is the
+        # STFT of y + a (y - y_prev): a quarter of the data to combine
+        spec = _stft(y if previous is None else torch.add(y, y - previous, alpha=acceleration), cfg, window)
+        previous = y
     return y
