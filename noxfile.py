@@ -32,6 +32,19 @@ def tests(session: nox.Session) -> None:
     _pytest(session, "-m", FAST, "-p", "no:cacheprovider", env={"SDA_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": ""})
 
 
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The browser app's tests in real Chromium (installs Debian's chromium with apt-get when it is missing)."""
+    import shutil
+
+    _sync(session)
+    if shutil.which("chromium") is None:
+        session.run("bash", "-c", "apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium",
+                    external=True)
+    _pytest(session, "apps/gradio/tests", "-p", "no:cacheprovider",
+            env={"SDA_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": ""})
+
+
 def _probe_ok(device: str) -> bool:
     import subprocess
 

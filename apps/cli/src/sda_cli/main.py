@@ -13,6 +13,7 @@ from sda_cli.cmd_codes import codes_app
 from sda_cli.cmd_controls import controls_app
 from sda_cli.cmd_dataset import dataset_app
 from sda_cli.cmd_generate import generate
+from sda_cli.cmd_gui import gui
 from sda_cli.cmd_history import history_app
 from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
@@ -49,6 +50,7 @@ app.command("export-audio")(export_audio)
 app.command("train")(train)
 app.command("generate")(generate)
 app.command("train-vocoder")(train_vocoder)
+app.command("gui")(gui)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")

@@ -1,0 +1,299 @@
+"""The Generate tab: a model, a :class:`~sda_engine.request.GenerationRequest` built from the page, and the
+result in a waveform player.
+
+Generation runs in the app's generate worker (events stream to the page while it runs, Cancel stops it);
+the chosen model stays loaded between clicks (:meth:`~sda_gradio.state.AppState.session`). Presets are
+partial overrides of the request (``PresetStore.save(name, request.overrides())``); History's "use these
+settings" fills this form through :func:`form_values`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sda_audio.errors import SdaError
+from sda_control.names import CONTROL_NAMES
+from sda_engine.request import CHANNELS, MAX_SECONDS, VOCODERS, GenerationRequest
+from sda_gradio.state import AppState
+from sda_gradio.ui import md_escape, seconds_text
+
+FORMATS = ("wav", "flac", "mp3", "ogg")
+RATES = (44100, 48000, 96000)
+DEPTHS = (16, 24, 32)
+
+FIELDS: tuple[str, ...] = ("duration", "seed", "variations", "temperature", "top_k", "top_p", "vocoder", "channels",
+                           "azimuth", "elevation", "dynamics", "format", "sample_rate", "bit_depth")
+"""The request fields the form edits, in the order of its inputs (after the model)."""
+FORM_FIELDS: tuple[str, ...] = (*FIELDS, "blend_model", "blend_weight", *CONTROL_NAMES)
+"""Every input of the form: the fields, the blend partner and its weight, the eight musical sliders."""
+
+
+def request_from_form(values: Sequence[Any]) -> GenerationRequest:
+    """The request for the form's values (:data:`FORM_FIELDS` order); bad values raise a readable SdaError."""
+    flat = dict(zip(FORM_FIELDS, values, strict=True))
+    blend_model, blend_weight = flat.pop("blend_model"), flat.pop("blend_weight")
+    controls = {name: float(flat.pop(name) or 0.0) for name in CONTROL_NAMES}
+    fields: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None or value == "":
+            raise SdaError(f"{key.replace('_', ' ')} is empty", hint="fill it in (or reload the page for defaults)")
+        fields[key] = value
+    for key in ("seed", "variations", "top_k", "sample_rate", "bit_depth"):
+        fields[key] = _whole(fields[key], key)
+    blend = ((str(blend_model), float(blend_weight or 0.0)),) if blend_model and (blend_weight or 0) > 0 else ()
+    return GenerationRequest().replace(**fields, blend=blend,
+                                       controls={k: v for k, v in controls.items() if v != 0.0})
+
+
+def _whole(value: Any, name: str) -> int:
+    number = float(value)
+    if not number.is_integer():
+        raise SdaError(f"{name.replace('_', ' ')} must be a whole number, not {value}")
+    return int(number)
+
+
+def form_values(request: GenerationRequest) -> list[Any]:
+    """The form's values (:data:`FORM_FIELDS` order) for ``request`` (a preset or a history entry)."""
+    flat = request.to_flat()
+    values: list[Any] = [flat[key] for key in FIELDS]
+    blend = request.control.blend
+    values += [blend[0][0], blend[0][1]] if blend else [None, 0.0]
+    controls = dict(request.control.controls)
+    return values + [controls.get(name, 0.0) for name in CONTROL_NAMES]
+
+
+def model_info(state: AppState, model: str | None) -> str:
+    """One line about the chosen model: kind, data, vocoder."""
+    from sda_engine.library import ModelLibrary
+
+    if not model:
+        return "Choose a model (train one on the Train tab first)."
+    record = ModelLibrary(state.home, reconcile=False).get(model)
+    kind = ("RVQ model (codes + prior): temperature, top-k and top-p apply" if record.kind == "rvq"
+            else "VAE model (continuous latents): temperature, top-k and top-p do not apply")
+    data = f"{record.n_files} files, {record.duration or 0:.0f} s" if record.n_files else "unknown data"
+    vocoder = "has its own HiFi-GAN vocoder" if record.has_vocoder else "no vocoder of its own"
+    return f"**{md_escape(model)}**: {kind}; trained on {data}; {vocoder}."
+
+
+def control_methods(state: AppState, model: str | None) -> dict[str, str]:
+    """How each musical control is realised for ``model``, in words. Density is always steered by the engine
+    (sampling rate/temperature and a gate); the others need the model's fitted control section (the model is
+    loaded, and kept warm, to read it)."""
+    from sda_control.hooks import ControlMap
+
+    if not model:
+        return {}
+    with state.using(model) as session:
+        cmap = ControlMap.from_bundle(session.bundle)
+    methods = {name: (f"realised: {cmap.method(name)}" if cmap is not None else "not fitted for this model")
+               for name in CONTROL_NAMES}
+    methods["density"] = "realised: steered (sampling and a gate)"
+    return methods
+
+
+def start_generation(state: AppState, model: str, request: GenerationRequest) -> None:
+    """Start generating in the worker (the model is opened there, or reused when warm)."""
+    if not model:
+        raise SdaError("choose a model first", hint="train one on the Train tab, or import one on the Library tab")
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        with state.using(model) as session:
+            return session.generate(request, on_event=on_event, cancel=cancel)
+
+    state.generate.start(f"generating {request.variations} x {request.duration:g} s with '{model}'", job)
+
+
+def progress_markdown(state: AppState) -> str:
+    snap = state.generate.snapshot()
+    parts = []
+    for job, stage in snap.stages.items():
+        if stage.total:
+            parts.append(f"{job.split('.')[-1]} {stage.step}/{stage.total}")
+    return f"**{md_escape(snap.title)}…** {seconds_text(snap.elapsed)}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def result_markdown(results: Sequence[Any]) -> str:
+    if not results:
+        return "Nothing was generated."
+    first = results[0]
+    lines = [f"**Generated {len(results)} file(s)** with '{md_escape(first.model)}'. "
+             f"Vocoder: **{md_escape(first.vocoder)}**, because {md_escape(first.vocoder_reason)}."]
+    if first.blend_method:
+        lines.append(f"Blended by {'one shared latent path' if first.blend_method == 'latent' else 'mixing audio'}.")
+    lines += [f"- seed {r.seed}: {md_escape(r.path.name)} ({r.duration:.2f} s, history #{r.history_id})"
+              for r in results]
+    return "\n".join(lines)
+
+
+def run_generation(state: AppState, model: str, values: Sequence[Any], poll: float = 0.25
+                   ) -> Iterator[tuple[str, Any, list[str]]]:
+    """Generate and stream ``(status markdown, audio path or None, [all paths])`` until it is done."""
+    request = request_from_form(values)
+    start_generation(state, model, request)
+    while state.generate.snapshot().running:
+        yield progress_markdown(state), None, []
+        time.sleep(poll)
+    snap = state.generate.snapshot()
+    if snap.status != "done":
+        yield f"**{'Cancelled' if snap.status == 'cancelled' else 'Error'}:** {md_escape(snap.error)}", None, []
+        return
+    results = list(snap.result or [])
+    paths = [str(r.path) for r in results]
+    yield result_markdown(results), (paths[0] if paths else None), paths
+
+
+def save_preset(state: AppState, name: str, model: str | None, values: Sequence[Any], per_model: bool,
+                overwrite: bool) -> str:
+    from sda_engine.presets import PresetStore
+
+    request = request_from_form(values)
+    preset = PresetStore(state.home).save((name or "").strip(), request.overrides(),
+                                          model=model if per_model and model else None, overwrite=overwrite)
+    changed = ", ".join(sorted(preset.params)) or "nothing (all defaults)"
+    return f"Saved preset **{md_escape(preset.name)}** ({md_escape(preset.scope)}): {md_escape(changed)}."
+
+
+def preset_names(state: AppState, model: str | None) -> list[str]:
+    from sda_engine.presets import PresetStore
+
+    return sorted({p.name for p in PresetStore(state.home).list(model or None)})
+
+
+def load_preset(state: AppState, name: str, model: str | None) -> list[Any]:
+    from sda_engine.presets import PresetStore
+
+    if not name:
+        raise SdaError("choose a preset to load")
+    return form_values(PresetStore(state.home).show(name, model or None).request())
+
+
+def build(state: AppState) -> dict[str, Any]:
+    """The tab's components (inside an open ``gr.Tab``); returns what other tabs fill in."""
+    import gradio as gr
+
+    from sda_gradio.ui import guarded, guarded_stream
+
+    defaults = GenerationRequest().to_flat()
+    models = state.model_names()
+    with gr.Row():
+        model = gr.Dropdown(label="Model", choices=models, value=models[0] if models else None,
+                            elem_id="gen-model", scale=2)
+        refresh = gr.Button("Refresh list", elem_id="gen-refresh", scale=0)
+    info = gr.Markdown(elem_id="gen-model-info")
+    c: dict[str, Any] = {}
+    with gr.Row():
+        with gr.Column():
+            c["duration"] = gr.Number(value=defaults["duration"], label="Duration (seconds)", minimum=0,
+                                      maximum=MAX_SECONDS, elem_id="gen-duration")
+            c["seed"] = gr.Number(value=defaults["seed"], label="Seed", precision=0, elem_id="gen-seed")
+            c["variations"] = gr.Slider(1, 16, value=defaults["variations"], step=1, label="Variations",
+                                        elem_id="gen-variations")
+            c["dynamics"] = gr.Slider(0.0, 1.0, value=defaults["dynamics"], step=0.05, label="Dynamics",
+                                      info="0 = as decoded, 1 = loudness like the training audio",
+                                      elem_id="gen-dynamics")
+        with gr.Column():
+            with gr.Group():
+                gr.Markdown("Sampling (RVQ models)")
+                c["temperature"] = gr.Slider(0.0, 2.0, value=defaults["temperature"], step=0.05, label="Temperature",
+                                             elem_id="gen-temperature")
+                c["top_k"] = gr.Number(value=defaults["top_k"], label="Top-k (0 = off)", precision=0, minimum=0,
+                                       elem_id="gen-top-k")
+                c["top_p"] = gr.Slider(0.05, 1.0, value=defaults["top_p"], step=0.05, label="Top-p (1 = off)",
+                                       elem_id="gen-top-p")
+            c["vocoder"] = gr.Dropdown(list(VOCODERS), value=defaults["vocoder"], label="Vocoder",
+                                       info="auto picks the best available and says why", elem_id="gen-vocoder")
+        with gr.Column():
+            c["channels"] = gr.Radio(list(CHANNELS), value=defaults["channels"], label="Channels",
+                                     elem_id="gen-channels")
+            c["azimuth"] = gr.Slider(-180, 180, value=defaults["azimuth"], step=5, label="Azimuth (binaural, °)",
+                                     elem_id="gen-azimuth")
+            c["elevation"] = gr.Slider(-90, 90, value=defaults["elevation"], step=5,
+                                       label="Elevation (binaural, °)", elem_id="gen-elevation")
+            c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="Format", elem_id="gen-format")
+            c["sample_rate"] = gr.Dropdown(list(RATES), value=defaults["sample_rate"], label="Sample rate (Hz)",
+                                           elem_id="gen-rate")
+            c["bit_depth"] = gr.Dropdown(list(DEPTHS), value=defaults["bit_depth"], label="Bit depth (32 = float)",
+                                         elem_id="gen-depth")
+    with gr.Accordion("Musical controls (-1 .. +1; 0 = the model's own character)", open=True):
+        gr.Markdown("How each control is realised for the chosen model shows under its name: *latent* (moves along "
+                    "the model's own direction, kept where its data lives), *steered* (the latent process runs "
+                    "faster or slower), *assisted* (a labelled audio effect).", elem_classes=["sda-note"])
+        for row in (CONTROL_NAMES[:4], CONTROL_NAMES[4:]):
+            with gr.Row():
+                for name in row:
+                    c[name] = gr.Slider(-1.0, 1.0, value=0.0, step=0.05, label=name, elem_id=f"gen-control-{name}",
+                                        min_width=140)
+    with gr.Accordion("Blend with a second model", open=False):
+        with gr.Row():
+            c["blend_model"] = gr.Dropdown(label="Second model", choices=models, value=None, elem_id="gen-blend-model")
+            c["blend_weight"] = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Its weight (0 = off)",
+                                          elem_id="gen-blend-weight")
+    with gr.Row():
+        run = gr.Button("Generate", variant="primary", elem_id="gen-run")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel")
+    status = gr.Markdown(elem_id="gen-status")
+    audio = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="gen-audio")
+    variation = gr.Dropdown(label="Play variation", choices=[], elem_id="gen-variation")
+    with gr.Accordion("Presets", open=True):
+        with gr.Row():
+            preset_pick = gr.Dropdown(label="Preset", choices=preset_names(state, None), elem_id="preset-pick")
+            load_btn = gr.Button("Load preset", elem_id="preset-load")
+        with gr.Row():
+            preset_name = gr.Textbox(label="Save these settings as", elem_id="preset-name")
+            per_model = gr.Checkbox(label="For this model only", value=False, elem_id="preset-per-model")
+            preset_overwrite = gr.Checkbox(label="Replace an existing one of the same name", value=False,
+                                           elem_id="preset-overwrite")
+            save_btn = gr.Button("Save preset", elem_id="preset-save")
+        preset_status = gr.Markdown(elem_id="preset-status")
+
+    form = [c[key] for key in FORM_FIELDS]
+
+    def on_model(name: str | None) -> tuple[Any, ...]:
+        methods = control_methods(state, name)
+        infos = [gr.update(info=methods.get(n, "")) for n in CONTROL_NAMES]
+        return (model_info(state, name), gr.update(choices=preset_names(state, name)), *infos)
+
+    def do_refresh(current: str | None) -> tuple[Any, ...]:
+        names = state.model_names()
+        value = current if current in names else (names[0] if names else None)
+        return gr.update(choices=names, value=value), gr.update(choices=names)
+
+    def do_run(name: str, *values: Any) -> Iterator[tuple[Any, ...]]:
+        for text, _, paths in run_generation(state, name, values):
+            yield text, (paths or gr.skip())
+
+    def show_result(paths: list[str]) -> tuple[Any, ...]:
+        # set after the stream ends: an Audio fed by a generator would become a streaming player
+        if not paths:
+            return gr.skip(), gr.skip()
+        return paths[0], gr.update(choices=[(Path(p).name, p) for p in paths], value=paths[0])
+
+    def do_cancel() -> str:
+        return "**Cancelling…**" if state.generate.cancel() else "Nothing is being generated."
+
+    def do_save(name: str, model_name: str | None, flag: bool, replace: bool, *values: Any) -> tuple[Any, ...]:
+        text = save_preset(state, name, model_name, values, flag, replace)
+        return text, gr.update(choices=preset_names(state, model_name), value=(name or "").strip())
+
+    def do_load(name: str, model_name: str | None) -> tuple[Any, ...]:
+        values = load_preset(state, name, model_name)
+        return (f"Loaded preset **{md_escape(name)}**.", *values)
+
+    control_sliders = [c[name] for name in CONTROL_NAMES]
+    model_outputs = [info, preset_pick, *control_sliders]
+    model.change(guarded(on_model, len(model_outputs), 0), [model], model_outputs)
+    refresh.click(guarded(do_refresh, 2, 0), [model], [model, c["blend_model"]])
+    results = gr.State([])
+    run.click(guarded_stream(do_run, 2, 0), [model, *form], [status, results]).then(
+        show_result, [results], [audio, variation])
+    cancel.click(do_cancel, None, [status])
+    variation.change(lambda p: p, [variation], [audio])
+    save_btn.click(guarded(do_save, 2, 0), [preset_name, model, per_model, preset_overwrite, *form],
+                   [preset_status, preset_pick])
+    load_btn.click(guarded(do_load, 1 + len(form), 0), [preset_pick, model], [preset_status, *form])
+    return {"model": model, "form": form, "status": status, "info": info, "blend_model": c["blend_model"],
+            "refresh": do_refresh, "on_model": guarded(on_model, len(model_outputs), 0), "model_outputs": model_outputs}

@@ -1,0 +1,188 @@
+"""The Library tab: the models you have (browse, search, tag, rename, delete, import, export).
+
+Everything goes through :class:`sda_engine.library.ModelLibrary`, whose catalogue is SQLite (WAL) with
+atomic file moves, so two browser tabs acting at once cannot leave it half-written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sda_audio.errors import SdaError
+from sda_gradio.state import AppState
+from sda_gradio.ui import md_escape
+
+COLUMNS = ["name", "kind", "files", "seconds", "own vocoder", "tags", "description", "created"]
+
+
+def _library(state: AppState) -> Any:
+    from sda_engine.library import ModelLibrary
+
+    return ModelLibrary(state.home)
+
+
+def table(state: AppState, query: str = "") -> list[list[Any]]:
+    """Rows for the models table (:data:`COLUMNS`), filtered by ``query`` (every word must match)."""
+    lib = _library(state)
+    records = lib.search(query) if query and query.strip() else lib.list_models()
+    return [[r.name, r.kind or "?", r.n_files or 0, round(r.duration or 0.0, 1), "yes" if r.has_vocoder else "no",
+             ", ".join(r.tags), r.description, (r.created or "")[:19].replace("T", " ")] for r in records]
+
+
+def details(state: AppState, name: str) -> str:
+    if not name:
+        return "Choose a model."
+    r = _library(state).get(name)
+    size = f"{(r.size_bytes or 0) / 1e6:.1f} MB"
+    vocoder = "its own HiFi-GAN vocoder" if r.has_vocoder else "no vocoder of its own (corpus/BigVGAN are used)"
+    controls = "musical controls fitted" if r.has_control else "musical controls not fitted yet"
+    return (f"**{md_escape(r.name)}**: {r.kind} model, {size}, {vocoder}, {controls}; trained on dataset "
+            f"'{md_escape(r.dataset_name or '?')}' ({r.n_files or 0} files, {r.duration or 0:.0f} s). "
+            f"Tags: {md_escape(', '.join(r.tags) or 'none')}. File: {md_escape(r.path)}")
+
+
+def _need(name: str) -> str:
+    if not name:
+        raise SdaError("choose a model first", hint="click a row of the table or pick one from the list")
+    return name
+
+
+def set_tags(state: AppState, name: str, add: str, remove: str) -> str:
+    split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]  # noqa: E731
+    record = _library(state).tag(_need(name), add=split(add), remove=split(remove))
+    return f"Tags of **{md_escape(name)}**: {md_escape(', '.join(record.tags) or 'none')}."
+
+
+def describe(state: AppState, name: str, text: str) -> str:
+    _library(state).set_description(_need(name), text or "")
+    return f"Description of **{md_escape(name)}** saved."
+
+
+def rename(state: AppState, name: str, new: str) -> str:
+    record = _library(state).rename(_need(name), (new or "").strip())
+    state.forget(name)
+    return f"Renamed **{md_escape(name)}** to **{md_escape(record.name)}** (its presets and history follow it)."
+
+
+def delete(state: AppState, name: str, confirmed: bool) -> str:
+    if not confirmed:
+        raise SdaError(f"'{name}' was not deleted", hint="tick 'Yes, delete it' first: deleting cannot be undone")
+    for runner in (state.train, state.generate):
+        snap = runner.snapshot()
+        if snap.running and f"'{name}'" in snap.title:
+            raise SdaError(f"'{name}' is in use by a running job", hint="wait for it or cancel it, then delete")
+    _library(state).delete(_need(name))
+    state.forget(name)
+    return f"Deleted **{md_escape(name)}** (its file, corpus index and checkpoints)."
+
+
+def import_files(state: AppState, files: Sequence[Any] | None, name: str, overwrite: bool) -> str:
+    """Import an uploaded ``.sda`` file (with its ``.corpus.safetensors`` companion when uploaded too)."""
+    from sda_gradio.tab_data import _file_path
+
+    paths = [Path(_file_path(f)) for f in (files or [])]
+    models = [p for p in paths if p.name.endswith(".sda")]
+    if len(models) != 1:
+        raise SdaError("upload exactly one .sda model file", hint="a .corpus.safetensors file may come with it")
+    with tempfile.TemporaryDirectory(prefix="sda-import-") as tmp:
+        for p in paths:  # side by side, so the library finds the companion corpus index
+            shutil.copyfile(p, Path(tmp) / p.name)
+        record = _library(state).import_model(Path(tmp) / models[0].name, name=(name or "").strip() or None,
+                                              overwrite=overwrite)
+    state.forget(record.name)
+    return f"Imported **{md_escape(record.name)}** ({record.kind})."
+
+
+def export(state: AppState, name: str) -> tuple[str, list[str]]:
+    """Copy a model (and its corpus index) to the app's exports folder; returns the files to download."""
+    folder = state.home.root / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _library(state).export_model(_need(name), folder / f"{name}.sda", overwrite=True)
+    files = [str(target)] + [str(p) for p in folder.glob(f"{name}.corpus.safetensors")]
+    return f"Exported **{md_escape(name)}**: download below (copied to {md_escape(folder)}).", files
+
+
+def build(state: AppState) -> dict[str, Any]:
+    import gradio as gr
+
+    from sda_gradio.ui import guarded
+
+    with gr.Row():
+        search = gr.Textbox(label="Search (name, tags, description, dataset)", elem_id="lib-search", scale=3)
+        refresh = gr.Button("Refresh", elem_id="lib-refresh", scale=0)
+    grid = gr.Dataframe(value=table(state), headers=COLUMNS, interactive=False, elem_id="lib-table", wrap=True)
+    with gr.Row():
+        pick = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="lib-model")
+    info = gr.Markdown(elem_id="lib-info")
+    status = gr.Markdown(elem_id="lib-status")
+    with gr.Row():
+        with gr.Column():
+            tags_add = gr.Textbox(label="Add tags (comma-separated)", elem_id="lib-tags-add")
+            tags_remove = gr.Textbox(label="Remove tags", elem_id="lib-tags-remove")
+            tag_btn = gr.Button("Update tags", elem_id="lib-tag")
+            desc = gr.Textbox(label="Description", elem_id="lib-desc")
+            desc_btn = gr.Button("Save description", elem_id="lib-desc-save")
+        with gr.Column():
+            new_name = gr.Textbox(label="New name", elem_id="lib-new-name")
+            rename_btn = gr.Button("Rename", elem_id="lib-rename")
+            confirm = gr.Checkbox(label="Yes, delete it", value=False, elem_id="lib-confirm")
+            delete_btn = gr.Button("Delete", variant="stop", elem_id="lib-delete")
+        with gr.Column():
+            upload = gr.File(label="Import a .sda file", file_count="multiple", height=140, elem_id="lib-upload")
+            import_name = gr.Textbox(label="Name in the library (empty = from the file)", elem_id="lib-import-name")
+            import_overwrite = gr.Checkbox(label="Replace an existing one of the same name", value=False,
+                                           elem_id="lib-import-overwrite")
+            import_btn = gr.Button("Import", elem_id="lib-import")
+            export_btn = gr.Button("Export the chosen model", elem_id="lib-export")
+            download = gr.File(label="Exported files", interactive=False, height=120, elem_id="lib-download")
+
+    def redraw(query: str, current: str | None) -> tuple[Any, ...]:
+        names = state.model_names()
+        value = current if current in names else (names[0] if names else None)
+        return table(state, query), gr.update(choices=names, value=value), details(state, value or "")
+
+    def after(fn: Any) -> Any:
+        def run(query: str, current: str | None, *args: Any) -> tuple[Any, ...]:
+            text = fn(current, *args)
+            grid_rows, choices, about = redraw(query, current)
+            return text, grid_rows, choices, about
+        return run
+
+    def select_row(rows: Any, evt: Any) -> Any:
+        try:
+            return rows.iloc[evt.index[0], 0]
+        except (AttributeError, IndexError, TypeError):
+            return gr.skip()
+
+    select_row.__annotations__["evt"] = gr.SelectData  # real class: gradio finds its event argument by it
+
+    def do_rename(query: str, current: str | None, new: str) -> tuple[Any, ...]:
+        text = rename(state, current or "", new)
+        rows, choices, about = redraw(query, (new or "").strip())
+        return text, rows, choices, about
+
+    def do_import(query: str, current: str | None, files: Any, name: str, replace: bool) -> tuple[Any, ...]:
+        text = import_files(state, files, name, replace)
+        return (text, *redraw(query, current))
+
+    def do_export(current: str | None) -> tuple[Any, ...]:
+        return export(state, current or "")
+
+    base = [search, pick]
+    outs = [status, grid, pick, info]
+    search.change(guarded(redraw, 3, 2), base, [grid, pick, info])
+    refresh.click(guarded(redraw, 3, 2), base, [grid, pick, info])
+    grid.select(select_row, [grid], [pick])
+    pick.change(guarded(lambda n: details(state, n or ""), 1, 0), [pick], [info])
+    tag_btn.click(guarded(after(lambda n, a, r: set_tags(state, n or "", a, r)), 4, 0),
+                  [*base, tags_add, tags_remove], outs)
+    desc_btn.click(guarded(after(lambda n, d: describe(state, n or "", d)), 4, 0), [*base, desc], outs)
+    rename_btn.click(guarded(do_rename, 4, 0), [*base, new_name], outs)
+    delete_btn.click(guarded(after(lambda n, ok: delete(state, n or "", ok)), 4, 0), [*base, confirm], outs)
+    import_btn.click(guarded(do_import, 4, 0), [*base, upload, import_name, import_overwrite], outs)
+    export_btn.click(guarded(do_export, 2, 0), [pick], [status, download])
+    return {"grid": grid, "pick": pick, "info": info, "search": search, "redraw": redraw}

@@ -1,0 +1,281 @@
+"""The Train tab: train a model on a dataset in a worker thread, watch it learn, cancel and resume.
+
+The page polls :meth:`~sda_gradio.jobs.JobRunner.snapshot` once a second (a ``gr.Timer``) and redraws only
+when the job moved: the loss curves (train and validation per stage), step/total and ETA, codebook health,
+the newest preview, and the job's log. Cancel stops the engine at its next step with a checkpoint; Resume
+continues exactly from it. "Train vocoder" trains a model's own HiFi-GAN with its own curve and says in plain
+words whether it beat the Griffin-Lim floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sda_audio.errors import SdaError
+from sda_gradio.jobs import JobState
+from sda_gradio.state import AppState
+from sda_gradio.ui import md_escape, seconds_text
+
+KINDS = ("rvq", "vae")
+SIZES = ("auto", "tiny", "small", "full")
+LEVELS = ("auto", "2", "3", "4")
+CODEBOOKS = ("auto", "64", "128", "256", "512", "1024")
+STAGES = ("autoencoder", "prior", "vocoder")
+
+
+@dataclass(frozen=True)
+class TrainForm:
+    """The Train tab's settings (what the page sends)."""
+
+    dataset: str
+    name: str
+    kind: str = "rvq"
+    size: str = "auto"
+    levels: str = "auto"
+    codebook: str = "auto"
+    minutes: float = 0.0
+    vocoder_minutes: float = 0.0
+    overwrite: bool = False
+    steps: int = 0
+    prior_steps: int = 0
+    checkpoint_every: int = 0
+    eval_every: int = 0
+    batch_size: int = 0
+    controls: bool = True
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`sda_engine.trainer.train_model` (0 = the size's own value)."""
+        rvq: dict[str, Any] = {}
+        if self.kind == "rvq":
+            if self.levels != "auto":
+                rvq["rvq_levels"] = int(self.levels)
+            if self.codebook != "auto":
+                rvq["codebook_size"] = int(self.codebook)
+        return {"kind": self.kind, "size": self.size, "max_minutes": float(self.minutes or 0) or None,
+                "vocoder_minutes": float(self.vocoder_minutes or 0.0), "overwrite": bool(self.overwrite),
+                "steps": int(self.steps or 0) or None, "prior_steps": int(self.prior_steps or 0) or None,
+                "checkpoint_every": int(self.checkpoint_every or 0) or None, "eval_every": int(self.eval_every or 0) or None,
+                "batch_size": int(self.batch_size or 0) or None, "rvq": rvq or None, "controls": bool(self.controls)}
+
+
+def start_training(state: AppState, form: TrainForm, resume: bool = False) -> str:
+    """Start (or resume) training in the worker; returns the status line."""
+    from sda_engine.home import validate_name
+    from sda_engine.trainer import train_model
+
+    name = (form.name or "").strip()
+    validate_name(name)
+    kwargs = form.kwargs()
+    if resume:
+        kwargs = {k: v for k, v in kwargs.items() if k in ("max_minutes", "vocoder_minutes")}
+        kwargs["vocoder_minutes"] = kwargs["vocoder_minutes"] or 0.0
+        dataset: Any = state.home.dataset_dir(form.dataset) if form.dataset else ""
+    else:
+        if not form.dataset:
+            raise SdaError("choose a dataset to train on", hint="import recordings on the Data tab first")
+        dataset = state.home.dataset_dir(form.dataset)
+        if not dataset.is_dir():
+            raise SdaError(f"no dataset named '{form.dataset}'", path=dataset,
+                           hint="import recordings on the Data tab first")
+    home, device = state.home, state.device
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        return train_model(dataset, name, resume=resume, device=device, home=home, on_event=on_event,
+                           cancel=cancel, **kwargs)
+
+    state.train.start(f"{'resuming' if resume else 'training'} '{name}'", job)
+    return f"**{'Resuming' if resume else 'Training'} '{md_escape(name)}'…**"
+
+
+def start_vocoder(state: AppState, model: str, minutes: float, resume: bool = False, max_steps: int = 0,
+                  config: Any = None) -> str:
+    """Train the per-model HiFi-GAN vocoder of ``model`` in the worker (``config``: a
+    ``HifiGanTrainingConfig``, default the engine's)."""
+    from sda_engine.trainer import train_vocoder
+
+    if not model:
+        raise SdaError("choose a model whose vocoder to train", hint="train a model first")
+    home, device = state.home, state.device
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        return train_vocoder(model, minutes=float(minutes) or None, device=device, home=home, resume=resume,
+                             max_steps=int(max_steps) or None, on_event=on_event, cancel=cancel,
+                             config=config)
+
+    state.train.start(f"training the vocoder of '{model}'", job)
+    return f"**Training the vocoder of '{md_escape(model)}'…**"
+
+
+def start_fit_controls(state: AppState, model: str, fit_config: Any = None) -> str:
+    """Fit the eight musical controls of library model ``model`` on its training recordings (in the worker) and
+    store them in its file, so the Generate tab's sliders work for it. ``fit_config``: a
+    :class:`sda_control.fit.ControlFitConfig` (default: sda-control's)."""
+    from sda_engine.controls import fit_model_controls
+
+    if not model:
+        raise SdaError("choose a model whose controls to fit", hint="train a model first")
+    home = state.home
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        _, report = fit_model_controls(model, home, on_event=on_event, cancel=cancel, config=fit_config)
+        state.forget(model)
+        return report
+
+    state.train.start(f"fitting the musical controls of '{model}'", job)
+    return f"**Fitting the musical controls of '{md_escape(model)}'…**"
+
+
+def status_markdown(snap: JobState) -> str:
+    """Where the job stands, in words."""
+    if snap.status == "idle":
+        return "No training has run since the app started."
+    head = {"running": "Running", "done": "Finished", "cancelled": "Cancelled", "failed": "Failed"}[snap.status]
+    lines = [f"**{head}: {md_escape(snap.title)}** ({seconds_text(snap.elapsed)})"]
+    for job, stage in snap.stages.items():
+        if job == "train":
+            continue
+        total = f" / {stage.total}" if stage.total else ""
+        eta = f" · about {seconds_text(stage.eta_seconds)} left" if stage.eta_seconds and not stage.done else ""
+        mark = " · done" if stage.done else ""
+        lines.append(f"- {md_escape(job.split('.', 1)[-1])}: step {stage.step}{total}{eta}{mark}")
+    if snap.error:
+        lines.append(f"\n{md_escape(snap.error)}")
+    if snap.status == "done" and snap.result is not None:
+        if hasattr(snap.result, "to_text"):  # a control fit's report (a training run returns a TrainResult)
+            lines.append("\n```\n" + snap.result.to_text() + "\n```\nThe sliders on the Generate tab now use these.")
+        else:
+            path = getattr(snap.result, "model_path", None) or snap.result
+            lines.append(f"\nSaved to {md_escape(path)}. Generate with it on the Generate tab.")
+    for verdict in snap.verdicts:
+        lines.append(f"\n**Vocoder check:** {md_escape(verdict)}")
+    return "\n".join(lines)
+
+
+def curve_frame(snap: JobState, stage: str) -> Any:
+    """The loss curve of one stage as a DataFrame (``step``, ``loss``, ``series``) for ``gr.LinePlot``."""
+    import pandas as pd
+
+    rows = [p for p in snap.curve if p["stage"] == stage]
+    return pd.DataFrame({"step": [p["step"] for p in rows], "loss": [p["loss"] for p in rows],
+                         "series": [p["series"] for p in rows]})
+
+
+def health_markdown(snap: JobState) -> str:
+    """Codebook health per RVQ level (empty for VAE models)."""
+    if not snap.health:
+        return ""
+    lines = ["**Codebook health** (share of codes in use; dead codes are restarted from the data)", "",
+             "| level | codes in use | perplexity | dead codes |", "|---|---|---|---|"]
+    for row in snap.health:
+        util = row.get("utilisation")
+        lines.append(f"| {row.get('level')} | {util:.0%} | {row.get('perplexity', 0):.1f} | "
+                     f"{row.get('dead_codes', '')} |" if isinstance(util, float) else
+                     f"| {row.get('level')} | {util} | {row.get('perplexity')} | {row.get('dead_codes')} |")
+    return "\n".join(lines)
+
+
+def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
+    """The tab's components (inside an open ``gr.Tab``)."""
+    import gradio as gr
+
+    from sda_gradio.ui import guarded
+
+    gr.Markdown("Train a model on a dataset. A tiny model on a laptop CPU learns in minutes; you can cancel at any "
+                "time and resume later from the last checkpoint.")
+    with gr.Row():
+        with gr.Column():
+            dataset = gr.Dropdown(label="Dataset", choices=datasets_default, elem_id="train-dataset")
+            name = gr.Textbox(label="Model name", value="my-model", elem_id="train-name")
+            kind = gr.Radio(list(KINDS), value="rvq", label="Model kind",
+                            info="rvq: discrete codes and a prior (editable on the Codes tab); vae: continuous",
+                            elem_id="train-kind")
+            size = gr.Dropdown(list(SIZES), value="auto", label="Size",
+                               info="auto picks from the dataset and this computer", elem_id="train-size")
+        with gr.Column():
+            levels = gr.Dropdown(list(LEVELS), value="auto", label="RVQ levels", elem_id="train-levels")
+            codebook = gr.Dropdown(list(CODEBOOKS), value="auto", label="Codebook size", elem_id="train-codebook")
+            minutes = gr.Number(value=0, label="Time budget (minutes, 0 = the size's own length)", minimum=0,
+                                elem_id="train-minutes")
+            voc_minutes = gr.Number(value=0, label="Then train its own vocoder for (minutes)", minimum=0,
+                                    elem_id="train-vocoder-minutes")
+            overwrite = gr.Checkbox(label="Replace an existing one of the same name", value=False,
+                                    elem_id="train-overwrite")
+    with gr.Accordion("Advanced: step counts and batch size (0 = the size's own)", open=False):
+        with gr.Row():
+            steps = gr.Number(value=0, label="Autoencoder steps", precision=0, minimum=0, elem_id="train-steps")
+            prior_steps = gr.Number(value=0, label="Prior steps", precision=0, minimum=0, elem_id="train-prior-steps")
+            ckpt_every = gr.Number(value=0, label="Checkpoint every", precision=0, minimum=0, elem_id="train-ckpt")
+            eval_every = gr.Number(value=0, label="Evaluate every", precision=0, minimum=0, elem_id="train-eval")
+            batch = gr.Number(value=0, label="Batch size", precision=0, minimum=0, elem_id="train-batch")
+            fit_after = gr.Checkbox(value=True, label="Then fit the musical controls", elem_id="train-controls")
+    with gr.Row():
+        train_btn = gr.Button("Train", variant="primary", elem_id="train-start")
+        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+        resume_btn = gr.Button("Resume", elem_id="train-resume")
+    message = gr.Markdown(elem_id="train-message")
+    status = gr.Markdown(status_markdown(state.train.snapshot()), elem_id="train-status")
+    with gr.Row():
+        plots = {stage: gr.LinePlot(x="step", y="loss", color="series", title=f"{stage} loss", height=260,
+                                    elem_id=f"train-curve-{stage}", visible=stage != "vocoder")
+                 for stage in STAGES}
+    with gr.Row():
+        health = gr.Markdown(elem_id="train-health")
+        preview = gr.Audio(label="Newest preview", type="filepath", interactive=False, elem_id="train-preview")
+    log_box = gr.Textbox(label="Log", lines=6, max_lines=12, interactive=False, elem_id="train-log")
+    with gr.Accordion("Train vocoder: a model's own HiFi-GAN", open=False):
+        with gr.Row():
+            voc_model = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="vocoder-model")
+            voc_train_minutes = gr.Number(value=10, label="Minutes", minimum=0, elem_id="vocoder-minutes")
+            voc_steps = gr.Number(value=0, label="Steps (0 = by time)", precision=0, minimum=0,
+                                  elem_id="vocoder-steps")
+            voc_resume = gr.Checkbox(label="Continue from its last checkpoint", value=False, elem_id="vocoder-resume")
+        voc_btn = gr.Button("Train vocoder", elem_id="vocoder-start")
+    with gr.Accordion("Fit the musical controls (the sliders of the Generate tab)", open=False):
+        with gr.Row():
+            fit_model = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="fit-model")
+            fit_btn = gr.Button("Fit controls", elem_id="fit-start")
+    seen = gr.State(-1)
+    timer = gr.Timer(1.0)
+
+    form_inputs = [dataset, name, kind, size, levels, codebook, minutes, voc_minutes, overwrite, steps, prior_steps,
+                   ckpt_every, eval_every, batch, fit_after]
+
+    def form(*values: Any) -> TrainForm:
+        return TrainForm(*values)
+
+    def do_train(*values: Any) -> str:
+        return start_training(state, form(*values))
+
+    def do_resume(*values: Any) -> str:
+        return start_training(state, form(*values), resume=True)
+
+    def do_cancel() -> str:
+        return ("**Cancelling…** the engine stops at its next step and saves a checkpoint."
+                if state.train.cancel() else "Nothing is running.")
+
+    def do_vocoder(model: str, mins: float, n_steps: float, resume: bool) -> str:
+        return start_vocoder(state, model, mins or 0.0, resume, int(n_steps or 0))
+
+    view_outputs = [status, *plots.values(), health, preview, log_box, train_btn, resume_btn, cancel_btn, seen]
+
+    def tick(last_seen: int) -> tuple[Any, ...]:
+        if state.train.version == last_seen:
+            return tuple(gr.skip() for _ in view_outputs)
+        snap = state.train.snapshot()
+        curves = [curve_frame(snap, stage) for stage in STAGES]
+        plot_updates = [gr.update(value=frame, visible=stage != "vocoder" or len(frame) > 0)
+                        for stage, frame in zip(STAGES, curves, strict=True)]
+        running = snap.running
+        return (status_markdown(snap), *plot_updates, health_markdown(snap),
+                snap.previews[-1] if snap.previews else gr.skip(), "\n".join(snap.log[-60:]),
+                gr.update(interactive=not running), gr.update(interactive=not running),
+                gr.update(interactive=running), snap.version)
+
+    train_btn.click(guarded(do_train, 1, 0), form_inputs, [message])
+    resume_btn.click(guarded(do_resume, 1, 0), form_inputs, [message])
+    cancel_btn.click(do_cancel, None, [message])
+    voc_btn.click(guarded(do_vocoder, 1, 0), [voc_model, voc_train_minutes, voc_steps, voc_resume], [message])
+    fit_btn.click(guarded(lambda m: start_fit_controls(state, m), 1, 0), [fit_model], [message])
+    timer.tick(tick, [seen], view_outputs, show_progress="hidden")
+    return {"dataset": dataset, "vocoder_model": voc_model, "fit_model": fit_model}
