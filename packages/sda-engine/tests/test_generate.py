@@ -240,3 +240,25 @@ def test_a_vae_session_refuses_code_grids(vae_model: tuple[SdaHome, str]) -> Non
     session = ModelSession.open(name, "cpu", home)
     with pytest.raises(SdaError, match="VAE model: it has no codes"):
         session.sketch_from_codes(torch.zeros(4, 10, dtype=torch.long))
+
+
+def test_parallel_chunk_vocoding_equals_sequential(vae_model: tuple[SdaHome, str]) -> None:
+    from sda_engine import rendering
+
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    vocoder = session.vocoder("corpus")[0]
+    assert vocoder.thread_safe
+    request = GenerationRequest().replace(duration=13.0, seed=2, channels="mono")  # 3 chunks
+    mel = session.mel(session.sample(request), request)
+    events: list = []
+    sequential, seams = rendering.vocode_chunks(vocoder, mel)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel, seams2 = rendering.vocode_chunks(vocoder, mel, on_event=events.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads and len(seams) == 2 and seams == seams2
+    np.testing.assert_array_equal(sequential, parallel)
+    assert [e.step for e in events if e.kind == "progress"] == [1, 2, 3]

@@ -18,7 +18,13 @@ def gui(
 
     The app listens on 127.0.0.1 only, so nobody else on the network can reach it. Stop it with Ctrl-C.
     """
-    from sda_gradio.app import HOST, launch  # imports Gradio (a few seconds): only for this command
+    try:
+        from sda_gradio.app import HOST, launch  # imports Gradio (a few seconds): only for this command
+    except ImportError as exc:
+        from sda_audio.errors import SdaError
+
+        raise SdaError(f"the browser app is not installed ({exc})",
+                       hint="install it with `pip install sda-cli[gui]` (or sda-gradio)") from None
 
     console.print(f"sda app on [bold]http://{HOST}:{port}/[/] (Ctrl-C stops it)")
     launch(port=port, device=device, open_browser=open_browser, quiet=True)
