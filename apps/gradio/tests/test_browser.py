@@ -125,20 +125,23 @@ def test_newcomer_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> N
     page.locator("#train-name input, #train-name textarea").first.fill("newcomer")
     _choose(page, "train-size", "tiny")
     page.get_by_text("Advanced: step counts").click()
-    for elem_id, value in (("train-steps", "16"), ("train-prior-steps", "4"), ("train-ckpt", "2"),
-                           ("train-eval", "2"), ("train-batch", "2")):
+    # more steps than the time budget allows, so Cancel always lands mid-training (a quiet machine runs 16
+    # steps in a second); the half-minute budget counts across the resume and ends the run
+    _fill(page, "train-minutes", "0.5")
+    for elem_id, value in (("train-steps", "5000"), ("train-prior-steps", "5000"), ("train-ckpt", "10"),
+                           ("train-eval", "10"), ("train-batch", "2")):
         _fill(page, elem_id, value)
     page.locator("#train-controls input").uncheck()  # fitted below with a quicker setting
     page.locator("#train-start").click()
     log = page.locator("#train-log textarea")
-    expect(log).to_have_value(re.compile("autoencoder checkpoint saved at step 2"), timeout=LONG)
+    expect(log).to_have_value(re.compile("autoencoder checkpoint saved at step 10"), timeout=LONG)
     page.locator("#train-cancel").click()
     expect(page.locator("#train-status")).to_contain_text("Cancelled", timeout=LONG)
     expect(page.locator("#train-status")).to_contain_text("press Resume")
     expect(page.locator("#train-curve-autoencoder")).to_be_visible()
     page.locator("#train-resume").click()
+    expect(log).to_have_value(re.compile("resuming (autoencoder|prior) training from step"), timeout=LONG)
     expect(page.locator("#train-status")).to_contain_text("Finished", timeout=LONG)
-    expect(log).to_have_value(re.compile("resuming (autoencoder|prior) training from step"))
     expect(page.locator("#train-status")).to_contain_text("newcomer.sda")
 
     # Fit the model's musical controls (quickly: a small fit; the Train tab's button uses the full one).
