@@ -68,8 +68,14 @@ def train(
     console.print(f"trained [bold]{result.name}[/] ({result.kind}, size {result.size} on {result.device}) "
                   f"in {seconds(result.seconds)} -> {result.model_path}")
     for stage, info in result.stages.items():
-        console.print(f"  {stage}: {info.get('steps')} steps, stopped: {info.get('stop_reason')}, "
-                      f"best validation {info.get('best_val')}")
+        if "realisation" in info:  # the musical controls: how each one is realised for this model
+            ways = info.get("realisation") or {}
+            console.print(f"  {stage}: musical controls fitted ("
+                          + ", ".join(f"{name} {how}" for name, how in ways.items()) + ")")
+            continue
+        best = info.get("best_val")
+        console.print(f"  {stage}: {info.get('steps')} steps, stopped: {info.get('stop_reason')}"
+                      + (f", best validation {best:.4g}" if isinstance(best, (int, float)) else ""))
     if result.recon_before is not None:
         console.print(f"  old files' reconstruction error: {result.recon_before:.4f} -> {result.recon_after:.4f}")
     for warning in result.warnings:
