@@ -33,6 +33,7 @@ from sda_engine.sketch import RenderedAudio, Sketch
 log = logging.getLogger(__name__)
 
 JOB = "generate"
+_UNREAD = object()  # a session's control map before it is first needed
 DUAL_SEED_OFFSET = 1_000_003
 """Stereo ``dual``: the right channel is a second generation with seed ``s + DUAL_SEED_OFFSET``."""
 LAYER_SEED_OFFSET = 2_000_029
@@ -110,6 +111,7 @@ class ModelSession:
         self.device, self.home = device, home
         self._vocoders: dict[str, tuple[Any, str, str]] = {}
         self._partners: dict[str, ModelSession] = {}
+        self._fitted_map: Any = _UNREAD
 
     @classmethod
     def open(cls, model: str | Path, device: str | torch.device = "auto",
@@ -166,8 +168,9 @@ class ModelSession:
 
     @torch.no_grad()
     def encode(self, samples: np.ndarray, sample_rate: int) -> Sketch:
-        """Any audio (``(T,)`` or ``(C, T)``, any rate) -> its sketch: the code grid of an RVQ model, the
-        posterior-mean latents of a VAE. Channels are averaged; the rate is converted to the model's."""
+        """Any audio (``(T,)`` or ``(C, T)``, any rate) -> its sketch: the code grid of an RVQ model
+        (:func:`sda_control.codes.audio_to_codes`), the posterior-mean latents of a VAE. Channels are averaged;
+        the rate is converted to the model's."""
         from sda_audio.resample import resample
         from sda_models.mel import LogMel
 
@@ -178,6 +181,13 @@ class ModelSession:
         n = mono.shape[0]
         if n == 0:
             raise SdaError("the audio to encode is empty", hint="give a recording with sound in it")
+        if self.kind == "rvq":  # the code-grid editor's encoder: one pipeline for both
+            from sda_control.codes import audio_to_codes
+
+            codes = audio_to_codes(self.bundle, mono, self.sample_rate, self.name)
+            with torch.no_grad():
+                return Sketch("codes", n, codes=codes, latent=self.bundle.autoencoder.rvq.decode_codes(
+                    codes[None].to(self.device)))
         n_fft = rendering.MEL.n_fft
         wave = torch.from_numpy(np.pad(mono, (0, max(0, n_fft - n))))[None].to(self.device)
         mel = LogMel(rendering.MEL).to(self.device)(wave)
@@ -185,11 +195,7 @@ class ModelSession:
         was = ae.training
         ae.eval()
         try:
-            norm = self.bundle.stats.to(self.device).normalize(mel)
-            if self.kind == "rvq":
-                codes = ae.encode_codes(norm)[0].cpu()
-                return Sketch("codes", n, codes=codes, latent=ae.rvq.decode_codes(codes[None].to(self.device)))
-            return Sketch("latents", n, latent=ae.encode(norm))
+            return Sketch("latents", n, latent=ae.encode(self.bundle.stats.to(self.device).normalize(mel)))
         finally:
             ae.train(was)
 
@@ -415,14 +421,16 @@ class ModelSession:
         values = {k: v for k, v in values.items() if not k.startswith("explore")}
         if not values and not explore:
             return None, {}, {}
-        cmap = require_control_map(self.bundle, values or {"brightness": 0.0})
-        if cmap is None and explore:
+        if self._fitted_map is _UNREAD:  # read the model's control section once per session
             from sda_control.hooks import ControlMap
 
-            cmap = ControlMap.from_bundle(self.bundle)
-            if cmap is None:
-                raise SdaError("this model has no fitted controls, so its explore axes cannot be set",
-                               hint="fit the controls for this model first")
+            self._fitted_map = ControlMap.from_bundle(self.bundle)
+        cmap = self._fitted_map
+        if cmap is None and values:
+            require_control_map(self.bundle, values)  # raises: the model has no fitted controls
+        if cmap is None:
+            raise SdaError("this model has no fitted controls, so its explore axes cannot be set",
+                           hint="fit the controls for this model first", action="fit_controls")
         return cmap, values, explore
 
     def _controlled_latent(self, sketch: Sketch, request: GenerationRequest) -> torch.Tensor:
