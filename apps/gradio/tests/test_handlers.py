@@ -312,3 +312,10 @@ def test_vocoder_training_has_its_own_curve_and_a_verdict(trained: AppState) -> 
     assert snap.status == "done", snap.error
     assert len(tab_train.curve_frame(snap, "vocoder")) > 0
     assert snap.verdicts and "Griffin-Lim floor" in tab_train.status_markdown(snap)
+
+
+def test_every_engine_action_has_a_gui_spelling() -> None:
+    from sda_audio.errors import ACTIONS
+    from sda_gradio.messages import GUI_ACTIONS
+
+    assert set(GUI_ACTIONS) == set(ACTIONS)

@@ -140,5 +140,5 @@ def test_download_failure_is_a_clear_error(
     _set_offline(monkeypatch, False)
     with _Hub({}) as hub:  # the hub answers 404 for everything
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        with pytest.raises(SdaError, match="could not download.*404.*sda vocoder download"):
+        with pytest.raises(SdaError, match="could not download.*404.*download the weights once"):
             resolve_bigvgan_weights(cache_dir=tmp_path / "hf-cache")

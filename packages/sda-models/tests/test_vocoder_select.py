@@ -90,10 +90,12 @@ def test_auto_falls_back_to_corpus_offline(corpus_path, monkeypatch) -> None:
 
 
 def test_explicit_choices_that_are_unavailable_say_how_to_fix(tmp_path: Path, corpus_path) -> None:
-    with pytest.raises(SdaError, match="sda train-vocoder MODEL"):
+    with pytest.raises(SdaError, match="train the model's own vocoder") as err:
         select_vocoder("hifigan", corpus_index_path=corpus_path, device="cpu")
-    with pytest.raises(SdaError, match="sda vocoder download"):
+    assert err.value.action == "train_vocoder"
+    with pytest.raises(SdaError, match="download the BigVGAN weights") as err:
         select_vocoder("bigvgan", corpus_index_path=corpus_path, device="cpu")
+    assert err.value.action == "get_bigvgan"
     with pytest.raises(SdaError, match="corpus index"):
         select_vocoder("corpus", corpus_index_path=tmp_path / "none.safetensors", device="cpu")
     with pytest.raises(SdaError, match="BigVGAN weights not found"):
@@ -105,7 +107,8 @@ def test_explicit_choices_that_are_unavailable_say_how_to_fix(tmp_path: Path, co
 def test_auto_with_nothing_available_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SdaError, match="no vocoder is available") as err:
         select_vocoder("auto", corpus_index_path=tmp_path / "corpus.safetensors", device="cpu")
-    assert "sda vocoder download" in str(err.value) and "sda train-vocoder" in str(err.value)
+    assert "BigVGAN weights" in str(err.value) and "own vocoder" in str(err.value)
+    assert err.value.action == "get_bigvgan" and "`sda" not in str(err.value)
 
 
 def test_explicit_choices_when_available(hifigan_section, corpus_path, fake_bigvgan) -> None:

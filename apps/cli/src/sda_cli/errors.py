@@ -27,6 +27,8 @@ CLI_ACTIONS = {
     "grow": "with the CLI: `sda train --add FILES` grows a model",
     "retrain": "with the CLI: `sda train` trains it again",
     "fit_controls": "with the CLI: `sda controls fit MODEL`",
+    "train_vocoder": "with the CLI: `sda train-vocoder MODEL`, or --vocoder auto",
+    "get_bigvgan": "with the CLI: `sda vocoder download` while online, or --bigvgan-weights PATH",
 }
 """How the CLI spells each engine remedy (:data:`sda_audio.errors.ACTIONS`): the engine names no flags."""
 

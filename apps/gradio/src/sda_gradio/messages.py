@@ -20,6 +20,8 @@ GUI_ACTIONS = {
     "grow": "train again with the new files added to the dataset",
     "retrain": "train the model again on the Train tab",
     "fit_controls": "fit its musical controls ('Fit the musical controls' on the Train tab)",
+    "train_vocoder": "choose the 'auto' vocoder, or train the model's own vocoder with the CLI",
+    "get_bigvgan": "download the BigVGAN weights with the CLI, or choose the 'auto' vocoder",
 }
 """How this app spells each engine remedy (:data:`sda_audio.errors.ACTIONS`)."""
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain", "fit_controls")
+ACTIONS = ("resume", "restart", "overwrite", "grow", "retrain", "fit_controls", "train_vocoder", "get_bigvgan")
 """Remedies a front end can offer as its own control (a CLI flag, a GUI button): ``resume`` (continue from
 the last checkpoint), ``restart`` (train from scratch), ``overwrite`` (replace what is there), ``grow`` (add
 files to an existing model), ``retrain`` (train the model again), ``fit_controls`` (fit the musical controls of a
-model)."""
+model), ``train_vocoder`` (train the model's own HiFi-GAN vocoder), ``get_bigvgan`` (download the BigVGAN weights
+once, or point sda at a local copy)."""
 
 
 class SdaError(Exception):

@@ -43,8 +43,8 @@ ENV_WEIGHTS = "SDA_BIGVGAN_WEIGHTS"
 PINNED_CHECKPOINT_SHA256 = "d9fe7ec6bd0b44ed9d66973d5012d8181c1570b01e5c72df51973e241dccd357"
 PINNED_CHECKPOINT_SIZE = 489_041_291
 DOWNLOAD_HINT = (
-    "run `sda vocoder download` while online, or pass a local copy with --bigvgan-weights PATH "
-    f"(or set {ENV_WEIGHTS}) pointing at bigvgan_generator.pt or the folder holding it and config.json"
+    "download the weights once while online, or point sda at a local copy "
+    f"(the {ENV_WEIGHTS} environment variable) of bigvgan_generator.pt or the folder holding it and config.json"
 )
 
 
@@ -68,11 +68,11 @@ def _local_weights(path: Path) -> BigVGANWeights:
             if (path / name).is_file():
                 config = path / CONFIG_FILE
                 return BigVGANWeights(path / name, config if config.is_file() else None, "local")
-        raise SdaError(f"no {CHECKPOINT_FILE} in this folder", path=path, hint=DOWNLOAD_HINT)
+        raise SdaError(f"no {CHECKPOINT_FILE} in this folder", path=path, hint=DOWNLOAD_HINT, action="get_bigvgan")
     if path.is_file():
         config = path.parent / CONFIG_FILE
         return BigVGANWeights(path, config if config.is_file() else None, "local")
-    raise SdaError("BigVGAN weights not found", path=path, hint=DOWNLOAD_HINT)
+    raise SdaError("BigVGAN weights not found", path=path, hint=DOWNLOAD_HINT, action="get_bigvgan")
 
 
 class _EventProgress:
@@ -159,7 +159,7 @@ def resolve_bigvgan_weights(
         return BigVGANWeights(Path(cached[CHECKPOINT_FILE]), Path(cached[CONFIG_FILE]), "cache")
     if not allow_download or _offline():
         raise SdaError(f"the BigVGAN vocoder weights ({repo_id}/{CHECKPOINT_FILE}, about 490 MB) are not "
-                       "downloaded and downloading is off (offline mode)", hint=DOWNLOAD_HINT)
+                       "downloaded and downloading is off (offline mode)", hint=DOWNLOAD_HINT, action="get_bigvgan")
     return _download(repo_id, revision, cache_dir, endpoint, on_event, cancel)
 
 
@@ -181,7 +181,7 @@ def _download(repo_id: str, revision: str, cache_dir: str | Path | None, endpoin
         except Exception as exc:  # noqa: BLE001 - HTTP, connection and disk errors all become one clear message
             detail = " ".join(str(exc).split())  # one line for the CLI
             raise SdaError(f"could not download {repo_id}/{name}: {detail}",
-                           hint="check the network connection and try again, or " + DOWNLOAD_HINT) from exc
+                           hint="check the network connection and try again, or " + DOWNLOAD_HINT, action="get_bigvgan") from exc
     # The hub cache names each LFS blob by its sha256, so the pin costs nothing to check.
     blob = Path(os.path.realpath(paths[CHECKPOINT_FILE])).name
     if repo_id == HF_REPO_ID and blob != PINNED_CHECKPOINT_SHA256:

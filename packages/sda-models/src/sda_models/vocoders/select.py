@@ -29,11 +29,11 @@ logger = logging.getLogger(__name__)
 VocoderName = Literal["auto", "hifigan", "bigvgan", "corpus"]
 VOCODER_CHOICES: tuple[str, ...] = ("auto", "hifigan", "bigvgan", "corpus")
 
-HIFIGAN_HINT = "train one with `sda train-vocoder MODEL`, or use --vocoder auto"
-BIGVGAN_HINT = ("run `sda vocoder download` once while online (about 490 MB), or point --bigvgan-weights / "
-                "SDA_BIGVGAN_WEIGHTS at a local copy; or use --vocoder auto")
+HIFIGAN_HINT = "train the model's own vocoder first, or let sda choose the vocoder (auto)"
+BIGVGAN_HINT = ("download the BigVGAN weights once while online (about 490 MB) or point sda at a local copy "
+                "(SDA_BIGVGAN_WEIGHTS); or let sda choose the vocoder (auto)")
 CORPUS_HINT = ("the corpus index is built from the model's training files during training; retrain the "
-               "model with its dataset available, or use --vocoder auto")
+               "model with its dataset available, or let sda choose the vocoder (auto)")
 
 
 def find_bigvgan_weights(local_path: Path | None = None) -> Path | None:
@@ -120,13 +120,15 @@ def select_vocoder(
 
     if name == "hifigan":
         if not has_hifigan:
-            raise SdaError("this model has no per-model HiFi-GAN vocoder", hint=HIFIGAN_HINT)
+            raise SdaError("this model has no per-model HiFi-GAN vocoder", hint=HIFIGAN_HINT,
+                           action="train_vocoder")
         return (load_hifigan(bundle_vocoder_tensors, bundle_vocoder_config, device),  # type: ignore[arg-type]
                 VocoderChoice("hifigan", "using the model's own HiFi-GAN vocoder, as requested"))
     if name == "bigvgan":
         weights = find_bigvgan_weights(bigvgan_weights)
         if weights is None:
-            raise SdaError("the BigVGAN vocoder weights are not on this machine", hint=BIGVGAN_HINT)
+            raise SdaError("the BigVGAN vocoder weights are not on this machine", hint=BIGVGAN_HINT,
+                           action="get_bigvgan")
         return (load_bigvgan(weights, device),
                 VocoderChoice("bigvgan", f"using the BigVGAN-v2 universal vocoder ({weights}), as requested"))
     if name == "corpus":
@@ -158,5 +160,6 @@ def select_vocoder(
                                                 f"using {_corpus_sentence(vocoder)}")
     raise SdaError("no vocoder is available for this model: no per-model HiFi-GAN, no BigVGAN weights on "
                    "this machine and no corpus index", path=corpus_index_path,
-                   hint=f"{BIGVGAN_HINT.split('; or')[0]}; or {HIFIGAN_HINT.split(', or')[0]}; "
-                        "or retrain so the corpus index is built")
+                   hint="download the BigVGAN weights once while online (or point sda at a local copy), train "
+                        "the model's own vocoder, or retrain so the corpus index is built",
+                   action="get_bigvgan")
