@@ -99,7 +99,8 @@ class RichEventView:
         elif event.kind == "preview":
             self.console.print(f"[cyan]preview[/] step {event.step}: {event.data.get('path', '')}")
         elif event.kind in ("info", "done") and event.message:
-            self.console.print(f"[dim]{event.job}:[/] {event.message}")
+            # a multi-line message is a small table (e.g. the controls' fit): let the terminal wrap it, not Rich
+            self.console.print(f"[dim]{event.job}:[/] {event.message}", soft_wrap="\n" in event.message)
         elif event.kind == "checkpoint" and event.message:
             self.console.print(f"[dim]{event.job}: {event.message}[/]")
 
