@@ -2,23 +2,26 @@
 
 Each assist takes mono float32 audio ``(T,)`` at 44.1 kHz and a value in -1..1, returns audio of the same
 length, and is the identity at 0. They act on the vocoded audio after the model, so every use is
-recorded as ``"assisted"`` (never passed off as the model's own latent control).
+recorded as ``"assisted"`` (never passed off as the model's own latent control). Given the training
+data's spread per descriptor (``reference_std``, what the evaluation measures effects in), brightness and
+warmth aim +-1 at ``REACH_SIGMA`` data-sigma; without it they use fixed relative moves. Every assist
+aimed at another quality re-solves the spectral shape afterwards (:func:`hold_spectrum`), so brightness
+and warmth stay where they were.
 
 - brightness / warmth: one STFT gain (a tilt around 1 kHz and a 100-500 Hz band gain) solved so the
-  spectral centroid moves by up to 0.8 octave, or the warm band's share by up to 3.5x, while the other
-  of the two stays where it was;
+  spectral centroid (octaves) or the warm band's share (logits) moves while the other of the two stays;
+  the reach is cut where the spectrum cannot give it with the other held;
 - roughness: +: amplitude modulation at 45 Hz (sidebands beat against the partials, Sethares roughness);
   -: spectral sharpening (weaker peaks next to a stronger one are attenuated, fewer beating pairs);
-- tension: layered partials on the material's strongest low peak, following its envelope: +: tritone
-  major seventh and minor ninth (dissonant interval classes); -: fifth, octave, twelfth (consonant); up to
-  three times the sound's level;
+- tension: +: copies of the material a tritone down and a major seventh up (dissonant interval classes);
+  -: a chroma comb keeping the strongest pitch class and its fifth (consonant);
 - rhythmic: +: an irregular gate (no steady period); -: envelope levelling (the slow envelope is divided out);
-- pulse: +: accents on the material's own strongest period; -: short segments shuffled (periodicity
-  broken, level distribution kept);
+- pulse: +: accents on the material's own strongest period; -: a wandering playback speed (phase vocoder,
+  pitch kept), so events drift off the period without onsets added or removed;
 - density: +: upward compression of quiet frames plus an 8 Hz ripple (more active frames, more onsets);
   -: a downward expander on the quietest frames (gaps);
-- reverb: +: convolution with a synthetic room (exponentially decaying stereo-free noise, RT60 up to
-  2.5 s); -: a tail gate that cuts decays quickly (drier).
+- reverb: +: a room tail whose every frequency bin decays at the room's RT60 (at least the sound's own
+  decay time), mixed in below the sound; -: a gentle tail gate (drier).
 """
 
 from __future__ import annotations
@@ -30,13 +33,26 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
+from sda_audio.descriptors import describe
 from sda_models.device import cpu_generator
 
 SAMPLE_RATE = 44100
 _N_FFT = 2048
 _HOP = 512
 
-Assist = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
+Spread = dict[str, float]  # the training data's spread per descriptor (``ControlMap.descriptor_std()``)
+Assist = Callable[..., torch.Tensor]  # (x (T,), value -1..1, generator, std: Spread | None) -> (T,)
+_MAX_TILT = 10.0  # dB per octave
+_MAX_WARM_DB = 30.0
+_WET = 0.7  # the room tail's level at +1 reverb, relative to the sound's RMS
+_RT60 = (0.5, 4.0)  # the room's decay time: (at least) the sound's own (or this), + this * value
+_TAIL_GATE = 0.2  # -1 reverb: gain (level / loudest level within 0.1 s) ** this
+_TENSE_STEPS = (-6.0, 11.0)  # tension +: a tritone below, a major seventh above (the centroid stays near)
+_FOCUS_DB = 26.0  # tension -1: pitch classes away from the root and its fifth attenuated this much
+_LAYER = 0.8  # tension +1: each layered copy at this times the sound's RMS
+_ACCENT = 3.0  # pulse +1: accent gain 1 + this on the beat
+_WARP = 0.3  # pulse -1: the playback rate wanders within about exp(+-this)
+REACH_SIGMA = 1.2  # with a known spread, +-1 aims the own descriptor this many data-sigma away
 
 
 def _stft(x: torch.Tensor) -> torch.Tensor:
@@ -109,14 +125,50 @@ def _bisect(fn: Callable[[float], float], target: float, lo: float, hi: float, s
     return 0.5 * (lo + hi)
 
 
-def spectral_shape(x: torch.Tensor, brightness: float, warmth: float) -> torch.Tensor:
+def _solve_shape(model: _SpectrumModel, freqs: torch.Tensor, b_target: float, w_target: float
+                 ) -> tuple[float, float]:
+    """(warm-band dB, tilt dB/octave) that bring the modelled brightness and warmth to the targets
+    (alternating bisection, each within its limits)."""
+    warm_db, tilt_db = 0.0, 0.0
+    for _ in range(3):
+        tilt_db = _bisect(lambda t, w=warm_db: model.measure(_shape_gain(freqs, w, t).double().numpy())[0],
+                          b_target, -_MAX_TILT, _MAX_TILT)
+        warm_db = _bisect(lambda w, t=tilt_db: model.measure(_shape_gain(freqs, w, t).double().numpy())[1],
+                          w_target, -_MAX_WARM_DB, _MAX_WARM_DB)
+    return warm_db, tilt_db
+
+
+def _reach(d0: float, key: str, std: Spread | None, fallback: float, cap: float,
+           warp: Callable[[float], float], unwarp: Callable[[float], float]) -> float:
+    """The half-range ``k`` (in the warped domain) of a slider moving a descriptor now at ``d0``:
+    ``unwarp(warp(d0) + k) - unwarp(warp(d0) - k)`` spans ``2 * REACH_SIGMA`` data-sigma when the training
+    data's spread is known (``fallback`` otherwise), at most ``cap``."""
+    sigma = float(std.get(key, 0.0)) if std else 0.0
+    if sigma <= 0:
+        return fallback
+    c = warp(d0)
+    span = lambda k: unwarp(c + k) - unwarp(c - k)  # noqa: E731
+    if span(cap) <= 2 * REACH_SIGMA * sigma:
+        return cap
+    return _bisect(span, 2 * REACH_SIGMA * sigma, 0.0, cap)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+def spectral_shape(x: torch.Tensor, brightness: float, warmth: float, std: Spread | None = None) -> torch.Tensor:
     """Brightness and warmth together, each aimed at its own descriptor while the other is held.
 
-    Brightness ``v`` scales the spectral centroid by ``2 ** (0.8 v)`` (as far as a tilt
-    of at most 8 dB per octave and gains within -36..+24 dB reach); warmth ``v``
-    scales the 100-500 Hz share of the energy by ``2 ** (1.8 v)``. A tilt (dB/octave around 1 kHz) and a
-    warm-band gain are solved jointly (alternating bisection on the measured spectrum) so that setting
-    one leaves the other descriptor where it was. Loudness is kept.
+    Brightness ``v`` scales the centroid by ``2 ** (k v)`` and warmth ``v`` moves the logit of the
+    100-500 Hz share by ``k v``, ``k`` chosen so that -1..+1 spans ``2 * REACH_SIGMA`` data-sigma of the
+    training data (with ``std``; at most 2 octaves / 4 logits; without ``std`` 0.8 octave / 1.25 logits).
+    A tilt (dB/octave around 1 kHz, at most 10) and a warm-band gain are solved jointly (alternating bisection on the measured
+    spectrum) so that setting one leaves the other descriptor where it was. Loudness is kept.
     """
     spec = _stft(x)
     freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / SAMPLE_RATE)
@@ -124,31 +176,61 @@ def spectral_shape(x: torch.Tensor, brightness: float, warmth: float) -> torch.T
     b0, w0 = model.measure(np.ones(len(model.freqs)))
     if b0 <= 0 or w0 <= 0:
         return x
-    b_target = b0 * 2.0 ** (0.8 * brightness)
-    w_target = min(max(w0 * 2.0 ** (1.8 * warmth), 1e-4), 0.95)
-    warm_db, tilt_db = 0.0, 0.0
+    w0 = min(max(w0, 1e-4), 0.95)
+    b_oct = _reach(b0, "brightness", std, 0.8, 2.0, math.log2, lambda v: 2.0 ** v)
+    w_logit = _reach(w0, "warmth", std, 1.25, 4.0, _logit, _sigmoid)
 
-    def measured(wdb: float, tdb: float) -> tuple[float, float]:
-        return model.measure(_shape_gain(freqs, wdb, tdb).double().numpy())
+    def solve(b_move: float, w_move: float) -> tuple[float, float, bool]:
+        """(warm dB, tilt dB/octave, whether both targets were met) for moves in octaves / logits."""
+        b_target = b0 * 2.0 ** b_move
+        w_target = min(max(_sigmoid(_logit(w0) + w_move), 1e-4), 0.95)
+        warm_db, tilt_db = _solve_shape(model, freqs, b_target, w_target)
+        b, w = model.measure(_shape_gain(freqs, warm_db, tilt_db).double().numpy())
+        ok = abs(math.log2(max(b, 1e-9) / b_target)) < 0.1 and abs(_logit(min(max(w, 1e-4), 0.95))
+                                                                     - _logit(w_target)) < 0.25
+        return warm_db, tilt_db, ok
 
-    for _ in range(3):
-        tilt_db = _bisect(lambda t, w=warm_db: measured(w, t)[0], b_target, -8.0, 8.0)
-        warm_db = _bisect(lambda w, t=tilt_db: measured(w, t)[1], w_target, -30.0, 24.0)
+    # the reach is cut (the same for every value of the sign, so the sweep stays monotone) until the full
+    # move at +-1 is met with the other descriptor held: a tilt cannot create what the spectrum lacks
+    scale = 1.0
+    for scale in (1.0, 0.75, 0.5, 0.3, 0.15):
+        if solve(math.copysign(b_oct * scale, brightness) if brightness else 0.0,
+                 math.copysign(w_logit * scale, warmth) if warmth else 0.0)[2]:
+            break
+    warm_db, tilt_db, _ = solve(b_oct * scale * brightness, w_logit * scale * warmth)
     y = _istft(spec * _shape_gain(freqs, warm_db, tilt_db)[:, None], x.shape[-1])
     return _match_rms(y, x)
 
 
-def tilt(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Brightness: the centroid scaled by ``2 ** (0.8 value)``, warmth held (see :func:`spectral_shape`)."""
-    return spectral_shape(x, value, 0.0)
+def hold_spectrum(y: torch.Tensor, ref: torch.Tensor, passes: int = 2) -> torch.Tensor:
+    """``y`` re-shaped (tilt + 100-500 Hz gain, within the same limits) so that its brightness and warmth
+    are those of ``ref`` again: an assist aimed at another quality does not move these two. The solve is
+    repeated on its own output (``passes``), since a resynthesised spectrum is not exactly the gained one."""
+    freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / SAMPLE_RATE)
+    b_ref, w_ref = _SpectrumModel(_stft(ref), freqs).measure(np.ones(len(freqs)))
+    if min(b_ref, w_ref) <= 0:
+        return y
+    for _ in range(passes):
+        spec = _stft(y)
+        model = _SpectrumModel(spec, freqs)
+        if min(model.measure(np.ones(len(freqs)))) <= 0:
+            return y
+        warm_db, tilt_db = _solve_shape(model, freqs, b_ref, min(w_ref, 0.95))
+        y = _match_rms(_istft(spec * _shape_gain(freqs, warm_db, tilt_db)[:, None], y.shape[-1]), y)
+    return y
 
 
-def low_band(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Warmth: the 100-500 Hz share scaled by ``2 ** (1.8 value)``, brightness held."""
-    return spectral_shape(x, 0.0, value)
+def tilt(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
+    """Brightness: the centroid moved, warmth held (see :func:`spectral_shape`)."""
+    return spectral_shape(x, value, 0.0, std)
 
 
-def roughen(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
+def low_band(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
+    """Warmth: the 100-500 Hz share moved, brightness held (see :func:`spectral_shape`)."""
+    return spectral_shape(x, 0.0, value, std)
+
+
+def roughen(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
     """Roughness: + amplitude modulation at 45 Hz (depth ``value``); - spectral peak sharpening."""
     if value > 0:
         t = torch.arange(x.shape[-1], dtype=torch.float32) / SAMPLE_RATE
@@ -162,31 +244,60 @@ def roughen(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.
     return _match_rms(_istft(sharpened, x.shape[-1]), x)
 
 
-def _root(x: torch.Tensor) -> float:
-    """The strongest spectral peak between 130 and 520 Hz of the average spectrum (220 Hz if none)."""
-    power = _stft(x).abs().square().mean(dim=1)
+def _shifted(x: torch.Tensor, semitones: float) -> torch.Tensor:
+    """``x`` pitch-shifted by ``semitones``, same length: a phase-vocoder stretch by the pitch ratio (bins
+    that would fold over Nyquist removed), read back at the original length."""
+    ratio = 2.0 ** (semitones / 12.0)
+    spec = _stft(x)
+    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0])[:, None]
+    stretched = AF.phase_vocoder(spec, 1.0 / ratio, advance)
     freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / SAMPLE_RATE)
-    band = (freqs >= 130.0) & (freqs <= 520.0)
-    if float(power[band].sum()) <= 0:
-        return 220.0
-    return float(freqs[band][int(torch.argmax(power[band]))])
+    stretched[freqs > 0.95 * SAMPLE_RATE / 2 / ratio] = 0
+    long = _istft(stretched, int(round(x.shape[-1] * ratio)))
+    return torch.nn.functional.interpolate(long[None, None], size=x.shape[-1], mode="linear",
+                                           align_corners=False)[0, 0]
 
 
-def detune(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Tension: layered partials that follow the sound's envelope, on the material's strongest low peak.
+def _pitch_class(freqs: torch.Tensor) -> torch.Tensor:
+    return torch.remainder(12.0 * torch.log2(freqs.clamp_min(1.0) / 440.0), 12.0)
 
-    + a tritone, a major seventh and a minor ninth above the root (dissonant interval classes, far apart
-    in Hz, so little roughness); - a fifth, an octave and a twelfth (consonant). Up to three times the
-    sound's level at the ends.
+
+def _focus(x: torch.Tensor, amount: float) -> torch.Tensor:
+    """A chroma comb: keep the material's strongest pitch class and its fifth, attenuate every other
+    pitch class by up to ``amount`` (0..1); what remains is a consonant "power chord" of the material's
+    own partials. Long frames (186 ms, as the tension descriptor uses) so low partials are resolved."""
+    n_fft, hop = 8192, 2048
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(x, n_fft, hop, window=window, return_complex=True)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
+    pc = _pitch_class(freqs)
+    power = spec.abs().square().mean(dim=1)
+    band = (freqs >= 50.0) & (freqs <= 5000.0)
+    chroma = torch.zeros(12, dtype=power.dtype)
+    chroma.index_add_(0, torch.round(pc[band]).long() % 12, power[band])
+    root = float(torch.argmax(chroma))  # on the A440 grid, as the tension descriptor's chroma
+    dist = torch.stack([torch.remainder(pc - k, 12.0) for k in (root, root + 7.0)])
+    dist = torch.minimum(dist, 12.0 - dist).amin(dim=0)  # semitones to the nearest kept class
+    gain = 1.0 - amount * (1.0 - torch.exp(-((dist / 0.3) ** 2)))
+    gain[freqs < 50.0] = 1.0
+    return torch.istft(spec * gain[:, None], n_fft, hop, window=window, length=x.shape[-1])
+
+
+def detune(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
+    """Tension: + the material layered with copies of itself a tritone down and a major seventh up (the
+    most dissonant interval classes, 6 and 1; one below and one above, so the centroid moves little; the
+    copies share its timbre and envelope), each at up to
+    ``_LAYER * value ** 2`` of its level; - a chroma comb that keeps the material's strongest pitch class and its
+    fifth and attenuates the others (by up to ``_FOCUS_DB``, linear in dB): fewer, consonant pitch classes. Brightness and
+    warmth are held.
     """
-    root = _root(x)
-    steps = (0.0, 6.0, 11.0, 13.0) if value > 0 else (0.0, 7.0, 12.0, 19.0)
-    t = torch.arange(x.shape[-1], dtype=torch.float64) / SAMPLE_RATE
-    phases = torch.rand(len(steps), generator=generator, dtype=torch.float64) * 2 * math.pi
-    tone = sum(torch.sin(2 * math.pi * root * 2 ** (s / 12) * t + ph) for s, ph in zip(steps, phases, strict=True))
-    tone = torch.as_tensor(tone, dtype=torch.float32) * _envelope(x, 0.05)
-    y = x + 3.0 * abs(value) * _match_rms(tone, x)
-    return _match_rms(y, x)
+    if value > 0:
+        y = x.clone()
+        for s in _TENSE_STEPS:
+            y = y + _LAYER * value ** 2 * _match_rms(_shifted(x, s), x)  # tension saturates: value squared
+    else:
+        y = _focus(x, 1.0 - 10.0 ** (_FOCUS_DB * value / 20.0))
+    return hold_spectrum(_match_rms(y, x), x)
 
 
 def _gate(n: int, rate_hz: float, duty: float, attack_s: float, depth: float) -> torch.Tensor:
@@ -222,16 +333,17 @@ def _irregular_gate(n: int, depth: float, generator: torch.Generator) -> torch.T
         is_open = not is_open
     edge = int(0.015 * SAMPLE_RATE)
     kernel = torch.hann_window(edge + 2)[1:-1]
-    smooth = torch.nn.functional.conv1d(gate[None, None], (kernel / kernel.sum())[None, None], padding=edge // 2)
-    return smooth[0, 0, :n]
+    full = AF.fftconvolve(gate, kernel / kernel.sum())  # (as a direct convolution, seconds on 20 s of audio)
+    start = kernel.shape[0] - 1 - edge // 2
+    return full[start:start + n]
 
 
-def gate_rhythm(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
+def gate_rhythm(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
     """Rhythmic: + an irregular gate (down by up to 20 dB, never silent, so density stays); - the 0.1-1 s
     envelope levelled."""
     if value > 0:
-        return _match_rms(x * _irregular_gate(x.shape[-1], 0.9 * value, generator), x)
-    return _match_rms(_level(x, 0.12, -value), x)
+        return hold_spectrum(_match_rms(x * _irregular_gate(x.shape[-1], 0.9 * value, generator), x), x)
+    return hold_spectrum(_match_rms(_level(x, 0.12, -value), x), x)
 
 
 def _onset_envelope(x: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -256,51 +368,50 @@ def _beat(x: torch.Tensor) -> tuple[float, float]:
     return lag / rate, int(torch.argmax(folded)) / rate
 
 
-def _shuffle(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.Tensor:
-    """Swap a share ``amount`` of ~90-210 ms segments with random others, joined by 20 ms equal-power
-    overlaps (no dips, so no new onsets at the joins)."""
-    n = x.shape[-1]
-    ov = int(0.02 * SAMPLE_RATE)
-    bounds = [0]
-    while bounds[-1] < n:
-        step = 0.09 + 0.12 * float(torch.rand(1, generator=generator))
-        bounds.append(min(n, bounds[-1] + int(step * SAMPLE_RATE)))
-    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
-    order = list(range(len(spans)))
-    for i in range(len(order)):
-        if float(torch.rand(1, generator=generator)) < amount:
-            j = int(torch.randint(len(order), (1,), generator=generator))
-            order[i], order[j] = order[j], order[i]
-    padded = torch.nn.functional.pad(x, (0, ov))
-    out = torch.zeros(n + ov)
-    fade_in = torch.sin(0.5 * math.pi * torch.linspace(0, 1, ov))
-    fade_out = torch.cos(0.5 * math.pi * torch.linspace(0, 1, ov))
-    pos = 0
-    for k, i in enumerate(order):
-        a, b = spans[i]
-        seg = padded[a:b + ov].clone()
-        if k > 0:
-            seg[:ov] *= fade_in
-        seg[-ov:] *= fade_out
-        out[pos:pos + seg.shape[-1]] += seg[: out.shape[-1] - pos]
-        pos += b - a
-    return out[:n]
+def _warp_time(x: torch.Tensor, depth: float, generator: torch.Generator) -> torch.Tensor:
+    """``x`` played at a smoothly wandering speed (pitch kept, length kept): a phase vocoder reads the
+    STFT at positions whose rate is ``exp(depth * n(t))``, ``n`` a smooth random curve (a new value
+    ~0.4 s smoothing, no steady spacing). Events drift off any steady period (onsets move, none are added or removed)."""
+    spec = _stft(x)
+    frames = spec.shape[-1]
+    knots = max(4, int(frames * _HOP / SAMPLE_RATE / 0.1) + 4)  # white noise every ~0.1 s, then smoothed
+    noise = torch.randn(knots, generator=generator, dtype=torch.float64)
+    curve = torch.nn.functional.interpolate(noise[None, None], size=frames, mode="linear", align_corners=True)[0, 0]
+    width = max(3, int(0.4 * SAMPLE_RATE / _HOP))
+    kernel = torch.hann_window(width + 2, dtype=torch.float64)[1:-1]
+    curve = torch.nn.functional.conv1d(torch.nn.functional.pad(curve[None, None], (width // 2, width - 1 - width // 2),
+                                                               mode="replicate"), (kernel / kernel.sum())[None, None])[0, 0]
+    curve = curve / curve.std().clamp_min(1e-9)
+    rate = torch.exp(depth * curve)
+    pos = torch.cumsum(rate, 0) - rate[0]
+    pos = pos * ((frames - 1) / float(pos[-1])) if float(pos[-1]) > 0 else torch.arange(frames, dtype=torch.float64)
+    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0], dtype=torch.float64)[:, None]
+    padded = torch.nn.functional.pad(spec, (0, 2))
+    i0 = pos.floor().long()
+    s0, s1 = padded[:, i0], padded[:, i0 + 1]
+    step = s1.angle().double() - s0.angle().double() - advance
+    step = step - 2 * math.pi * torch.round(step / (2 * math.pi)) + advance
+    phase = torch.cat([spec[:, :1].angle().double(), torch.cumsum(step, -1)[:, :-1]], dim=-1)
+    alpha = (pos - i0)[None, :]
+    mag = alpha * s1.abs().double() + (1 - alpha) * s0.abs().double()
+    return _istft(torch.polar(mag, phase).to(spec.dtype), x.shape[-1])
 
 
-def gate_pulse(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
+def gate_pulse(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
     """Pulse: + accents (up to +12 dB, 80 ms decay) on the material's own strongest period, so its beat
-    is reinforced rather than fought; - segments shuffled, which breaks the periodicity but keeps the
-    level distribution (no gaps, so density stays)."""
+    is reinforced rather than fought; - the playback speed wanders (:func:`_warp_time`, up to
+    ``exp(+-_WARP)``), so events drift off the period while no onset is added or removed (density and
+    the envelope's modulation stay). Brightness and warmth are held."""
     if value > 0:
         period, phase = _beat(x)
         t = torch.arange(x.shape[-1], dtype=torch.float32) / SAMPLE_RATE
         since = torch.remainder(t - phase, period)
-        accent = 1.0 + 3.0 * value * torch.exp(-since / 0.08)
-        return _match_rms(x * accent, x)
-    return _match_rms(_shuffle(x, -value, generator), x)
+        accent = 1.0 + _ACCENT * value * torch.exp(-since / 0.08)
+        return hold_spectrum(_match_rms(x * accent, x), x)
+    return hold_spectrum(_match_rms(_warp_time(x, _WARP * -value, generator), x), x)
 
 
-def gate_density(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
+def gate_density(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
     """Density: + quiet frames raised and an 8 Hz ripple; - the quietest frames gated out."""
     env = _envelope(x, 0.05)
     peak = float(torch.quantile(env[:: max(1, env.numel() // 20000)], 0.99)) + 1e-9
@@ -314,30 +425,55 @@ def gate_density(x: torch.Tensor, value: float, generator: torch.Generator) -> t
     return _match_rms(x * (floor + (1 - floor) * gain ** (-value)), x)
 
 
-def room_impulse(rt60: float, generator: torch.Generator) -> torch.Tensor:
-    """A synthetic room: seeded noise under an exponential decay reaching -60 dB at ``rt60`` s."""
-    n = int(min(rt60 * 1.2, 4.0) * SAMPLE_RATE)
-    t = torch.arange(n, dtype=torch.float32) / SAMPLE_RATE
-    noise = torch.randn(n, generator=generator)
-    ir = noise * torch.exp(-6.9078 * t / rt60)  # ln(1000) = 6.9078: amplitude -60 dB at rt60
-    ir[: int(0.002 * SAMPLE_RATE)] *= torch.linspace(0, 1, int(0.002 * SAMPLE_RATE))
-    return ir / ir.square().sum().sqrt()
+def spectral_room(x: torch.Tensor, rt60: float) -> torch.Tensor:
+    """The tail of a room (without the direct sound): every STFT bin's power decays exponentially
+    (-60 dB at ``rt60`` s) after it is excited.
+
+    A convolution with a noise impulse response gives each partial a randomly fading tail (a tone's tail
+    is narrowband noise), and a decay measured on such a tail scatters widely. Smoothing the power per
+    bin gives every tail the room's decay exactly, so the measured decay time follows ``rt60``; the
+    phases are the sound's own where it dominates the tail, else continued at the bin's last
+    instantaneous frequency (a partial rings on at its pitch: no new pitches, no beating).
+    """
+    spec = _stft(x)
+    power = spec.abs().square().double()  # (F, frames)
+    a = 10.0 ** (-6.0 * _HOP / (SAMPLE_RATE * rt60))  # power decay per frame
+    tail = AF.lfilter(power, torch.tensor([1.0, -a], dtype=torch.float64), torch.tensor([0.0, a], dtype=torch.float64),
+                      clamp=False)  # tail[t] = a * (tail[t-1] + power[t-1])
+    ph_x = spec.angle().double()
+    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0], dtype=torch.float64)
+    inst = torch.diff(ph_x, dim=1, prepend=ph_x[:, :1]) - advance[:, None]
+    inst = inst - 2 * math.pi * torch.round(inst / (2 * math.pi)) + advance[:, None]
+    strong = power >= 0.25 * tail  # the sound dominates its own tail here: keep its phase
+    phase = torch.empty_like(ph_x)
+    cur, inc = ph_x[:, 0], inst[:, 0]
+    for t in range(ph_x.shape[1]):
+        inc = torch.where(strong[:, t], inst[:, t], inc)
+        cur = torch.where(strong[:, t], ph_x[:, t], cur + inc)
+        phase[:, t] = cur
+    wet = torch.polar(tail.clamp_min(0).sqrt(), phase).to(spec.dtype)
+    return _istft(wet, x.shape[-1])
 
 
-def reverberate(x: torch.Tensor, value: float, generator: torch.Generator) -> torch.Tensor:
-    """Reverb: + convolution with a synthetic room (RT60 0.3-2.5 s, wet up to 70 %); - a tail gate."""
+def reverberate(x: torch.Tensor, value: float, generator: torch.Generator, std: Spread | None = None) -> torch.Tensor:
+    """Reverb: + a room tail (:func:`spectral_room`; RT60 the sound's own decay time, at least 0.5 s, plus
+    up to 4 s) mixed in at up to 0.7 of the sound's
+    RMS (the old 70 % convolution mix filled every gap, so no decay was left for the descriptor to see and
+    the envelope's modulation, rhythmic, collapsed); - a gentle tail gate (decays cut faster).
+    Brightness and warmth are held."""
     if value > 0:
-        rt60 = 0.3 + 2.2 * value
-        wet = AF.fftconvolve(x, room_impulse(rt60, generator))[: x.shape[-1]]
-        mix = 0.7 * value
-        return _match_rms((1 - mix) * x + mix * _match_rms(wet, x), x)
+        own = describe(x.numpy(), SAMPLE_RATE)["reverberance"]  # a room shorter than the sound's own decays
+        rt60 = max(own, _RT60[0]) + _RT60[1] * value             # would shorten them
+        wet = spectral_room(x, rt60)
+        y = x + _WET * value * _match_rms(wet, x)
+        return hold_spectrum(_match_rms(y, x), x)
     hop = 220  # 5 ms frames
     env = torch.nn.functional.avg_pool1d(x.square()[None, None], 2 * hop, stride=hop, padding=hop).sqrt()
     peak = torch.nn.functional.max_pool1d(env, 41, stride=1, padding=20)  # the loudest point within 0.1 s
     ratio = torch.nn.functional.interpolate(env / peak.clamp_min(1e-9), size=x.shape[-1], mode="linear",
                                             align_corners=False)[0, 0]  # 1 at peaks, < 1 in tails
-    gain = ratio.clamp(0, 1) ** (3.0 * -value)
-    return _match_rms(x * gain, x)
+    gain = ratio.clamp(0, 1) ** (_TAIL_GATE * -value)
+    return hold_spectrum(_match_rms(x * gain, x), x)
 
 
 ASSISTS: dict[str, Assist] = {
@@ -355,9 +491,11 @@ ORDER = ("tension", "roughness", "density", "rhythmic", "pulse", "reverb")  # af
 
 
 def apply_assists(audio: np.ndarray, values: dict[str, float], seed: int,
-                  names: tuple[str, ...] | None = None) -> np.ndarray:
+                  names: tuple[str, ...] | None = None, reference_std: Spread | None = None) -> np.ndarray:
     """Apply the assists of ``names`` (default: every non-zero value) in a fixed order (brightness and
-    warmth jointly first, then tension, roughness, the time-domain ones, reverb last). Returns float32 ``(T,)`` with the input's RMS, peak-limited to 0.99."""
+    warmth jointly first, then tension, roughness, the time-domain ones, reverb last). ``reference_std``:
+    the training data's spread per descriptor (``ControlMap.descriptor_std()``), which sets the reach of
+    brightness and warmth. Returns float32 ``(T,)`` with the input's RMS, peak-limited to 0.99."""
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32).reshape(-1))
     if x.numel() == 0:
         return audio.astype(np.float32)
@@ -366,12 +504,12 @@ def apply_assists(audio: np.ndarray, values: dict[str, float], seed: int,
               and (names is None or n in names)]
     if wanted:  # one joint solve, so the one not asked for is held where it was
         x = spectral_shape(x, *(max(-1.0, min(1.0, float(values.get(n, 0.0)))) if n in wanted else 0.0
-                                for n in ("brightness", "warmth")))
+                                for n in ("brightness", "warmth")), reference_std)
     for name in ORDER:
         value = float(values.get(name, 0.0))
         if value == 0.0 or (names is not None and name not in names):
             continue
-        x = ASSISTS[name](x, max(-1.0, min(1.0, value)), gen)
+        x = ASSISTS[name](x, max(-1.0, min(1.0, value)), gen, reference_std)
     x = torch.nan_to_num(x)
     peak = float(x.abs().max())
     if peak > 0.99:

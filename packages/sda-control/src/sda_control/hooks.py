@@ -162,7 +162,7 @@ class ControlMap:
         names = tuple(n for n in CONTROL_NAMES if values.get(n, 0.0) != 0.0 and self.method(n) == "assisted")
         if not names:
             return np.asarray(audio, np.float32)
-        return apply_assists(audio, values, seed, names=names)
+        return apply_assists(audio, values, seed, names=names, reference_std=self.descriptor_std())
 
     def descriptor_std(self) -> dict[str, float]:
         """The training data's spread per descriptor (what the evaluation's effect sizes are measured in)."""
