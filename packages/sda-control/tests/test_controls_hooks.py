@@ -69,14 +69,6 @@ def test_realisation_labels_and_modes() -> None:
     assert not np.allclose(cmap.assist(audio, {"warmth": 1.0}, seed=0), audio)
 
 
-def test_steering_is_identity_unless_density_is_steered() -> None:
-    cfg = _config("latent")
-    assert ControlMap("vae", _tensors(), cfg).steer_sampling({"density": 1.0})["rate"] == 1.0
-    cfg["realisation"]["density"] = "steered"
-    steer = ControlMap("vae", _tensors(), cfg).steer_sampling({"density": 1.0})
-    assert steer["rate"] == pytest.approx(2.0) and steer["temperature_scale"] == 1.0
-
-
 def test_broken_sections_are_clear_errors() -> None:
     t = _tensors()
     del t["readouts"]

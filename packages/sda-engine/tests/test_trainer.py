@@ -163,7 +163,7 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
                      warmth=-0.5)[0]
     assert set(moved.notes["controls"]) == {"brightness", "warmth"}
     assert set(moved.notes["controls"].values()) <= {"latent", "steered", "assisted"}
-    # density above 0 on an RVQ model layers a second sketch in, at the same loudness
+    # density above 0 on an RVQ model plays a longer sketch faster, at the same loudness
     plain = generate("loop", 1.0, seed=4, home=home, output=tmp_path / "out" / "plain.wav", channels="mono",
                      bit_depth=32)[0]
     dense = generate("loop", 1.0, seed=4, home=home, output=tmp_path / "out" / "dense.wav", channels="mono",

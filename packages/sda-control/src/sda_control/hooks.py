@@ -3,14 +3,13 @@
 With ``request.controls`` non-empty the engine does::
 
     cmap = ControlMap.from_bundle(bundle)        # None: the model has no fitted controls
-    settings = cmap.steer_sampling(values)       # before sampling: {"temperature_scale", "rate"}
     latent = cmap.shift_latent(latent, values)   # after sampling, before decoding
     audio = cmap.assist(audio, values, seed)     # on the mono audio after vocoding
     sidecar["controls"] = cmap.realisation(values)
 
 Each control is realised one way, fixed when the controls were fitted (the decoder-side check in
 :mod:`sda_control.fit`): ``"latent"`` (a shift along the model's own latent direction, clamped to where
-the data lives), ``"steered"`` (VAE density: the latent process runs faster or slower), or
+the data lives), ``"steered"`` (density: the engine steers the sequence itself, see ``sda_engine.rendering``), or
 ``"assisted"`` (a labelled DSP effect, :mod:`sda_control.assists`); ``"off"`` when the value is 0.
 ``mode="latent"`` forces the latent shift for every control and no assist (the evaluation's
 "latent-only" column); ``mode="assist"`` uses the assists alone.
@@ -34,7 +33,6 @@ MODES = ("auto", "latent", "assist")
 REQUIRED_TENSORS = ("latent_mean", "directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi",
                     "descriptor_mean", "descriptor_std")
 FIT_HINT = "fit the controls for this model first"
-MAX_RATE_OCTAVES = 1.0  # steered density: the latent process runs 0.5x .. 2x as fast
 
 
 class ControlMap:
@@ -103,16 +101,6 @@ class ControlMap:
         """Per control (all eight): ``"latent" | "steered" | "assisted" | "off"``."""
         values = validate_controls(values)
         return {n: (self.method(n) if values.get(n, 0.0) != 0.0 else "off") for n in CONTROL_NAMES}
-
-    def steer_sampling(self, values: dict[str, float]) -> dict[str, float]:
-        """Sampling settings: ``temperature_scale`` (multiplies the temperature) and ``rate`` (multiplies
-        the VAE latent process's speed, like the old density). Identity unless a control is steered."""
-        values = validate_controls(values)
-        rate = 1.0
-        density = values.get("density", 0.0)
-        if density and self.method("density") == "steered":
-            rate = float(2.0 ** (MAX_RATE_OCTAVES * density))
-        return {"temperature_scale": 1.0, "rate": rate}
 
     @torch.no_grad()
     def shift_latent(self, latent: Tensor, values: dict[str, float]) -> Tensor:

@@ -36,8 +36,6 @@ JOB = "generate"
 _UNREAD = object()  # a session's control map before it is first needed
 DUAL_SEED_OFFSET = 1_000_003
 """Stereo ``dual``: the right channel is a second generation with seed ``s + DUAL_SEED_OFFSET``."""
-LAYER_SEED_OFFSET = 2_000_029
-"""Density above 0 on an RVQ model: a second sketch with seed ``s + LAYER_SEED_OFFSET`` is layered in."""
 
 
 @dataclass
@@ -160,11 +158,9 @@ class ModelSession:
     def sample(self, request: GenerationRequest, seed: int | None = None, on_event: ProgressCallback = ignore_events,
                cancel: CancelToken | None = None) -> Sketch:
         """A new sketch of ``request.duration`` seconds from ``seed`` (default ``request.seed``); the musical
-        controls that steer sampling (density; a fitted map's steered controls) act here."""
-        cmap, values, _ = self._control_map(request)
-        steer = cmap.steer_sampling(values) if cmap is not None else {}
+        density acts here (a dense sketch is sampled longer and played faster, see :mod:`rendering`)."""
         return rendering.sample_sketch(self.bundle, request, request.seed if seed is None else seed, self.device,
-                                       on_event, cancel, steer=steer)
+                                       on_event, cancel)
 
     @torch.no_grad()
     def encode(self, samples: np.ndarray, sample_rate: int) -> Sketch:
@@ -217,7 +213,8 @@ class ModelSession:
         """The log-mel ``(128, frames)`` that :meth:`render` vocodes (blend, dynamics and density applied)."""
         members = self._latent_members(request)
         frames = rendering.n_mel_frames(sketch.samples / self.sample_rate)
-        return rendering.render_mel(members, self._controlled_latent(sketch, request), frames, request, cancel)
+        return rendering.render_mel(members, self._controlled_latent(sketch, request), frames, request, cancel,
+                                    seed=sketch.seed)
 
     def render(self, sketch: Sketch, request: GenerationRequest, on_event: ProgressCallback = ignore_events,
                cancel: CancelToken | None = None) -> RenderedAudio:
@@ -233,7 +230,7 @@ class ModelSession:
             if method == "dual":
                 assert sketch.seed is not None
                 second = self.sample(request, sketch.seed + DUAL_SEED_OFFSET, on_event, cancel)
-                right = self._render_mono(second, request, on_event, cancel)[0]
+                right = self._render_mono(second, request, on_event, cancel, gate_seed=sketch.seed)[0]
                 audio = np.stack([mono, right[: mono.shape[0]]])
             else:
                 from sda_audio.spatial import mono_to_stereo
@@ -250,6 +247,9 @@ class ModelSession:
         realised = self.control_realisation(request)
         if realised:
             notes["controls"] = realised
+        if rendering.sparse_share(request.control.value("density")) > 0:
+            notes["density_gaps"] = ("assisted: the events the density gate silenced in the sequence (steered) "
+                                     "are set to digital silence after the vocoder")
         return RenderedAudio(samples=audio, sample_rate=self.sample_rate, seed=sketch.seed, vocoder=voc_name,
                              vocoder_reason=voc_reason, channels=channels, seams=seams, notes=notes)
 
@@ -364,17 +364,22 @@ class ModelSession:
                                 notes=dict(audio.notes))
 
     def _render_mono(self, sketch: Sketch, request: GenerationRequest, on_event: ProgressCallback,
-                     cancel: CancelToken | None) -> tuple[np.ndarray, list[int], str, str]:
+                     cancel: CancelToken | None, gate_seed: int | None = None
+                     ) -> tuple[np.ndarray, list[int], str, str]:
+        """Mono audio of ``sketch``; ``gate_seed`` (default the sketch's seed) picks the events a sparse
+        density silences (a dual stereo pair shares its left channel's, so the gaps line up)."""
         vocoder, voc_name, voc_reason = self.vocoder(request.vocoder)
         groups = self._groups(request)
         if len(groups) == 1:
-            mono, seams = self._vocoded(groups[0][0], vocoder, sketch, request, on_event, cancel)
-            return self._layered(mono, vocoder, sketch, request, on_event, cancel), seams, voc_name, voc_reason
+            mono, seams = self._vocoded(groups[0][0], vocoder, sketch, request, on_event, cancel,
+                                        gate_seed=gate_seed)
+            return mono, seams, voc_name, voc_reason
         total = sum(sum(w for _, w in members) for members, _ in groups)
         mix: np.ndarray | None = None
         for members, session in groups:
             voc = vocoder if session is self else session.vocoder("auto")[0]
-            part, _ = self._vocoded(members, voc, sketch, request, on_event, cancel, sampler=session)
+            part, _ = self._vocoded(members, voc, sketch, request, on_event, cancel, sampler=session,
+                                    gate_seed=gate_seed)
             rms = float(np.sqrt(np.mean(part**2))) or 1.0
             part = part / rms * (sum(w for _, w in members) / total)  # loudness-matched mix by weight
             mix = part if mix is None else mix + part
@@ -383,8 +388,9 @@ class ModelSession:
         return (mix / peak * 0.9).astype(np.float32), [], voc_name, voc_reason
 
     def _vocoded(self, members: list[tuple[Any, float]], vocoder: Any, sketch: Sketch, request: GenerationRequest,
-                 on_event: ProgressCallback, cancel: CancelToken | None, sampler: ModelSession | None = None
-                 ) -> tuple[np.ndarray, list[int]]:
+                 on_event: ProgressCallback, cancel: CancelToken | None, sampler: ModelSession | None = None,
+                 gate_seed: int | None = None) -> tuple[np.ndarray, list[int]]:
+        gate_seed = sketch.seed if gate_seed is None else gate_seed
         if sampler is not None and sampler is not self:  # an unrelated blended model makes its own sketch
             if sketch.seed is None:
                 raise SdaError(f"'{sampler.name}' cannot be mixed into an encoded or edited sketch",
@@ -392,23 +398,14 @@ class ModelSession:
             sketch = sampler.sample(request, sketch.seed, on_event, cancel)
         owner = sampler or self
         frames = rendering.n_mel_frames(sketch.samples / self.sample_rate)
-        mel = rendering.render_mel(members, owner._controlled_latent(sketch, request), frames, request, cancel)
+        mel = rendering.render_mel(members, owner._controlled_latent(sketch, request), frames, request, cancel,
+                                   seed=gate_seed)
         audio, seams = rendering.vocode_chunks(vocoder, mel, cancel, on_event)
-        mono = owner._assisted(rendering.finish_mono(audio, sketch.samples), sketch, request)
+        mono = rendering.finish_mono(audio, sketch.samples)
+        if rendering.sparse_share(request.control.value("density")) > 0:
+            mono = rendering.silence_gaps(mono, mel)  # the gaps the density gate made, silent
+        mono = owner._assisted(mono, sketch, request)
         return mono, [s for s in seams if s < sketch.samples]
-
-    def _layered(self, mono: np.ndarray, vocoder: Any, sketch: Sketch, request: GenerationRequest,
-                 on_event: ProgressCallback, cancel: CancelToken | None) -> np.ndarray:
-        """Density above 0 on an RVQ model (whose prior sets its own pace): a second sketch of the same
-        request, another seed, layered in at ``density - 1`` of the level, loudness kept."""
-        amount = rendering.density_factor(request.control.value("density")) - 1.0
-        if amount <= 0 or self.kind != "rvq" or sketch.seed is None:
-            return mono
-        layer_sketch = self.sample(request, sketch.seed + LAYER_SEED_OFFSET, on_event, cancel)
-        layer, _ = self._vocoded([(self.bundle, 1.0)], vocoder, layer_sketch, request, on_event, cancel)
-        mixed = mono + amount * layer[: mono.shape[0]]
-        before, after = float(np.sqrt(np.mean(mono**2))), float(np.sqrt(np.mean(mixed**2)))
-        return (mixed * (before / after if after > 0 else 1.0)).astype(np.float32)
 
     def _control_map(self, request: GenerationRequest) -> tuple[Any, dict[str, float], dict[int, float]]:
         """``(map, model-realised values, explore axis -> value)``; the map is ``None`` when no control needs
