@@ -319,3 +319,14 @@ def test_every_engine_action_has_a_gui_spelling() -> None:
     from sda_gradio.messages import GUI_ACTIONS
 
     assert set(GUI_ACTIONS) == set(ACTIONS)
+
+
+def test_the_train_form_passes_the_regularisation_option_to_the_engine() -> None:
+    import inspect
+
+    from sda_engine.trainer import train_model
+
+    kwargs = tab_train.TrainForm(dataset="demo", name="x", regularise_controls=True).kwargs()
+    assert kwargs["regularise_controls"] is True
+    assert set(kwargs) <= set(inspect.signature(train_model).parameters)
+    assert tab_train.TrainForm(dataset="demo", name="x").kwargs()["regularise_controls"] is False

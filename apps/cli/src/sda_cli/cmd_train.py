@@ -34,6 +34,10 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for the data split, sampling and initialisation."),
     controls: bool = typer.Option(True, "--controls/--no-controls",
                                   help="Fit the eight musical controls after training (default: on)."),
+    regularise_controls: bool = typer.Option(
+        False, "--regularise-controls",
+        help="Tie latent dimensions to brightness, warmth and rhythmic while training (AR-VAE), so those "
+             "controls can move the latent itself."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
     preset: str | None = typer.Option(None, "--preset", hidden=True,
                                       help="Deprecated name of --size (presets are saved generation settings)."),
@@ -59,6 +63,7 @@ def train(
     with event_view(json_events) as view:
         result = train_model(source, model, kind=kind, size=size, max_minutes=max_minutes, resume=resume,
                              vocoder_minutes=vocoder_minutes, device=device, seed=seed, controls=controls,
+                             regularise_controls=regularise_controls,
                              add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
                              checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel,
                              rvq=rvq or None)

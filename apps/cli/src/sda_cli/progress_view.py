@@ -19,7 +19,7 @@ from rich.progress import (
 
 from sda_audio.progress import ProgressEvent
 
-SHOWN_METRICS = ("loss", "train_loss", "val_loss", "mel_l1", "perplexity", "lr")
+SHOWN_METRICS = ("loss", "train_loss", "val_loss", "mel_l1", "perplexity", "attr", "lr")
 
 
 def _format_metrics(metrics: dict[str, float]) -> str:

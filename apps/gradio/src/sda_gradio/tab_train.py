@@ -43,6 +43,7 @@ class TrainForm:
     eval_every: int = 0
     batch_size: int = 0
     controls: bool = True
+    regularise_controls: bool = False
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`sda_engine.trainer.train_model` (0 = the size's own value)."""
@@ -56,7 +57,8 @@ class TrainForm:
                 "vocoder_minutes": float(self.vocoder_minutes or 0.0), "overwrite": bool(self.overwrite),
                 "steps": int(self.steps or 0) or None, "prior_steps": int(self.prior_steps or 0) or None,
                 "checkpoint_every": int(self.checkpoint_every or 0) or None, "eval_every": int(self.eval_every or 0) or None,
-                "batch_size": int(self.batch_size or 0) or None, "rvq": rvq or None, "controls": bool(self.controls)}
+                "batch_size": int(self.batch_size or 0) or None, "rvq": rvq or None, "controls": bool(self.controls),
+                "regularise_controls": bool(self.regularise_controls)}
 
 
 def start_training(state: AppState, form: TrainForm, resume: bool = False) -> str:
@@ -209,6 +211,8 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
             eval_every = gr.Number(value=0, label="Evaluate every", precision=0, minimum=0, elem_id="train-eval")
             batch = gr.Number(value=0, label="Batch size", precision=0, minimum=0, elem_id="train-batch")
             fit_after = gr.Checkbox(value=True, label="Then fit the musical controls", elem_id="train-controls")
+            regularise = gr.Checkbox(value=False, label="Tie brightness, warmth and rhythmic to latent dimensions "
+                                     "while training (AR-VAE; costs some reconstruction)", elem_id="train-regularise")
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -239,7 +243,7 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
     timer = gr.Timer(1.0)
 
     form_inputs = [dataset, name, kind, size, levels, codebook, minutes, voc_minutes, overwrite, steps, prior_steps,
-                   ckpt_every, eval_every, batch, fit_after]
+                   ckpt_every, eval_every, batch, fit_after, regularise]
 
     def form(*values: Any) -> TrainForm:
         return TrainForm(*values)

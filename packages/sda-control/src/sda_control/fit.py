@@ -19,6 +19,12 @@
    others fall back to the labelled DSP assists ("assisted"). Density is always "steered": the engine
    realises it in the sampling itself (latent rate or prior temperature, and a quiet-frame gate).
 
+6. A model trained with attribute regularisation (``AutoencoderConfig.attributes``: latent dim ``i`` tied
+   to descriptor ``attributes[i]``, AR-VAE) offers a second candidate for those controls: the regularised
+   axis itself (unit vector on dim ``i``, in units of the windows' spread along it, signed to raise the
+   descriptor). Both candidates go through the same decoder-side check and the better one is kept
+   (:func:`_better`); ``control_config["direction"]`` and the notes say which.
+
 Tiny sets (fewer than ``small_files`` files) get fewer principal components and stronger ridge; the
 report says so.
 """
@@ -199,6 +205,59 @@ def _fit_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, grid: Sequence[
     return _ridge(x, y, lam), lam, (r2 if math.isfinite(r2) else 0.0)
 
 
+def _passes(c: dict[str, float | str], cv_r2: float, cfg: ControlFitConfig) -> bool:
+    """The decoder-side check's verdict (effect, cross-talk, agreement) and the cross-validated R2 gate."""
+    return (float(c["effect"]) >= cfg.min_effect and float(c["crosstalk"]) <= cfg.max_crosstalk
+            and float(c["agreement"]) >= cfg.min_agreement and cv_r2 >= cfg.min_cv_r2)
+
+
+def _better(axis: dict[str, float | str], regression: dict[str, float | str], cfg: ControlFitConfig) -> bool:
+    """Whether the regularised axis beats the regression direction: a passing candidate beats a failing one;
+    between equals, the larger ``effect x agreement``, divided by how far cross-talk exceeds its limit."""
+    def score(c: dict[str, float | str]) -> tuple[bool, float]:
+        excess = max(1.0, float(c["crosstalk"]) / cfg.max_crosstalk)
+        return c["passed"] == "yes", float(c["effect"]) * float(c["agreement"]) / excess
+
+    return score(axis) > score(regression)
+
+
+def _regularised_axes(bundle: Any, z_all: np.ndarray, frames: np.ndarray, y_all: np.ndarray, groups: np.ndarray,
+                      cfg: ControlFitConfig) -> dict[str, dict[str, Any]]:
+    """Candidate slider rows for the controls whose descriptor a latent dim was trained to follow.
+
+    Per control: ``directions``/``readouts`` (D,) with ``readout . direction = 1`` (the coordinate is the
+    window-mean spread along the dim), ranges and clamps like the regression's, the dim and the grouped
+    cross-validated R2 of the descriptor from that dim alone.
+    """
+    config = getattr(bundle.autoencoder, "config", None)
+    tied = dict(getattr(config, "regularised", None) or {})
+    out: dict[str, dict[str, Any]] = {}
+    z_mean = z_all.mean(axis=0)
+    for dim, descriptor in sorted(tied.items()):
+        names = [n for n in CONTROL_NAMES if descriptor_of(n) == descriptor and n != "density"]
+        if not names or dim >= z_all.shape[1]:
+            continue
+        spread = float(z_all[:, dim].std())
+        if spread < 1e-9:
+            continue
+        y = y_all[:, DESCRIPTOR_NAMES.index(descriptor)]
+        x = ((z_all[:, dim] - z_mean[dim]) / spread)[:, None]
+        corr = float(np.mean(x[:, 0] * (y - y.mean())) / max(float(y.std()), 1e-12))
+        sign = 1.0 if corr >= 0 else -1.0
+        _, _, r2 = _fit_ridge(x, y, groups, cfg.ridge_grid)
+        readout = np.zeros(z_all.shape[1])
+        readout[dim] = sign / spread
+        direction = np.zeros(z_all.shape[1])
+        direction[dim] = sign * spread
+        window = (z_all - z_mean) @ readout
+        frame = (frames - z_mean) @ readout
+        lo, hi = np.percentile(window, cfg.range_percentiles)
+        flo, fhi = np.percentile(frame, cfg.clamp_percentiles)
+        out[names[0]] = {"dim": int(dim), "cv_r2": float(r2), "directions": direction, "readouts": readout,
+                         "range_lo": lo, "range_hi": hi, "clamp_lo": min(flo, lo), "clamp_hi": max(fhi, hi)}
+    return out
+
+
 def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCallback = ignore_events,
                  cancel: CancelToken | None = None, config: ControlFitConfig | None = None
                  ) -> tuple[dict[str, Tensor], dict[str, Any], ControlFitReport]:
@@ -300,16 +359,45 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
         "small_data": small, "fit": cfg.to_dict(), "fitted": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     on_event(ProgressEvent(JOB, "progress", 3, 4, "checking each direction through the decoder"))
+    clips = [w.audio for w in windows if not w.augmented]
     check = decoder_check(bundle, ControlMap(bundle.kind, tensors, control_config, mode="latent"),
-                          [w.audio for w in windows if not w.augmented], d_std, cfg, mel, cancel)
+                          clips, d_std, cfg, mel, cancel)
+    for name in CONTROL_NAMES:
+        check[name]["passed"] = "yes" if _passes(check[name], cv_r2[descriptor_of(name)], cfg) else "no"
+    control_config["direction"] = dict.fromkeys(CONTROL_NAMES, "regression")
+    axes = _regularised_axes(bundle, z_all, frames, y_all, groups, cfg)
+    if axes:
+        on_event(ProgressEvent(JOB, "progress", 3, 4, "checking the regularised latent axes through the decoder"))
+        candidate = {k: v.clone() for k, v in tensors.items()}
+        for name, axis in axes.items():
+            k = CONTROL_NAMES.index(name)
+            for key in ("directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi"):
+                candidate[key][k] = f32(axis[key])
+        axis_check = decoder_check(bundle, ControlMap(bundle.kind, candidate, control_config, mode="latent"),
+                                   clips, d_std, cfg, mel, cancel, names=tuple(axes))
+        for name, axis in axes.items():
+            c = axis_check[name]
+            c.update(dim=float(axis["dim"]), cv_r2=float(axis["cv_r2"]))
+            c["passed"] = "yes" if _passes(c, float(axis["cv_r2"]), cfg) else "no"
+            keep_axis = _better(c, check[name], cfg)
+            notes.append(f"{name}: latent dim {axis['dim']} was regularised; kept the "
+                         f"{'regularised axis' if keep_axis else 'regression direction'} (decoded effect "
+                         f"{float(c['effect']):+.2f} vs {float(check[name]['effect']):+.2f} sigma, cross-talk "
+                         f"{float(c['crosstalk']):.2f} vs {float(check[name]['crosstalk']):.2f})")
+            if keep_axis:
+                k = CONTROL_NAMES.index(name)
+                for key in ("directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi"):
+                    tensors[key][k] = candidate[key][k]
+                c["regression_effect"] = float(check[name]["effect"])
+                check[name] = c
+                control_config["direction"][name] = "regularised axis"
+            else:
+                check[name]["axis_effect"] = float(c["effect"])
+        control_config["regularised"] = {name: int(axis["dim"]) for name, axis in axes.items()}
     realisation = {}
     for name in CONTROL_NAMES:
-        c = check[name]
-        ok = (float(c["effect"]) >= cfg.min_effect and float(c["crosstalk"]) <= cfg.max_crosstalk
-              and float(c["agreement"]) >= cfg.min_agreement and cv_r2[descriptor_of(name)] >= cfg.min_cv_r2)
-        realisation[name] = "latent" if ok else "assisted"
-        c["passed"] = "yes" if ok else "no"
-    realisation["density"] = "steered"  # the engine steers density itself (sampling rate/temperature, gate)
+        realisation[name] = "latent" if check[name]["passed"] == "yes" else "assisted"
+    realisation["density"] = "steered"  # the engine steers density itself (faster sequence, event gate)
     control_config["realisation"] = realisation
     control_config["check"] = check
     missing = [n for n in CONTROL_NAMES if realisation[n] == "assisted"]
@@ -327,9 +415,9 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
 
 @torch.no_grad()
 def decoder_check(bundle: Any, cmap: ControlMap, clips: Sequence[np.ndarray], d_std: np.ndarray,
-                  cfg: ControlFitConfig, mel: LogMel, cancel: CancelToken | None = None
-                  ) -> dict[str, dict[str, float | str]]:
-    """Shift a few windows to -1 / +1 along each direction, decode, Griffin-Lim, re-measure.
+                  cfg: ControlFitConfig, mel: LogMel, cancel: CancelToken | None = None,
+                  names: Sequence[str] = CONTROL_NAMES) -> dict[str, dict[str, float | str]]:
+    """Shift a few windows to -1 / +1 along each direction (of ``names``), decode, Griffin-Lim, re-measure.
 
     Returns per control the median own effect (data-sigma) and the cross-talk (largest other effect
     relative to the own one) over the windows.
@@ -342,7 +430,7 @@ def decoder_check(bundle: Any, cmap: ControlMap, clips: Sequence[np.ndarray], d_
     out: dict[str, dict[str, float | str]] = {}
     latents = [_encode(bundle, clips[i], mel)[None] for i in idx]
     device = next(bundle.autoencoder.parameters()).device
-    for name in CONTROL_NAMES:
+    for name in names:
         changes = []
         for z in latents:
             if cancel is not None:

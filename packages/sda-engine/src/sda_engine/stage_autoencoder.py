@@ -76,6 +76,7 @@ class AutoencoderStage:
         self.optimizer = make_optimizer(self.model, tr)
         val = data.validation_waves(MAX_VAL_WINDOWS)
         self.val_x = self.mel_norm(val) if val.shape[0] else None
+        self.val_attrs = self.attributes(self.stats_dev.denormalize(self.val_x)) if self.val_x is not None else None
         self.step = 0
         self._warned: set[str] = set()
 
@@ -84,6 +85,14 @@ class AutoencoderStage:
         """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, n_mels, T // hop)`` on the device."""
         with torch.no_grad():
             return self.stats_dev.normalize(self.mel(waves.to(self.device)))
+
+    def attributes(self, log_mel: torch.Tensor) -> torch.Tensor | None:
+        """The regularised attributes ``(B, n)`` of windows' log-mels, or ``None`` when regularisation is off."""
+        from sda_models.attributes import mel_attributes
+
+        if not self.cfg.regularised:
+            return None
+        return mel_attributes(log_mel, self.cfg.attributes, self.mel.config)
 
     def _recon_loss(self, metrics: dict[str, float]) -> float:
         c = self.cfg
@@ -116,14 +125,17 @@ class AutoencoderStage:
 
         self.step = step
         waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
-        x = self.mel_norm(waves)
+        with torch.no_grad():
+            log_mel = self.mel(waves.to(self.device))
+            x = self.stats_dev.normalize(log_mel)
+        attrs = self.attributes(log_mel)
         lr = lr_at(step - 1, self.tr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # mixed precision on CUDA only (bfloat16 needs no loss scaler); autocast stays off on CPU and MPS
         amp = torch.bfloat16 if x.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
         metrics = train_step(self.model, self.optimizer, x, self.cfg, step, grad_clip=self.tr.grad_clip or None,
-                             generator=self.data.generator, amp_dtype=amp)
+                             generator=self.data.generator, amp_dtype=amp, attributes=attrs)
         metrics["loss"] = metrics["total"]
         metrics["recon"] = self._recon_loss(metrics)
         return metrics
@@ -133,8 +145,11 @@ class AutoencoderStage:
 
         if self.val_x is None:
             return None
-        m = eval_step(self.model, self.val_x, self.cfg, self.step)
-        return {"val_loss": self._recon_loss(m), "val_l1": m["l1"], "val_spectral": m["spectral"]}
+        m = eval_step(self.model, self.val_x, self.cfg, self.step, attributes=self.val_attrs)
+        out = {"val_loss": self._recon_loss(m), "val_l1": m["l1"], "val_spectral": m["spectral"]}
+        if "attr" in m:
+            out["val_attr"] = m["attr"]
+        return out
 
     def health(self) -> list[dict[str, Any]] | None:
         return self.model.health() if self.cfg.kind == "rvq" else None

@@ -84,6 +84,12 @@ class TrainRequest:
             raise SdaError("the vocoder budget must be positive", hint="give positive minutes or steps, or none")
 
     @property
+    def regularise_controls(self) -> bool:
+        """Attribute-regularised training is on (kept in the autoencoder config: ``attributes`` and
+        ``attribute_weight``, so a resumed or grown run keeps it)."""
+        return bool(self.autoencoder.regularised)
+
+    @property
     def trains_vocoder(self) -> bool:
         return self.vocoder_minutes > 0 or self.vocoder_steps is not None
 

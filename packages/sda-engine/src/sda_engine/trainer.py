@@ -15,6 +15,7 @@ one sub-job per stage, ``train.corpus_index`` (``step``/``total`` = files), ``tr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 SIZES = ("tiny", "small", "full", "auto")
 RUN_JOB = "train"
+ATTRIBUTE_WEIGHT = 1.0
+"""Weight of the attribute-regularisation loss when ``regularise_controls`` is on (see sda_models.attributes)."""
+ATTRIBUTE_DELTA = 1.0
 
 
 @dataclass
@@ -172,6 +176,7 @@ def plan_training(
     validate: bool = True,
     rvq: dict[str, Any] | None = None,
     controls: bool = True,
+    regularise_controls: bool = False,
     on_event: ProgressCallback = ignore_events,
 ) -> TrainRequest:
     """Resolve a training run: its files (validated), model size (``auto`` picks one and says why) and
@@ -207,6 +212,11 @@ def plan_training(
     cfg = preset_config(size, kind if growing is None else growing.kind, n_files=len(files), **(rvq or {}))
     if growing is not None:
         cfg = finishing.configs_like(cfg, growing)
+    if regularise_controls:
+        from sda_models.configs import REGULARISABLE_ATTRIBUTES
+
+        cfg = dataclasses.replace(cfg, autoencoder=cfg.autoencoder.replace(
+            attributes=REGULARISABLE_ATTRIBUTES, attribute_weight=ATTRIBUTE_WEIGHT, attribute_delta=ATTRIBUTE_DELTA))
     over = {k: v for k, v in dict(max_steps=steps, checkpoint_every=checkpoint_every, eval_every=eval_every,
                                   preview_every=preview_every, batch_size=batch_size).items() if v is not None}
     tr = cfg.training.replace(augment=augment, seed=seed, **over)
@@ -254,6 +264,7 @@ def train_model(
     request: TrainRequest | None = None,
     preset: str | None = None,
     controls: bool = True,
+    regularise_controls: bool = False,
 ) -> TrainResult:
     """Train a model on a dataset folder and save it to the library as ``<name>.sda``.
 
@@ -287,6 +298,9 @@ def train_model(
             ``commitment_weight`` (VQVAE-02/05/06).
         controls: fit the eight musical controls after the model stages (sub-job ``train.control``); a fit
             that fails is a warning, never a lost model.
+        regularise_controls: attribute-regularised training (AR-VAE): latent dimensions 0, 1, 2 are tied to
+            brightness, warmth and rhythmic by a pairwise sign loss (reported as ``attr``), and the control
+            fit tries those axes as directions. Stored in the autoencoder config, so it resumes and grows.
         request: run this resolved request (from :func:`plan_training`) instead of planning one from the
             arguments above.
         preset: deprecated name of ``size``.
@@ -357,7 +371,8 @@ def train_model(
                                 vocoder_steps=vocoder_steps, steps=steps, prior_steps=prior_steps,
                                 checkpoint_every=checkpoint_every, eval_every=eval_every,
                                 preview_every=preview_every, batch_size=batch_size, augment=augment,
-                                patience=patience, validate=validate, rvq=rvq, controls=controls, on_event=emit)
+                                patience=patience, validate=validate, rvq=rvq, controls=controls,
+                                regularise_controls=regularise_controls, on_event=emit)
         if manager.list():
             emit(ProgressEvent(RUN_JOB, "info", message=f"starting over: earlier checkpoints of '{name}' were removed"))
             manager.clear()
@@ -382,7 +397,9 @@ def train_model(
     run.info((f"plan: {tr.max_steps} autoencoder steps x {tr.batch_size} segments of {seg_seconds:.2f} s = about "
               f"{epochs:.1f} passes over {train_seconds:.0f} s of training audio ({len(data.val_items)} validation "
               f"part(s), split by {data.split.method})"
-              + (f"; time budget {req.max_minutes:g} min" if budget else "")),
+              + (f"; time budget {req.max_minutes:g} min" if budget else "")
+              + ("; attribute-regularised latent dims: " + ", ".join(
+                  f"{k} {a}" for k, a in req.autoencoder.regularised.items()) if req.regularise_controls else "")),
              steps=tr.max_steps, batch_size=tr.batch_size, segment_seconds=seg_seconds, epochs=epochs,
              split=data.split.method, stages=list(req.stages))
     base_meta: dict[str, Any] = {"request": req.to_dict()}

@@ -24,7 +24,9 @@ from sda_models.rvq import ResidualVectorQuantizer
 @dataclass
 class AutoencoderOutput:
     """``recon (B, n_mels, T)``; ``loss_terms`` (VAE: ``kl_per_dim (D,)``; RVQ: ``commitment`` scalar);
-    ``stats`` (VAE: ``mean``, ``logvar``; RVQ: ``codes (B, levels, T')``), all tensors."""
+    ``stats`` (VAE: ``mean``, ``logvar``; RVQ: ``codes (B, levels, T')``), all tensors, and in both
+    ``latent (B, D, T')``: the continuous latent that attribute regularisation acts on (VAE: the posterior
+    mean; RVQ: the encoder output before quantisation, which gets the quantiser's straight-through gradient)."""
 
     recon: Tensor
     loss_terms: dict[str, Tensor]
@@ -71,12 +73,12 @@ class MelAutoencoder(nn.Module):
         if self.gaussian is not None:
             z, info = self.gaussian(h, generator=generator)
             loss_terms = {"kl_per_dim": info["kl_per_dim"]}
-            stats: dict[str, Any] = {"mean": info["mean"], "logvar": info["logvar"]}
+            stats: dict[str, Any] = {"mean": info["mean"], "logvar": info["logvar"], "latent": info["mean"]}
         else:
             assert self.rvq is not None
             z, codes, info = self.rvq(h)
             loss_terms = {"commitment": info["commitment"]}
-            stats = {"codes": codes}
+            stats = {"codes": codes, "latent": h}
         recon = self.decoder(z)[..., :frames]
         return AutoencoderOutput(recon=recon, loss_terms=loss_terms, stats=stats)
 

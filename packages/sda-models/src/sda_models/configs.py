@@ -17,6 +17,8 @@ KINDS = ("vae", "rvq")
 PRESET_NAMES = ("tiny", "small", "full")
 MIN_RVQ_LEVELS = 2
 MAX_RVQ_LEVELS = 4
+REGULARISABLE_ATTRIBUTES = ("brightness", "warmth", "rhythmic")
+"""Attributes that attribute-regularised training can tie to a latent dimension (see sda_models.attributes)."""
 
 T = TypeVar("T")
 
@@ -110,6 +112,10 @@ class AutoencoderConfig:
     kmeans_iters: int = 10
     usage_window: int = 100
     low_utilisation: float = 0.3
+    # attribute regularisation (AR-VAE): latent dim i is tied to attributes[i]; off when the weight is 0
+    attributes: tuple[str, ...] = ()
+    attribute_weight: float = 0.0
+    attribute_delta: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self.kind in KINDS, f"unknown autoencoder kind '{self.kind}'", hint="use 'vae' or 'rvq'")
@@ -144,6 +150,19 @@ class AutoencoderConfig:
         _check(self.dead_code_threshold >= 1 and self.usage_window >= 1 and self.kmeans_iters >= 0,
                "dead_code_threshold and usage_window must be >= 1, kmeans_iters >= 0")
         _check(0.0 <= self.low_utilisation <= 1.0, f"low_utilisation must be in [0, 1], got {self.low_utilisation}")
+        unknown = [a for a in self.attributes if a not in REGULARISABLE_ATTRIBUTES]
+        _check(not unknown, f"unknown regularised attribute {unknown[0] if unknown else ''!r}",
+               hint=f"use some of {', '.join(REGULARISABLE_ATTRIBUTES)}")
+        _check(len(set(self.attributes)) == len(self.attributes), f"an attribute is listed twice: {self.attributes}")
+        _check(len(self.attributes) <= self.latent_dim,
+               f"{len(self.attributes)} regularised attributes need as many latent dims, got {self.latent_dim}")
+        _check(self.attribute_weight >= 0 and self.attribute_delta > 0,
+               "attribute_weight must be >= 0 and attribute_delta > 0")
+
+    @property
+    def regularised(self) -> dict[int, str]:
+        """Latent dimension -> the attribute tied to it (empty unless attribute regularisation is on)."""
+        return dict(enumerate(self.attributes)) if self.attribute_weight > 0 else {}
 
     @property
     def effective_codebook_dim(self) -> int:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sda_models.attributes import attribute_loss
 from sda_models.configs import AutoencoderConfig
 from sda_models.gaussian import free_bits_kl, kl_weight_at
 
@@ -56,10 +57,12 @@ def reconstruction_terms(recon: Tensor, target: Tensor, config: AutoencoderConfi
 
 
 def autoencoder_loss(output: AutoencoderOutput, target: Tensor, config: AutoencoderConfig,
-                     step: int) -> tuple[Tensor, dict[str, float]]:
+                     step: int, attributes: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """Total training loss and its parts as floats.
 
     VAE: ``l1 + l2 + spectral + kl_weight(step) * free_bits_kl``; RVQ: ``... + commitment_weight * commitment``.
+    With ``attributes (B, len(config.attributes))`` and ``config.attribute_weight > 0``, plus
+    ``attribute_weight * attr`` (AR-VAE's pairwise sign loss, :mod:`sda_models.attributes`).
     """
     parts = reconstruction_terms(output.recon, target, config)
     total = (config.l1_weight * parts["l1"] + config.l2_weight * parts["l2"]
@@ -75,5 +78,9 @@ def autoencoder_loss(output: AutoencoderOutput, target: Tensor, config: Autoenco
         commitment = output.loss_terms["commitment"]
         total = total + config.commitment_weight * commitment
         metrics["commitment"] = float(commitment.detach())
+    if attributes is not None and config.attribute_weight > 0 and config.attributes:
+        attr = attribute_loss(output.stats["latent"], attributes, config.attribute_delta)
+        total = total + config.attribute_weight * attr
+        metrics["attr"] = float(attr.detach())
     metrics["total"] = float(total.detach())
     return total, metrics

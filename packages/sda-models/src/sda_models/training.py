@@ -31,8 +31,11 @@ def lr_at(step: int, training: TrainingConfig) -> float:
 def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_mel_norm: Tensor,
                config: AutoencoderConfig, step: int, *, grad_clip: float | None = 1.0,
                scaler: Any | None = None, amp_dtype: torch.dtype | None = None,
-               generator: torch.Generator | None = None) -> dict[str, float]:
+               generator: torch.Generator | None = None, attributes: Tensor | None = None) -> dict[str, float]:
     """Forward, loss, backward, clip, optimiser step on ``batch_mel_norm (B, n_mels, T)``.
+
+    ``attributes (B, n)``: the windows' measured attributes for attribute regularisation (see
+    :func:`sda_models.losses.autoencoder_loss`); ``None`` trains without it.
 
     ``amp_dtype`` (e.g. ``torch.bfloat16``) enables autocast for the forward pass; ``scaler`` is an optional
     ``torch.amp.GradScaler`` for float16. Returns the loss parts plus ``grad_norm`` as floats.
@@ -45,7 +48,7 @@ def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_me
             output = model(batch_mel_norm, generator=generator)
     else:
         output = model(batch_mel_norm, generator=generator)
-    total, metrics = autoencoder_loss(output, batch_mel_norm, config, step)
+    total, metrics = autoencoder_loss(output, batch_mel_norm, config, step, attributes=attributes)
     if not torch.isfinite(total):
         metrics["skipped"] = 1.0
         return metrics
@@ -71,13 +74,13 @@ def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_me
 
 @torch.no_grad()
 def eval_step(model: MelAutoencoder, batch_mel_norm: Tensor, config: AutoencoderConfig,
-              step: int) -> dict[str, float]:
+              step: int, attributes: Tensor | None = None) -> dict[str, float]:
     """Validation losses on ``batch_mel_norm`` in eval mode (VAE: posterior mean; RVQ: no EMA updates)."""
     was_training = model.training
     model.eval()
     try:
         output = model(batch_mel_norm)
-        _, metrics = autoencoder_loss(output, batch_mel_norm, config, step)
+        _, metrics = autoencoder_loss(output, batch_mel_norm, config, step, attributes=attributes)
     finally:
         model.train(was_training)
     return metrics

@@ -1,0 +1,35 @@
+"""``sda train --regularise-controls`` reaches the engine (off unless given) and is documented in --help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from typer.testing import CliRunner
+
+from sda_cli.main import app
+
+runner = CliRunner()
+
+
+def test_regularise_controls_flag_reaches_train_model(monkeypatch: Any, tmp_path: Path) -> None:
+    import sda_engine.trainer as trainer
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_train_model(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        raise trainer.SdaError("stopped here")
+
+    monkeypatch.setattr(trainer, "train_model", fake_train_model)
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    sf.write(folder / "a.wav", np.zeros(44100, np.float32), 44100)
+    plain = runner.invoke(app, ["train", str(folder), "--model", "m", "--size", "tiny"])
+    on = runner.invoke(app, ["train", str(folder), "--model", "m", "--size", "tiny", "--regularise-controls"])
+    assert plain.exit_code == on.exit_code == 1 and "stopped here" in on.output
+    assert [s["regularise_controls"] for s in seen] == [False, True]
+    shown = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "--regularise-controls" in shown.output
