@@ -61,9 +61,9 @@ def fit(model: str, data: Path) -> dict[str, Any]:
 
 
 def evaluate(model: str, duration: float, seeds: int, positions: int, vocoder: str) -> dict[str, Any]:
-    from sda_cli.cmd_controls import session_render_fn
     from sda_control.evaluate import evaluate_controls
     from sda_control.hooks import CONTROL_NAMES, ControlMap
+    from sda_engine.control_sweeps import session_render_fn
     from sda_engine.session import ModelSession
 
     out: dict[str, Any] = {}

@@ -126,6 +126,12 @@ class ModelSession:
         bundle = model_file.load_model(path, dev)
         return cls(bundle, path, name, file_sha256(path), dev, home)
 
+    def use_bundle(self, bundle: Any) -> None:
+        """Render with ``bundle`` from now on (e.g. the same model with its controls realised another way);
+        the control map is read again from it. Vocoders and blend partners are kept."""
+        self.bundle = bundle
+        self._fitted_map = _UNREAD
+
     # -- what the model is -----------------------------------------------------------------------
     @property
     def kind(self) -> str:

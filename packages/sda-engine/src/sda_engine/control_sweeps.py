@@ -1,0 +1,77 @@
+"""Sweeping a model's musical controls through the product path (``sda controls evaluate``, the benchmark).
+
+:func:`session_render_fn` renders ``(control values, seed) -> audio`` through
+:class:`~sda_engine.session.ModelSession` exactly as ``sda generate`` would, with every control realised as
+fitted, latent-only or assisted-only (:func:`with_mode`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+
+def with_mode(bundle: Any, mode: str) -> Any:
+    """A shallow copy of ``bundle`` whose control config realises every control by ``mode`` (``auto``: as
+    fitted; ``latent``: the latent direction for every control; ``assist``: the DSP assists alone)."""
+    if mode == "auto":
+        return bundle
+    from sda_control.hooks import CONTROL_NAMES
+
+    method = {"latent": "latent", "assist": "assisted"}[mode]
+    out = copy.copy(bundle)
+    meta = copy.deepcopy(bundle.metadata)
+    meta["configs"]["control"]["realisation"] = dict.fromkeys(CONTROL_NAMES, method)
+    out.metadata = meta
+    return out
+
+
+def session_render_fn(session: Any, duration: float, mode: str = "auto", vocoder: str = "auto",
+                      shared: dict[Any, np.ndarray] | None = None) -> Any:
+    """``(values, seed) -> mono audio`` through :class:`sda_engine.session.ModelSession` (the product path).
+
+    Shortcuts that give the same audio as a full render: sketches are sampled once per seed (except for
+    density, which steers the sampling); an assisted control renders the seed's plain audio once and
+    applies :meth:`ControlMap.assist` to it, exactly as the session does after vocoding. ``shared``
+    caches the renders that do not depend on ``mode`` (density, which the engine steers itself) across
+    calls. ``mode`` overrides how every control is realised (see :func:`with_mode`); it replaces
+    ``session.bundle`` with that view.
+    """
+    from sda_control.hooks import ControlMap
+    from sda_engine.request import GenerationRequest
+
+    session.use_bundle(with_mode(session.bundle, mode))
+    cmap = ControlMap.from_bundle(session.bundle)
+    base = GenerationRequest().replace(duration=duration, channels="mono", vocoder=vocoder)
+    sketches: dict[int, Any] = {}
+    plain: dict[int, np.ndarray] = {}
+    cache = shared if shared is not None else {}
+
+    def full(values: dict[str, float], seed: int) -> np.ndarray:
+        req = base.replace(seed=seed, controls=dict(values))
+        if "density" in values or seed not in sketches:
+            sketch = session.sample(req, seed)
+            if "density" not in values:
+                sketches[seed] = sketch
+        else:
+            sketch = sketches[seed]
+        return np.asarray(session.render(sketch, req).samples, np.float32).mean(axis=0)
+
+    def render(values: dict[str, float], seed: int) -> np.ndarray:
+        moved = {k: v for k, v in values.items() if v}
+        if not moved:
+            if seed not in plain:
+                plain[seed] = full({}, seed)
+            return plain[seed]
+        if set(moved) == {"density"}:
+            key = ("density", moved["density"], seed, duration, vocoder)
+            if key not in cache:
+                cache[key] = full(moved, seed)
+            return cache[key]
+        if cmap is not None and all(cmap.method(k) == "assisted" for k in moved):
+            return cmap.assist(render({}, seed), moved, seed)
+        return full(moved, seed)
+
+    return render
