@@ -63,6 +63,18 @@ def _istft(spec: torch.Tensor, length: int) -> torch.Tensor:
     return torch.istft(spec, _N_FFT, _HOP, window=torch.hann_window(_N_FFT), length=length)
 
 
+def _bin_advance(dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Each STFT bin's expected phase advance per hop ``(F,)`` (a steady sinusoid at the bin's centre)."""
+    return torch.linspace(0, math.pi * _HOP, _N_FFT // 2 + 1, dtype=dtype)
+
+
+def _true_advance(delta: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """A bin's measured phase step ``delta`` unwrapped around its ``expected`` advance (the deviation taken
+    to -pi..pi): the instantaneous frequency in radians per hop, as a phase vocoder needs it."""
+    dev = delta - expected
+    return dev - 2 * math.pi * torch.round(dev / (2 * math.pi)) + expected
+
+
 def _rms(x: torch.Tensor) -> float:
     return float(x.square().mean().sqrt()) if x.numel() else 0.0
 
@@ -249,8 +261,7 @@ def _shifted(x: torch.Tensor, semitones: float) -> torch.Tensor:
     that would fold over Nyquist removed), read back at the original length."""
     ratio = 2.0 ** (semitones / 12.0)
     spec = _stft(x)
-    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0])[:, None]
-    stretched = AF.phase_vocoder(spec, 1.0 / ratio, advance)
+    stretched = AF.phase_vocoder(spec, 1.0 / ratio, _bin_advance()[:, None])
     freqs = torch.fft.rfftfreq(_N_FFT, 1.0 / SAMPLE_RATE)
     stretched[freqs > 0.95 * SAMPLE_RATE / 2 / ratio] = 0
     long = _istft(stretched, int(round(x.shape[-1] * ratio)))
@@ -385,12 +396,10 @@ def _warp_time(x: torch.Tensor, depth: float, generator: torch.Generator) -> tor
     rate = torch.exp(depth * curve)
     pos = torch.cumsum(rate, 0) - rate[0]
     pos = pos * ((frames - 1) / float(pos[-1])) if float(pos[-1]) > 0 else torch.arange(frames, dtype=torch.float64)
-    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0], dtype=torch.float64)[:, None]
     padded = torch.nn.functional.pad(spec, (0, 2))
     i0 = pos.floor().long()
     s0, s1 = padded[:, i0], padded[:, i0 + 1]
-    step = s1.angle().double() - s0.angle().double() - advance
-    step = step - 2 * math.pi * torch.round(step / (2 * math.pi)) + advance
+    step = _true_advance(s1.angle().double() - s0.angle().double(), _bin_advance(torch.float64)[:, None])
     phase = torch.cat([spec[:, :1].angle().double(), torch.cumsum(step, -1)[:, :-1]], dim=-1)
     alpha = (pos - i0)[None, :]
     mag = alpha * s1.abs().double() + (1 - alpha) * s0.abs().double()
@@ -441,9 +450,7 @@ def spectral_room(x: torch.Tensor, rt60: float) -> torch.Tensor:
     tail = AF.lfilter(power, torch.tensor([1.0, -a], dtype=torch.float64), torch.tensor([0.0, a], dtype=torch.float64),
                       clamp=False)  # tail[t] = a * (tail[t-1] + power[t-1])
     ph_x = spec.angle().double()
-    advance = torch.linspace(0, math.pi * _HOP, spec.shape[0], dtype=torch.float64)
-    inst = torch.diff(ph_x, dim=1, prepend=ph_x[:, :1]) - advance[:, None]
-    inst = inst - 2 * math.pi * torch.round(inst / (2 * math.pi)) + advance[:, None]
+    inst = _true_advance(torch.diff(ph_x, dim=1, prepend=ph_x[:, :1]), _bin_advance(torch.float64)[:, None])
     strong = power >= 0.25 * tail  # the sound dominates its own tail here: keep its phase
     phase = torch.empty_like(ph_x)
     cur, inc = ph_x[:, 0], inst[:, 0]

@@ -17,7 +17,7 @@
    within ``max_crosstalk``, and whose regression has a cross-validated R^2 of at least ``min_cv_r2``,
    is used ("latent"); the
    others fall back to the labelled DSP assists ("assisted"). Density is always "steered": the engine
-   realises it in the sampling itself (latent rate or prior temperature, and a quiet-frame gate).
+   realises it on the sequence itself (a faster sequence, or whole events silenced).
 
 6. A model trained with attribute regularisation (``AutoencoderConfig.attributes``: latent dim ``i`` tied
    to descriptor ``attributes[i]``, AR-VAE) offers a second candidate for those controls: the regularised
@@ -205,6 +205,21 @@ def _fit_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, grid: Sequence[
     return _ridge(x, y, lam), lam, (r2 if math.isfinite(r2) else 0.0)
 
 
+SLIDER_ROWS = ("directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi")
+"""The per-control rows of the control tensors (one row per slider, in ``CONTROL_NAMES`` order)."""
+
+
+def _safe_ranges(readouts: np.ndarray, z_all: np.ndarray, frames: np.ndarray, z_mean: np.ndarray,
+                 cfg: ControlFitConfig) -> dict[str, np.ndarray]:
+    """GEN-08 ranges of the sliders read by ``readouts (K, D)``: +-1 reaches the window means' range
+    percentiles; no frame may go beyond the frames' clamp percentiles (never inside the range)."""
+    window = (z_all - z_mean) @ readouts.T
+    frame = (frames - z_mean) @ readouts.T
+    lo, hi = np.percentile(window, cfg.range_percentiles, axis=0)
+    flo, fhi = np.percentile(frame, cfg.clamp_percentiles, axis=0)
+    return {"range_lo": lo, "range_hi": hi, "clamp_lo": np.minimum(flo, lo), "clamp_hi": np.maximum(fhi, hi)}
+
+
 def _passes(c: dict[str, float | str], cv_r2: float, cfg: ControlFitConfig) -> bool:
     """The decoder-side check's verdict (effect, cross-talk, agreement) and the cross-validated R2 gate."""
     return (float(c["effect"]) >= cfg.min_effect and float(c["crosstalk"]) <= cfg.max_crosstalk
@@ -249,12 +264,9 @@ def _regularised_axes(bundle: Any, z_all: np.ndarray, frames: np.ndarray, y_all:
         readout[dim] = sign / spread
         direction = np.zeros(z_all.shape[1])
         direction[dim] = sign * spread
-        window = (z_all - z_mean) @ readout
-        frame = (frames - z_mean) @ readout
-        lo, hi = np.percentile(window, cfg.range_percentiles)
-        flo, fhi = np.percentile(frame, cfg.clamp_percentiles)
+        ranges = {k: v[0] for k, v in _safe_ranges(readout[None], z_all, frames, z_mean, cfg).items()}
         out[names[0]] = {"dim": int(dim), "cv_r2": float(r2), "directions": direction, "readouts": readout,
-                         "range_lo": lo, "range_hi": hi, "clamp_lo": min(flo, lo), "clamp_hi": max(fhi, hi)}
+                         **ranges}
     return out
 
 
@@ -328,11 +340,8 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
     order = [DESCRIPTOR_NAMES.index(descriptor_of(n)) for n in CONTROL_NAMES]
     directions, readouts = directions[:, order].T, readouts[:, order].T  # (8, D)
 
-    window_coord = (z_all - z_mean) @ readouts.T  # (N, 8)
     frames = torch.cat([z.T for z in latents]).double().numpy()
-    frame_coord = (frames - z_mean) @ readouts.T
-    lo, hi = np.percentile(window_coord, cfg.range_percentiles, axis=0)
-    flo, fhi = np.percentile(frame_coord, cfg.clamp_percentiles, axis=0)
+    ranges = _safe_ranges(readouts, z_all, frames, z_mean, cfg)
     explore = (basis[:, :N_EXPLORE] * scale[:N_EXPLORE]).T  # (<=3, D): one data-sigma per axis
     escore = x_all[:, :N_EXPLORE]
     elo, ehi = np.percentile(escore, cfg.range_percentiles, axis=0)
@@ -341,8 +350,7 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
         return torch.as_tensor(np.asarray(a, np.float64), dtype=torch.float32).contiguous()
 
     tensors = {"latent_mean": f32(z_mean), "directions": f32(directions), "readouts": f32(readouts),
-               "range_lo": f32(lo), "range_hi": f32(hi), "clamp_lo": f32(np.minimum(flo, lo)),
-               "clamp_hi": f32(np.maximum(fhi, hi)), "descriptor_mean": f32(d_mean),
+               **{k: f32(v) for k, v in ranges.items()}, "descriptor_mean": f32(d_mean),
                "descriptor_std": f32(d_std), "explore_axes": f32(explore), "explore_lo": f32(elo),
                "explore_hi": f32(ehi)}
     notes = []
@@ -371,7 +379,7 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
         candidate = {k: v.clone() for k, v in tensors.items()}
         for name, axis in axes.items():
             k = CONTROL_NAMES.index(name)
-            for key in ("directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi"):
+            for key in SLIDER_ROWS:
                 candidate[key][k] = f32(axis[key])
         axis_check = decoder_check(bundle, ControlMap(bundle.kind, candidate, control_config, mode="latent"),
                                    clips, d_std, cfg, mel, cancel, names=tuple(axes))
@@ -386,7 +394,7 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
                          f"{float(c['crosstalk']):.2f} vs {float(check[name]['crosstalk']):.2f})")
             if keep_axis:
                 k = CONTROL_NAMES.index(name)
-                for key in ("directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi"):
+                for key in SLIDER_ROWS:
                     tensors[key][k] = candidate[key][k]
                 c["regression_effect"] = float(check[name]["effect"])
                 check[name] = c

@@ -50,7 +50,7 @@ from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ign
 from sda_engine.dynamics import match_dynamics
 from sda_engine.sketch import Sketch
 from sda_engine.stitching import crossfade_concat, smooth_latent_path
-from sda_models.mel import MelConfig
+from sda_models.mel import LOG_CLAMP, MelConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ VOCODE_OVERLAP_FRAMES = 16  # ~190 ms crossfade
 VAE_ANCHOR_SECONDS = 1.5
 DENSE_MAX_SPEED = 2.0  # events per second at density +1, relative to the model's own
 SPARSE_MAX_SHARE = 0.6  # share of the time silenced at density -1
-MEL_FLOOR = math.log(1e-5)  # the log-mel's clamp (sda_models.mel): silence
+MEL_FLOOR = math.log(LOG_CLAMP)  # the log-mel's clamp: silence
 EVENT_MAX_SECONDS = 0.5  # longer stretches between onsets (drones) are cut into pieces of at most this
 GAP_RELEASE_SECONDS = 0.06  # fade into a gap
 GAP_ATTACK_SECONDS = 0.15  # fade out of a gap where no onset opens it (a drone resumes without an onset)
@@ -92,7 +92,6 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
     speed = density_speed(request.control.value("density"))  # dense: more of the sequence per second
     frames = math.ceil(n_mel_frames(request.duration * speed) / ds) + 1
     samples = int(round(request.duration * SAMPLE_RATE))
-    temperature = request.temperature
     gen = cpu_generator(seed)
     on_event(ProgressEvent(SAMPLE_JOB, "start", step=0, total=frames,
                            message=f"sampling {frames} latent frames (seed {seed})"))
@@ -109,7 +108,7 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
             on_event(ProgressEvent(SAMPLE_JOB, event.kind, step=event.step, total=event.total,
                                    message=event.message, metrics=event.metrics, data=event.data))
 
-        codes = sample(bundle.prior, frames, gen, temperature=temperature, top_k=request.top_k,
+        codes = sample(bundle.prior, frames, gen, temperature=request.temperature, top_k=request.top_k,
                        top_p=request.top_p, on_event=relabel, cancel=cancel)
         with torch.no_grad():
             latent = ae.rvq.decode_codes(codes[None].to(device))
@@ -119,10 +118,10 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
         if dynamics:
             from sda_engine.latent_dynamics import sample_latent_dynamics
 
-            path = sample_latent_dynamics(dynamics, frames, gen, temperature=temperature)
+            path = sample_latent_dynamics(dynamics, frames, gen, temperature=request.temperature)
         else:
             anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds))
-            path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=temperature)
+            path = smooth_latent_path(ae.config.latent_dim, frames, gen, anchor, scale=request.temperature)
         sketch = Sketch("latents", samples, latent=path[None].to(device), seed=seed)
     on_event(ProgressEvent(SAMPLE_JOB, "done", step=frames, total=frames, message="sampled"))
     return sketch

@@ -75,8 +75,7 @@ class AutoencoderStage:
             self.model.load_state_dict(growing.autoencoder.state_dict())
         self.optimizer = make_optimizer(self.model, tr)
         val = data.validation_waves(MAX_VAL_WINDOWS)
-        self.val_x = self.mel_norm(val) if val.shape[0] else None
-        self.val_attrs = self.attributes(self.stats_dev.denormalize(self.val_x)) if self.val_x is not None else None
+        self.val_x, self.val_attrs = self.prepare(val) if val.shape[0] else (None, None)
         self.step = 0
         self._warned: set[str] = set()
 
@@ -85,6 +84,12 @@ class AutoencoderStage:
         """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, n_mels, T // hop)`` on the device."""
         with torch.no_grad():
             return self.stats_dev.normalize(self.mel(waves.to(self.device)))
+
+    def prepare(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Waves → (normalised log-mel, their regularised attributes or ``None``), from one mel transform."""
+        with torch.no_grad():
+            log_mel = self.mel(waves.to(self.device))
+            return self.stats_dev.normalize(log_mel), self.attributes(log_mel)
 
     def attributes(self, log_mel: torch.Tensor) -> torch.Tensor | None:
         """The regularised attributes ``(B, n)`` of windows' log-mels, or ``None`` when regularisation is off."""
@@ -125,10 +130,7 @@ class AutoencoderStage:
 
         self.step = step
         waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
-        with torch.no_grad():
-            log_mel = self.mel(waves.to(self.device))
-            x = self.stats_dev.normalize(log_mel)
-        attrs = self.attributes(log_mel)
+        x, attrs = self.prepare(waves)
         lr = lr_at(step - 1, self.tr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
