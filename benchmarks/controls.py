@@ -3,7 +3,7 @@
 For each model of the library (``SDA_HOME``) named on the command line:
 
 1. ``--fit``: fit its controls on its training recordings (``--data``) and store them in the model file;
-2. sweep every control over 7 positions x 3 seeds through :class:`sda_engine.session.ModelSession`
+2. sweep every control over 7 positions x 3 seeds through :class:`sda_engine.generate.session.ModelSession`
    twice: ``latent`` (every control realised by its latent direction; density is always steered by the
    engine) and ``auto`` (as fitted: latent where the decoder check passed, else the labelled assist);
 3. render the -1 / +1 pair of every control (``auto``, seed 0) as a spectrogram figure.
@@ -40,7 +40,7 @@ START, END = "<!-- controls-table:start -->", "<!-- controls-table:end -->"
 def fit(model: str, data: Path) -> dict[str, Any]:
     from sda_audio.dataset import list_audio_files
     from sda_control.fit import attach_controls, fit_controls
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
     from sda_models.model_file import load_model, save_model
 
     library = ModelLibrary()
@@ -63,8 +63,8 @@ def fit(model: str, data: Path) -> dict[str, Any]:
 def evaluate(model: str, duration: float, seeds: int, positions: int, vocoder: str) -> dict[str, Any]:
     from sda_control.evaluate import evaluate_controls
     from sda_control.hooks import CONTROL_NAMES, ControlMap
-    from sda_engine.control_sweeps import session_render_fn
-    from sda_engine.session import ModelSession
+    from sda_engine.generate.control_sweeps import session_render_fn
+    from sda_engine.generate.session import ModelSession
 
     out: dict[str, Any] = {}
     shared: dict[Any, Any] = {}
@@ -148,7 +148,7 @@ def main() -> None:
             if args.fit:
                 result["fit"] = fit(model, args.data[i])
             else:
-                from sda_engine.library import ModelLibrary
+                from sda_engine.store.library import ModelLibrary
                 from sda_models.model_file import read_metadata
 
                 config = (read_metadata(ModelLibrary().resolve(model)).get("configs") or {}).get("control") or {}

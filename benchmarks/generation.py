@@ -2,7 +2,7 @@
 
 For each model (a library name or a ``.sda`` path), in a fresh process each:
 
-- **warm**: a :class:`~sda_engine.session.ModelSession` kept open; every stage timed on its own (best of
+- **warm**: a :class:`~sda_engine.generate.session.ModelSession` kept open; every stage timed on its own (best of
   ``--repeats``): sampling (the prior, or the VAE's latent dynamics), decoder, dynamics matching, vocoder (the
   corpus vocoder split into search, grains, correction and refinement), stereo, resampling to 48 kHz and
   export; then the whole ``session.generate`` call. RTF = seconds of compute per second of audio (lower is
@@ -186,10 +186,10 @@ def measure_warm(model: str, seconds: float, repeats: int, threads: int, device:
     from sda_audio.export import export_audio
     from sda_audio.resample import resample
     from sda_audio.spatial import mono_to_stereo
-    from sda_engine import rendering
-    from sda_engine.dynamics import match_dynamics
-    from sda_engine.request import GenerationRequest, density_factor
-    from sda_engine.session import ModelSession
+    from sda_engine.generate import rendering
+    from sda_engine.generate.request import GenerationRequest, density_factor
+    from sda_engine.generate.session import ModelSession
+    from sda_models.loudness_match import match_dynamics
 
     torch.set_num_threads(threads)
     start = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from sda_audio.atomic import atomic_write_text
-from sda_engine.stage_vocoder import VocoderPlan, draw_batch, vocoder_training_data
+from sda_engine.train.vocoder_stage import VocoderPlan, draw_batch, vocoder_training_data
 from sda_models.mel import LogMel
 from sda_models.vocoders.floor import GriffinLimFloor, RoundTripScores, round_trip_scores
 from sda_models.vocoders.hifigan import HifiGanVocoder

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="sda-recon-") as work:

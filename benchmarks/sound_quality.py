@@ -3,8 +3,8 @@
 For each set (``../shared/datasets/{ambient,loops,drums}`` and the built-in demo data) the files are split
 (seeded) into a training two-thirds and a held-out third. For each model kind (``vae``, ``rvq``) a model is
 trained on the training part through the same code path as ``sda train``
-(:func:`sda_engine.trainer.train_model`, default recipe, ``size="auto"``, a fixed CPU budget), then N
-clips are generated through the same path as ``sda generate`` (:func:`sda_engine.generate.generate`) with
+(:func:`sda_engine.train.trainer.train_model`, default recipe, ``size="auto"``, a fixed CPU budget), then N
+clips are generated through the same path as ``sda generate`` (:func:`sda_engine.generate.compose.generate`) with
 every vocoder that works offline (corpus resynthesis always; the model's own HiFi-GAN when one was trained
 with ``--vocoder-minutes``; BigVGAN only when its weights are already on this machine). The generations are measured with :mod:`sda_audio.quality` against
 
@@ -190,7 +190,7 @@ def _events_logger(prefix: str) -> Any:
 
 
 def train_one(set_name: str, kind: str, train_files: list[Path], home: Path, opts: Options) -> Any:
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     return train_model([str(p) for p in train_files], f"q-{set_name}-{kind}", kind=kind, size="auto",
                        max_minutes=opts.minutes, vocoder_minutes=opts.vocoder_minutes, device=opts.device,
@@ -215,8 +215,8 @@ def evaluate_vocoder(set_name: str, kind: str, voc_choice: str, model_path: Path
                      refs: dict[str, Any], train_emb: np.ndarray, held_emb: np.ndarray, mel_pool: torch.Tensor,
                      out_dir: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Generate with one vocoder and measure everything; returns the row and the generated audio."""
-    from sda_engine.generate import generate
-    from sda_engine.home import SdaHome
+    from sda_engine.generate.compose import generate
+    from sda_engine.store.home import SdaHome
 
     sda_home = SdaHome(home)
     t0 = time.monotonic()

@@ -173,8 +173,8 @@ def train_hifigan(files: list[Path], minutes: float, seed: int = 0, device: str 
 
     from sda_audio.atomic import atomic_path
     from sda_audio.progress import ignore_events
-    from sda_engine.finishing import train_vocoder_for
-    from sda_engine.stage_vocoder import vocoder_training_data
+    from sda_engine.train.finishing import train_vocoder_for
+    from sda_engine.train.vocoder_stage import vocoder_training_data
     from sda_models.vocoders.hifigan import HifiGanVocoder
 
     data = vocoder_training_data(files, seed)

@@ -95,9 +95,9 @@ def test_train_cancel_resume_generate_library_presets_history(workspace) -> None
     sda("presets", "save", "again", "--from-history", str(first["id"]), env=env)
     sda("generate", "e2e", "--preset", "again", "-o", str(out / "again.wav"), env=env)
     np.testing.assert_array_equal(sf.read(out / "again.wav")[0], a)
-    from sda_engine.home import SdaHome
-    from sda_engine.presets import PresetStore
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.store.home import SdaHome
+    from sda_engine.store.presets import PresetStore
 
     gui = GenerationRequest().replace(duration=1.5, seed=5, temperature=0.8, channels="mono", format="flac")
     PresetStore(SdaHome(env["SDA_HOME"])).save("from-gui", gui.overrides())

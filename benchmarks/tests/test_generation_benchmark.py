@@ -42,8 +42,8 @@ def test_matmul_peak_is_measured() -> None:
 
 
 def test_table_for_a_tiny_model(tmp_path: Path, monkeypatch) -> None:
-    from sda_engine.home import SdaHome
-    from sda_engine.trainer import train_model
+    from sda_engine.store.home import SdaHome
+    from sda_engine.train.trainer import train_model
 
     folder = tmp_path / "tones"
     folder.mkdir()

@@ -76,10 +76,10 @@ class _EchoVocoder:
 
 
 def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering(tmp_path):
-    from sda_engine import rendering
-    from sda_engine.home import SdaHome
-    from sda_engine.request import GenerationRequest
-    from sda_engine.session import ModelSession
+    from sda_engine.generate import rendering
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
+    from sda_engine.store.home import SdaHome
 
     class Ae:
         config = type("C", (), {"kind": "vae", "downsample": 4, "latent_dim": 8, "n_mels": 128})()

@@ -24,7 +24,7 @@ from sda_control.codes import (
     model_ref,
     plots,
 )
-from sda_engine.session import ModelSession
+from sda_engine.generate.session import ModelSession
 
 HERE = Path(__file__).resolve().parent
 

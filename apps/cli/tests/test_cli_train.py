@@ -102,7 +102,7 @@ def test_train_and_train_vocoder_show_real_step_counts(tmp_path: Path) -> None:
 
 
 def test_preset_is_a_hidden_alias_of_size(monkeypatch: Any, tmp_path: Path) -> None:
-    import sda_engine.trainer as trainer
+    import sda_engine.train.trainer as trainer
 
     seen: dict[str, Any] = {}
 
@@ -127,7 +127,7 @@ def test_engine_hints_become_cli_flags(tmp_path: Path) -> None:
     nothing = runner.invoke(app, ["train", str(folder), "--model", "none", "--size", "tiny", "--resume"])
     assert nothing.exit_code == 1 and "no checkpoint to resume" in nothing.output
     assert "run the command without --resume" in nothing.output
-    from sda_engine.home import SdaHome
+    from sda_engine.store.home import SdaHome
 
     taken = SdaHome().model_path("taken")
     taken.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ runner = CliRunner()
 
 
 def test_regularise_controls_flag_reaches_train_model(monkeypatch: Any, tmp_path: Path) -> None:
-    import sda_engine.trainer as trainer
+    import sda_engine.train.trainer as trainer
 
     seen: list[dict[str, Any]] = []
 

@@ -10,7 +10,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from sda_cli.main import app
-from sda_engine.trainer import train_model
+from sda_engine.train.trainer import train_model
 
 runner = CliRunner()
 SR = 44100

@@ -35,7 +35,7 @@ def prepare(home: Path, steps: int) -> object:
     demo = make_demo_dataset(home.parent / "demo-recordings")
     tab_data.import_files(state, [str(p) for p in demo], "", "demo")
     from sda_control.fit import ControlFitConfig
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
 
     form = tab_train.TrainForm(dataset="demo", name="demo-rvq", kind="rvq", size="tiny", steps=steps,
                                prior_steps=max(steps // 2, 4), checkpoint_every=max(steps // 4, 2),

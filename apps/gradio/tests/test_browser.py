@@ -170,7 +170,7 @@ def test_newcomer_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> N
     page.locator("#gen-run").click()
     expect(page.locator("#gen-status")).to_contain_text("Generated 1 file(s)", timeout=LONG)
     expect(page.locator("#gen-status")).to_contain_text("because")
-    from sda_engine.history import History
+    from sda_engine.store.history import History
 
     assert History(state.home).list(limit=1)[0].request().control.control_values == {"brightness": 0.5,
                                                                                      "density": -0.4}
@@ -180,7 +180,7 @@ def test_newcomer_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> N
     page.locator("#preset-name input, #preset-name textarea").first.fill("first sketch")
     page.locator("#preset-save").click()
     expect(page.locator("#preset-status")).to_contain_text("Saved preset first sketch")
-    from sda_engine.presets import PresetStore
+    from sda_engine.store.presets import PresetStore
 
     preset = PresetStore(state.home).show("first sketch")
     assert preset.params["duration"] == 3.0 and preset.params["seed"] == 5
@@ -204,7 +204,7 @@ def test_codes_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> None
 
     state = app_url[1]
     if "newcomer" not in state.model_names():  # run on its own: a tiny model straight from the engine
-        from sda_engine.trainer import train_model
+        from sda_engine.train.trainer import train_model
 
         data = make_demo_dataset(tmp_path / "data", names=["drone_low", "bell_high", "wind_dark", "pulse_slow",
                                                             "pluck_dry"])
@@ -241,7 +241,7 @@ def test_codes_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> None
 def test_a_model_deleted_meanwhile_is_a_message_and_the_form_stays(page: Any, app_url: tuple[str, Any]) -> None:
     from playwright.sync_api import expect
 
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
 
     state = app_url[1]
     if "newcomer" not in state.model_names():

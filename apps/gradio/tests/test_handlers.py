@@ -13,7 +13,7 @@ import soundfile as sf
 
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import ProgressEvent
-from sda_engine.request import GenerationRequest
+from sda_engine.generate.request import GenerationRequest
 from sda_gradio import tab_data, tab_generate, tab_history, tab_library, tab_train
 from sda_gradio.jobs import JobRunner
 from sda_gradio.messages import error_markdown, error_text
@@ -324,7 +324,7 @@ def test_every_engine_action_has_a_gui_spelling() -> None:
 def test_the_train_form_passes_the_regularisation_option_to_the_engine() -> None:
     import inspect
 
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     kwargs = tab_train.TrainForm(dataset="demo", name="x", regularise_controls=True).kwargs()
     assert kwargs["regularise_controls"] is True

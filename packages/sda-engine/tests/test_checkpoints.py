@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from sda_engine.checkpoints import (
+from sda_engine.train.checkpoints import (
     Checkpoint,
     CheckpointManager,
     capture_module_extras,

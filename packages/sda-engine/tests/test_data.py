@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from sda_audio.augment import Compose, Gain
-from sda_engine.data import MIN_FILES_FOR_FILE_SPLIT, TrainingData
+from sda_engine.train.data import MIN_FILES_FOR_FILE_SPLIT, TrainingData
 
 SR = 44100
 SEG = 64 * 512
@@ -101,7 +101,7 @@ def test_mel_stats_come_from_training_files_only(tmp_path: Path) -> None:
 
 
 def test_training_data_and_corpus_index_read_a_48k_stereo_file_identically(tmp_path: Path) -> None:
-    from sda_engine.data import load_mono
+    from sda_engine.train.data import load_mono
     from sda_models.vocoders.corpus_index import INT16_SCALE, CorpusIndex, _load_mono
 
     rng = np.random.default_rng(3)

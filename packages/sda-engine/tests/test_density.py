@@ -10,9 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_engine import rendering
-from sda_engine.home import SdaHome
-from sda_engine.rendering import (
+from sda_engine.generate import rendering
+from sda_engine.generate.rendering import (
     MEL_FLOOR,
     compress_events,
     density_gate,
@@ -21,6 +20,7 @@ from sda_engine.rendering import (
     silence_gaps,
     sparse_share,
 )
+from sda_engine.store.home import SdaHome
 
 SR = 44100
 FPS = SR / rendering.HOP  # mel frames per second
@@ -131,7 +131,7 @@ def test_silence_gaps_zeroes_only_the_gaps() -> None:
 
 @pytest.fixture(scope="module")
 def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     root = tmp_path_factory.mktemp("density")
     folder = root / "ds"
@@ -150,8 +150,8 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
 
 def test_a_model_renders_sparse_with_silent_gaps_and_dense_from_a_longer_sketch(
         vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
-    from sda_engine.request import GenerationRequest
-    from sda_engine.session import ModelSession
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
 
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)

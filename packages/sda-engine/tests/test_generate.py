@@ -11,24 +11,24 @@ import soundfile as sf
 import torch
 
 from sda_audio.errors import SdaError
-from sda_engine.generate import generate
-from sda_engine.home import SdaHome
-from sda_engine.request import GenerationRequest
-from sda_engine.session import ModelSession
-from sda_engine.stitching import (
+from sda_engine.generate.compose import generate
+from sda_engine.generate.request import GenerationRequest
+from sda_engine.generate.session import ModelSession
+from sda_engine.generate.stitching import (
     crossfade_concat,
     equal_power_fades,
     max_seam_jump,
     smooth_latent_path,
     typical_jump,
 )
+from sda_engine.store.home import SdaHome
 
 SR = 44100
 
 
 @pytest.fixture(scope="module")
 def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     root = tmp_path_factory.mktemp("gen")
     folder = root / "ds"
@@ -99,7 +99,7 @@ def test_long_output_has_no_clicks_at_chunk_seams(vae_model: tuple[SdaHome, str]
 
 
 def test_variations_sidecars_and_history(vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
-    from sda_engine.history import History
+    from sda_engine.store.history import History
 
     home, name = vae_model
     out = generate(name, 0.5, seed=3, variations=2, home=home, output=tmp_path / "v", channels="stereo",
@@ -243,7 +243,7 @@ def test_a_vae_session_refuses_code_grids(vae_model: tuple[SdaHome, str]) -> Non
 
 
 def test_parallel_chunk_vocoding_equals_sequential(vae_model: tuple[SdaHome, str]) -> None:
-    from sda_engine import rendering
+    from sda_engine.generate import rendering
 
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 
 from sda_audio.errors import SdaError
-from sda_engine.ab import integrated_loudness, match_gains, peak_dbfs
-from sda_engine.history import History
-from sda_engine.home import SdaHome
-from sda_engine.model_meta import file_sha256
+from sda_engine.store.ab import integrated_loudness, match_gains, peak_dbfs
+from sda_engine.store.history import History
+from sda_engine.store.home import SdaHome
+from sda_engine.store.model_meta import file_sha256
 
 
 def tone(path: Path, amp: float, sr: int = 44100, seconds: float = 1.0, channels: int = 1,

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from sda_audio.errors import SdaError
-from sda_engine.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, open_connection, to_iso
-from sda_engine.home import SUBFOLDERS, SdaHome, validate_name
+from sda_engine.store.catalogue import MIGRATIONS, SCHEMA_VERSION, Catalog, open_connection, to_iso
+from sda_engine.store.home import SUBFOLDERS, SdaHome, validate_name
 
 
 def test_home_uses_sda_home_env(tmp_path, monkeypatch):

@@ -15,9 +15,9 @@ import pytest
 from safetensors.numpy import save_file
 
 from sda_audio.errors import SdaError
-from sda_engine.home import SdaHome
-from sda_engine.library import ModelLibrary
-from sda_engine.model_meta import file_sha256, summarize_model
+from sda_engine.store.home import SdaHome
+from sda_engine.store.library import ModelLibrary
+from sda_engine.store.model_meta import file_sha256, summarize_model
 
 
 def fake_sda(path: Path, seed: int = 0, *, kind: str = "rvq", dataset: str = "drums", vocoder: bool = False,
@@ -156,8 +156,8 @@ def test_import_export_update(tmp_path, lib):
 
 
 def test_rename_moves_file_corpus_checkpoints_and_presets(tmp_path, lib):
-    from sda_engine.history import History
-    from sda_engine.presets import PresetStore
+    from sda_engine.store.history import History
+    from sda_engine.store.presets import PresetStore
 
     lib.add_model(fake_sda(tmp_path / "a.sda"), "old")
     lib.corpus_index_path("old").write_bytes(b"idx")
@@ -261,7 +261,7 @@ def test_crash_during_copy_leaves_temp_that_reconcile_cleans(tmp_path, home, mon
         Path(dst).write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sda_engine.library.shutil.copyfile", die)
+    monkeypatch.setattr("sda_engine.store.library.shutil.copyfile", die)
     with pytest.raises(KeyboardInterrupt):
         lib.add_model(fake_sda(tmp_path / "a.sda"), "m")
     assert_consistent(home)  # atomic_path removed its temp file
@@ -314,7 +314,7 @@ def test_rename_commit_failure_puts_file_back(tmp_path, home, monkeypatch):
         if len(calls) == 1:
             raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr("sda_engine.library.os.replace", replace_then_fail)
+    monkeypatch.setattr("sda_engine.store.library.os.replace", replace_then_fail)
     with pytest.raises(SdaError):
         lib.rename("old", "new")
     monkeypatch.undo()
@@ -335,8 +335,8 @@ def test_killed_process_between_steps(tmp_path, home):
     src = fake_sda(tmp_path / "a.sda")
     code = textwrap.dedent(f"""
         import os
-        from sda_engine.home import SdaHome
-        from sda_engine.library import ModelLibrary
+        from sda_engine.store.home import SdaHome
+        from sda_engine.store.library import ModelLibrary
         ModelLibrary._upsert = lambda *a, **k: os._exit(9)
         ModelLibrary(SdaHome({str(home.root)!r})).add_model({str(src)!r}, "killed")
     """)
@@ -352,8 +352,8 @@ def test_killed_process_mid_delete(tmp_path, home):
     ModelLibrary(home).add_model(fake_sda(tmp_path / "a.sda"), "doomed")
     code = textwrap.dedent(f"""
         import os
-        from sda_engine.home import SdaHome
-        from sda_engine.library import ModelLibrary
+        from sda_engine.store.home import SdaHome
+        from sda_engine.store.library import ModelLibrary
         ModelLibrary._finish_delete = lambda *a, **k: os._exit(9)
         ModelLibrary(SdaHome({str(home.root)!r})).delete("doomed")
     """)

@@ -10,10 +10,10 @@ import pytest
 from safetensors.numpy import save_file
 
 from sda_audio.errors import SdaError
-from sda_engine.home import SdaHome
-from sda_engine.library import ModelLibrary
-from sda_engine.presets import ALLOWED_KEYS, PresetStore, validate_params
-from sda_engine.request import GenerationRequest
+from sda_engine.generate.request import GenerationRequest
+from sda_engine.store.home import SdaHome
+from sda_engine.store.library import ModelLibrary
+from sda_engine.store.presets import ALLOWED_KEYS, PresetStore, validate_params
 
 
 def fake_sda(path: Path) -> Path:

@@ -10,9 +10,9 @@ import soundfile as sf
 
 from sda_audio.errors import Cancelled
 from sda_audio.progress import CancelToken, ProgressEvent
-from sda_engine.home import SdaHome
-from sda_engine.train_request import TrainRequest
-from sda_engine.trainer import plan_training, train_model
+from sda_engine.store.home import SdaHome
+from sda_engine.train.request import TrainRequest
+from sda_engine.train.trainer import plan_training, train_model
 from sda_models.configs import REGULARISABLE_ATTRIBUTES
 from sda_models.model_file import load_model
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sda_audio.errors import SdaError
-from sda_engine.request import FIELDS, GenerationRequest, migrate_legacy
+from sda_engine.generate.request import FIELDS, GenerationRequest, migrate_legacy
 
 
 def test_defaults_live_in_one_place() -> None:
@@ -47,7 +47,7 @@ def test_bad_values_are_clear_errors(changes: dict, needle: str) -> None:
 
 
 def test_controls_by_name_and_density_scale() -> None:
-    from sda_engine.request import density_control, density_factor
+    from sda_engine.generate.request import density_control, density_factor
 
     req = GenerationRequest().replace(brightness=0.5, density=-1)
     assert req.control.control_values == {"brightness": 0.5, "density": -1.0}

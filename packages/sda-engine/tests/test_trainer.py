@@ -16,10 +16,10 @@ import soundfile as sf
 
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
-from sda_engine.checkpoints import CheckpointManager
-from sda_engine.home import SdaHome
-from sda_engine.presets_auto import choose_size
-from sda_engine.trainer import train_model
+from sda_engine.store.home import SdaHome
+from sda_engine.train.checkpoints import CheckpointManager
+from sda_engine.train.sizes import choose_size
+from sda_engine.train.trainer import train_model
 
 SR = 44100
 FAST = dict(size="tiny", augment=False, batch_size=2, preview_every=1000, controls=False)
@@ -83,7 +83,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str)
 
 _CHILD = """
 import sys
-from sda_engine.trainer import train_model
+from sda_engine.train.trainer import train_model
 train_model(sys.argv[1], "killed", kind="vae", size="tiny", augment=False, batch_size=2, preview_every=1000,
             steps=40, eval_every=2, checkpoint_every=2, home=sys.argv[2], resume=len(sys.argv) > 3)
 """
@@ -117,7 +117,7 @@ def test_kill_9_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path: Path
 
 
 def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
-    from sda_engine.generate import generate
+    from sda_engine.generate.compose import generate
 
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
@@ -193,8 +193,8 @@ def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) ->
 
 
 def test_train_vocoder_adds_a_hifigan_the_generator_uses(tmp_path: Path) -> None:
-    from sda_engine.generate import generate
-    from sda_engine.trainer import train_vocoder
+    from sda_engine.generate.compose import generate
+    from sda_engine.train.trainer import train_vocoder
 
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
@@ -235,8 +235,8 @@ def test_max_minutes_is_a_wall_clock_budget(tmp_path: Path) -> None:
 
 
 def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) -> None:
-    from sda_engine.train_request import TrainRequest
-    from sda_engine.trainer import plan_training
+    from sda_engine.train.request import TrainRequest
+    from sda_engine.train.trainer import plan_training
 
     folder = _dataset(tmp_path / "ds")
     req = plan_training(folder, "rvq", "tiny", device="cpu", seed=4, steps=5, max_minutes=2.0)

@@ -14,9 +14,9 @@ import torch
 
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
-from sda_engine.checkpoints import CheckpointManager
-from sda_engine.home import SdaHome
-from sda_engine.trainer import train_model, train_vocoder, vocoder_checkpoint_dir
+from sda_engine.store.home import SdaHome
+from sda_engine.train.checkpoints import CheckpointManager
+from sda_engine.train.trainer import train_model, train_vocoder, vocoder_checkpoint_dir
 from sda_models.vocoders.hifigan import TINY_HIFIGAN
 from sda_models.vocoders.hifigan_discriminators import TINY_DISCRIMINATORS
 from sda_models.vocoders.hifigan_training import HifiGanTrainingConfig
@@ -74,7 +74,7 @@ def test_train_model_stores_a_vocoder(home: SdaHome) -> None:
 
 
 def test_auto_passes_over_a_vocoder_below_the_floor(home: SdaHome) -> None:
-    from sda_engine.generate import generate
+    from sda_engine.generate.compose import generate
 
     [result] = generate("voc", duration=1.0, output=home.root / "auto.wav", home=home, seed=1)
     assert result.vocoder == "corpus" and "does not yet beat the Griffin-Lim floor" in result.vocoder_reason
@@ -176,7 +176,7 @@ def test_resume_with_other_settings_is_refused(home: SdaHome) -> None:
 
 
 def test_generation_uses_the_trained_vocoder(home: SdaHome, tmp_path: Path) -> None:
-    from sda_engine.generate import generate
+    from sda_engine.generate.compose import generate
     from sda_models.model_file import read_metadata
 
     with pytest.raises(SdaError, match="no limit"):
@@ -191,7 +191,7 @@ def test_generation_uses_the_trained_vocoder(home: SdaHome, tmp_path: Path) -> N
 
 
 def test_vocoder_segments_are_random_parts_of_the_sampled_windows() -> None:
-    from sda_engine.stage_vocoder import crop_segments
+    from sda_engine.train.vocoder_stage import crop_segments
 
     windows = torch.arange(4 * 100, dtype=torch.float32).reshape(4, 100)
     crops = crop_segments(windows, 30, torch.Generator().manual_seed(1))

@@ -23,7 +23,7 @@ _MODEL = typer.Option(None, "--model", "-m", help="Model to use (default: the on
 
 
 def _open(model: str | Path, device: str) -> Any:
-    from sda_engine.session import ModelSession
+    from sda_engine.generate.session import ModelSession
 
     return ModelSession.open(model, device)
 
@@ -232,14 +232,14 @@ def redo_(grid_file: Path = typer.Argument(..., help="A .sdacodes grid file.")) 
 
 
 def _request(**options: Any) -> Any:
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
 
     return GenerationRequest().replace(**options)
 
 
 def _write(session: Any, codes: Any, request: Any, output: Path | None, extra: dict[str, Any],
            json_events: bool) -> None:
-    from sda_engine.sketch import Sketch
+    from sda_engine.generate.sketch import Sketch
 
     ds = session.bundle.autoencoder.config.downsample
     sketch = Sketch.from_codes(codes, hop=session.bundle.mel_config.hop_length, downsample=ds)

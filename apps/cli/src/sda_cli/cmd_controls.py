@@ -16,8 +16,8 @@ MODES = ("auto", "latent", "assist")
 
 
 def _resolve(model: str) -> Path:
-    from sda_engine.home import SdaHome
-    from sda_engine.session import resolve_model
+    from sda_engine.generate.session import resolve_model
+    from sda_engine.store.home import SdaHome
 
     return Path(resolve_model(model, SdaHome())[0])
 
@@ -33,7 +33,7 @@ def fit(
 ) -> None:
     """Fit the eight musical controls of a model and store them in its file (control section)."""
     from sda_cli.progress_view import event_view
-    from sda_engine.controls import fit_model_controls
+    from sda_engine.train.controls import fit_model_controls
 
     with event_view(json_events) as view:
         path, report = fit_model_controls(model, data=data, on_event=view)
@@ -91,7 +91,7 @@ def evaluate(
     from sda_cli.progress_view import event_view
     from sda_control.evaluate import TARGETS, evaluate_controls
     from sda_control.hooks import CONTROL_NAMES, ControlMap
-    from sda_engine.session import ModelSession
+    from sda_engine.generate.session import ModelSession
 
     if mode not in MODES:
         raise SdaError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -101,7 +101,7 @@ def evaluate(
     if cmap is None:
         raise SdaError("this model has no fitted controls", path=session.path,
                        hint="fit the controls for this model first", action="fit_controls")
-    from sda_engine.control_sweeps import session_render_fn
+    from sda_engine.generate.control_sweeps import session_render_fn
 
     render = session_render_fn(session, duration, mode, vocoder)
     with event_view(json_events) as view:

@@ -17,7 +17,7 @@ def resolve_dataset_folder(path_or_name: str) -> Path:
     candidate = Path(path_or_name).expanduser()
     if candidate.exists():
         return candidate
-    from sda_engine.home import SdaHome
+    from sda_engine.store.home import SdaHome
 
     named = SdaHome().datasets_dir / path_or_name
     if named.is_dir():
@@ -41,7 +41,7 @@ def import_(
     from sda_cli.progress_view import RichEventView
 
     if dest is None:
-        from sda_engine.home import SdaHome
+        from sda_engine.store.home import SdaHome
 
         dest = SdaHome().datasets_dir / name
     with RichEventView() as view:

@@ -72,8 +72,8 @@ def generate(
 ) -> None:
     """Generate new audio from a model (and record it in your history)."""
     from sda_audio.errors import SdaError
-    from sda_engine.request import GenerationRequest
-    from sda_engine.session import ModelSession
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
 
     if bigvgan_weights is not None:
         import os
@@ -89,7 +89,7 @@ def generate(
         blend_pairs = blend_pairs[1:]
     request = GenerationRequest()
     if preset:
-        from sda_engine.presets import PresetStore
+        from sda_engine.store.presets import PresetStore
 
         request = PresetStore().show(preset, model=model).request()
     request = request.replace(

@@ -13,7 +13,7 @@ history_app = typer.Typer(help="Past generations: list, show, compare, reuse.", 
 
 
 def _history():
-    from sda_engine.history import History
+    from sda_engine.store.history import History
 
     return History()
 
@@ -70,7 +70,7 @@ def feed(ids: list[int] = typer.Argument(..., help="History entry ids."),
     try:
         folder = resolve_dataset_folder(into)
     except Exception:
-        from sda_engine.home import SdaHome
+        from sda_engine.store.home import SdaHome
 
         folder = SdaHome().datasets_dir / into
     result = _history().feed(ids, folder)

@@ -14,7 +14,7 @@ models_app = typer.Typer(help="Browse and manage your trained models.", no_args_
 
 
 def _library():
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
 
     return ModelLibrary()
 

@@ -45,7 +45,7 @@ def train(
     """Train a model on your recordings (Ctrl-C saves a checkpoint; --resume continues)."""
     from sda_audio.errors import SdaError
     from sda_audio.progress import CancelToken
-    from sda_engine.trainer import train_model
+    from sda_engine.train.trainer import train_model
 
     size = _size_from(size, preset)
     if dataset is None and not add:
@@ -112,7 +112,7 @@ def train_vocoder(
 ) -> None:
     """Train a per-model HiFi-GAN vocoder on the model's own recordings (Ctrl-C saves; --resume continues)."""
     from sda_audio.progress import CancelToken
-    from sda_engine.trainer import train_vocoder as run_training
+    from sda_engine.train.trainer import train_vocoder as run_training
 
     with event_view(json_events) as view:
         path = run_training(model, minutes=max_minutes, device=device, seed=seed, max_steps=max_steps,

@@ -39,7 +39,7 @@ def download(
 def status(json_out: bool = typer.Option(False, "--json")) -> None:
     """Which vocoders are available offline, and which one `auto` picks for each model."""
     from sda_audio.errors import SdaError
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
     from sda_models.vocoders.bigvgan_weights import resolve_bigvgan_weights
 
     try:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sda_engine.home import SdaHome
+from sda_engine.store.home import SdaHome
 from sda_gradio.state import AppState
 
 log = logging.getLogger(__name__)

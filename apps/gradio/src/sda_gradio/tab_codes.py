@@ -203,7 +203,7 @@ def undo_redo(view: CodesView, redo: bool) -> CodesView:
 
 def decode(state: AppState, view: CodesView) -> tuple[str, str]:
     """Render the grid (mono WAV, like a generation: file, sidecar, history entry)."""
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
 
     with _session(state, view) as session:
         grid = view.grid
@@ -217,7 +217,7 @@ def decode(state: AppState, view: CodesView) -> tuple[str, str]:
 def audition(state: AppState, view: CodesView, seconds: float = 1.5) -> tuple[str, str]:
     """Hear the selected cell's code on its own, held over its coarser levels' typical context."""
     from sda_control.codes import codebook_usage, entry_grid, require_rvq
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
 
     with _session(state, view) as session:
         rvq = require_rvq(session.bundle, session.name)

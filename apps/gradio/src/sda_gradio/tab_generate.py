@@ -1,4 +1,4 @@
-"""The Generate tab: a model, a :class:`~sda_engine.request.GenerationRequest` built from the page, and the
+"""The Generate tab: a model, a :class:`~sda_engine.generate.request.GenerationRequest` built from the page, and the
 result in a waveform player.
 
 Generation runs in the app's generate worker (events stream to the page while it runs, Cancel stops it);
@@ -16,7 +16,7 @@ from typing import Any
 
 from sda_audio.errors import SdaError
 from sda_control.names import CONTROL_NAMES
-from sda_engine.request import CHANNELS, MAX_SECONDS, VOCODERS, GenerationRequest
+from sda_engine.generate.request import CHANNELS, MAX_SECONDS, VOCODERS, GenerationRequest
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape, seconds_text
 
@@ -67,7 +67,7 @@ def form_values(request: GenerationRequest) -> list[Any]:
 
 def model_info(state: AppState, model: str | None) -> str:
     """One line about the chosen model: kind, data, vocoder."""
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
 
     if not model:
         return "Choose a model (train one on the Train tab first)."
@@ -148,7 +148,7 @@ def run_generation(state: AppState, model: str, values: Sequence[Any], poll: flo
 
 def save_preset(state: AppState, name: str, model: str | None, values: Sequence[Any], per_model: bool,
                 overwrite: bool) -> str:
-    from sda_engine.presets import PresetStore
+    from sda_engine.store.presets import PresetStore
 
     request = request_from_form(values)
     preset = PresetStore(state.home).save((name or "").strip(), request.overrides(),
@@ -158,13 +158,13 @@ def save_preset(state: AppState, name: str, model: str | None, values: Sequence[
 
 
 def preset_names(state: AppState, model: str | None) -> list[str]:
-    from sda_engine.presets import PresetStore
+    from sda_engine.store.presets import PresetStore
 
     return sorted({p.name for p in PresetStore(state.home).list(model or None)})
 
 
 def load_preset(state: AppState, name: str, model: str | None) -> list[Any]:
-    from sda_engine.presets import PresetStore
+    from sda_engine.store.presets import PresetStore
 
     if not name:
         raise SdaError("choose a preset to load")

@@ -15,7 +15,7 @@ LIMIT = 200
 
 
 def _history(state: AppState) -> Any:
-    from sda_engine.history import History
+    from sda_engine.store.history import History
 
     return History(state.home)
 

@@ -46,7 +46,7 @@ class TrainForm:
     regularise_controls: bool = False
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`sda_engine.trainer.train_model` (0 = the size's own value)."""
+        """Keyword arguments for :func:`sda_engine.train.trainer.train_model` (0 = the size's own value)."""
         rvq: dict[str, Any] = {}
         if self.kind == "rvq":
             if self.levels != "auto":
@@ -63,8 +63,8 @@ class TrainForm:
 
 def start_training(state: AppState, form: TrainForm, resume: bool = False) -> str:
     """Start (or resume) training in the worker; returns the status line."""
-    from sda_engine.home import validate_name
-    from sda_engine.trainer import train_model
+    from sda_engine.store.home import validate_name
+    from sda_engine.train.trainer import train_model
 
     name = (form.name or "").strip()
     validate_name(name)
@@ -94,7 +94,7 @@ def start_vocoder(state: AppState, model: str, minutes: float, resume: bool = Fa
                   config: Any = None) -> str:
     """Train the per-model HiFi-GAN vocoder of ``model`` in the worker (``config``: a
     ``HifiGanTrainingConfig``, default the engine's)."""
-    from sda_engine.trainer import train_vocoder
+    from sda_engine.train.trainer import train_vocoder
 
     if not model:
         raise SdaError("choose a model whose vocoder to train", hint="train a model first")
@@ -113,7 +113,7 @@ def start_fit_controls(state: AppState, model: str, fit_config: Any = None) -> s
     """Fit the eight musical controls of library model ``model`` on its training recordings (in the worker) and
     store them in its file, so the Generate tab's sliders work for it. ``fit_config``: a
     :class:`sda_control.fit.ControlFitConfig` (default: sda-control's)."""
-    from sda_engine.controls import fit_model_controls
+    from sda_engine.train.controls import fit_model_controls
 
     if not model:
         raise SdaError("choose a model whose controls to fit", hint="train a model first")

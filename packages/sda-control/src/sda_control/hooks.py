@@ -9,7 +9,7 @@ With ``request.controls`` non-empty the engine does::
 
 Each control is realised one way, fixed when the controls were fitted (the decoder-side check in
 :mod:`sda_control.fit`): ``"latent"`` (a shift along the model's own latent direction, clamped to where
-the data lives), ``"steered"`` (density: the engine steers the sequence itself, see ``sda_engine.rendering``), or
+the data lives), ``"steered"`` (density: the engine steers the sequence itself, see ``sda_engine.generate.rendering``), or
 ``"assisted"`` (a labelled DSP effect, :mod:`sda_control.assists`); ``"off"`` when the value is 0.
 ``mode="latent"`` forces the latent shift for every control and no assist (the evaluation's
 "latent-only" column); ``mode="assist"`` uses the assists alone.

@@ -179,7 +179,7 @@ class CorpusVocoder(Vocoder):
     name = "corpus"
     thread_safe = True
     """``synthesize`` is a pure function of its log-mel (read-only index, per-call RNG), so chunks of one long
-    render may be vocoded in parallel threads (:func:`sda_engine.rendering.vocode_chunks`)."""
+    render may be vocoded in parallel threads (:func:`sda_engine.generate.rendering.vocode_chunks`)."""
 
     def __init__(self, index: CorpusIndex, settings: GrainSettings | None = None,
                  device: torch.device | str = "cpu") -> None:

@@ -61,7 +61,7 @@ class RenderPart:
     """How much sound, from which seed, through which vocoder.
 
     ``dynamics``: 0 = the decoded loudness as it is, 1 = mapped onto the training audio's frame-loudness
-    distribution (see :mod:`sda_engine.dynamics`).
+    distribution (see :mod:`sda_models.loudness_match`).
     """
 
     duration: float = 20.0

@@ -1,6 +1,6 @@
 """Fitting the musical controls of a model that already exists (``sda controls fit``, the GUI's button).
 
-A newly trained model gets its controls in ``sda train`` (:func:`sda_engine.finishing.fit_controls_for`);
+A newly trained model gets its controls in ``sda train`` (:func:`sda_engine.train.finishing.fit_controls_for`);
 this is the same fit for a model in the library (or a ``.sda`` file), written back atomically.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
-from sda_engine.home import SdaHome
+from sda_engine.store.home import SdaHome
 
 
 def training_files(metadata: dict[str, Any], data: str | Path | Sequence[str | Path] | None = None) -> list[Path]:
@@ -46,8 +46,8 @@ def fit_model_controls(model: str | Path, home: SdaHome | str | Path | None = No
     Events: job ``train.control``.
     """
     from sda_control.fit import attach_controls, fit_controls
-    from sda_engine.library import ModelLibrary
-    from sda_engine.session import resolve_model
+    from sda_engine.generate.session import resolve_model
+    from sda_engine.store.library import ModelLibrary
     from sda_models.model_file import load_model, save_model
 
     home = home if isinstance(home, SdaHome) else SdaHome(home)

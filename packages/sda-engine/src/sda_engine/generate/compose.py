@@ -1,7 +1,7 @@
 """Generation (``sda generate``): model -> audio files with sidecars and history entries.
 
-:func:`generate` is the composition of :class:`sda_engine.session.ModelSession`'s steps (open, then
-sample -> render -> write per variation) for a :class:`sda_engine.request.GenerationRequest`. The sidecar
+:func:`generate` is the composition of :class:`sda_engine.generate.session.ModelSession`'s steps (open, then
+sample -> render -> write per variation) for a :class:`sda_engine.generate.request.GenerationRequest`. The sidecar
 JSON holds the model, its sha256, the request, the seed, the vocoder and why, and the sda version; the same
 seed, request and device give identical audio.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
-from sda_engine.home import SdaHome
-from sda_engine.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, GenerationRequest
-from sda_engine.session import DUAL_SEED_OFFSET, GenerationResult, ModelSession, resolve_model
+from sda_engine.generate.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, GenerationRequest
+from sda_engine.generate.session import DUAL_SEED_OFFSET, GenerationResult, ModelSession, resolve_model
+from sda_engine.store.home import SdaHome
 
 __all__ = ["CHANNELS", "DUAL_SEED_OFFSET", "MAX_SECONDS", "STEREO_METHODS", "GenerationResult", "generate",
            "resolve_model"]

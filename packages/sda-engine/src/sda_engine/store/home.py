@@ -25,7 +25,7 @@ import platformdirs
 from sda_audio.errors import SdaError
 
 if TYPE_CHECKING:
-    from sda_engine.catalog import Catalog
+    from sda_engine.store.catalogue import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class SdaHome:
     @cached_property
     def catalog(self) -> Catalog:
         """The SQLite catalogue (opened and migrated on first access)."""
-        from sda_engine.catalog import Catalog
+        from sda_engine.store.catalogue import Catalog
 
         return Catalog(self.catalog_path)
 

@@ -204,8 +204,8 @@ class TrainingData:
 
     def loudness_quantiles(self, mel: Callable[[torch.Tensor], torch.Tensor],
                            max_seconds_per_file: float = 60.0) -> list[float]:
-        """Quantiles of frame loudness over the training audio (see :mod:`sda_engine.dynamics`)."""
-        from sda_engine.dynamics import loudness_quantiles
+        """Quantiles of frame loudness over the training audio (see :mod:`sda_models.loudness_match`)."""
+        from sda_models.loudness_match import loudness_quantiles
 
         with torch.no_grad():
             return loudness_quantiles(mel(w.unsqueeze(0))[0] for w in self.training_audio(max_seconds_per_file))

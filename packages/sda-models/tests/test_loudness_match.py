@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sda_engine.dynamics import frame_loudness, loudness_quantiles, match_dynamics
+from sda_models.loudness_match import frame_loudness, loudness_quantiles, match_dynamics
 
 
 def _strokes(frames: int, period: int, floor: float) -> torch.Tensor:

@@ -20,10 +20,10 @@ from typing import Any
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
 from sda_audio.progress import ProgressCallback, ignore_events
-from sda_engine.ab import MatchedAudio, differences, loudness_match
-from sda_engine.catalog import now_iso
-from sda_engine.home import SdaHome
-from sda_engine.model_meta import file_sha256
+from sda_engine.store.ab import MatchedAudio, differences, loudness_match
+from sda_engine.store.catalogue import now_iso
+from sda_engine.store.home import SdaHome
+from sda_engine.store.model_meta import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ class HistoryEntry:
                 "format": self.format, "params": self.params}
 
     def request(self) -> Any:
-        """The :class:`~sda_engine.request.GenerationRequest` that makes this sound again (rows written before
+        """The :class:`~sda_engine.generate.request.GenerationRequest` that makes this sound again (rows written before
         the request type existed are migrated)."""
-        from sda_engine.request import GenerationRequest
+        from sda_engine.generate.request import GenerationRequest
 
         return GenerationRequest.from_dict(self.params, legacy="render" not in self.params)
 

@@ -19,9 +19,9 @@ import torch
 from sda_audio.dataset import file_sha256
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
-from sda_engine.data import HOP, TrainingData
-from sda_engine.home import SdaHome
-from sda_engine.train_request import TrainRequest
+from sda_engine.store.home import SdaHome
+from sda_engine.train.data import HOP, TrainingData
+from sda_engine.train.request import TrainRequest
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
     """Train a per-model HiFi-GAN for ``minutes`` of training time (or ``max_steps`` in total) on the audio.
 
     Segments come from ``data``'s seeded sampler, unaugmented (the vocoder must learn the real recordings).
-    The stage runs in the one training loop (:func:`sda_engine.stages.run_stage`, job ``train.vocoder``):
+    The stage runs in the one training loop (:func:`sda_engine.train.stages.run_stage`, job ``train.vocoder``):
     checkpoints (every ``checkpoint_every`` steps, at the end, and on cancel/Ctrl-C, which then raises
     ``Cancelled``) go to ``checkpoint_dir`` (a temporary folder when ``None``: nothing to resume then), with
     ``meta`` added to each. ``resume`` continues exactly from the newest checkpoint there (the minutes budget
@@ -125,9 +125,9 @@ def train_vocoder_for(data: TrainingData, device: torch.device, minutes: float |
     """
     import tempfile
 
-    from sda_engine.checkpoints import CheckpointManager
-    from sda_engine.stage_vocoder import VocoderPlan, VocoderStage, loss_curve, with_seed
-    from sda_engine.stages import run_stage
+    from sda_engine.train.checkpoints import CheckpointManager
+    from sda_engine.train.stages import run_stage
+    from sda_engine.train.vocoder_stage import VocoderPlan, VocoderStage, loss_curve, with_seed
     from sda_models.vocoders.hifigan_training import HifiGanTrainer, HifiGanTrainingConfig
 
     if minutes is None and max_steps is None:
@@ -197,8 +197,8 @@ def vocoder_validation(vocoder: Any, data: TrainingData, on_event: ProgressCallb
 
 @torch.no_grad()
 def _vae_latent_dynamics(ae: Any, data: TrainingData) -> dict[str, Any] | None:
-    """Fit :mod:`sda_engine.latent_dynamics` to the training files' posterior-mean latents."""
-    from sda_engine.latent_dynamics import fit_latent_dynamics
+    """Fit :mod:`sda_models.latent_var` to the training files' posterior-mean latents."""
+    from sda_models.latent_var import fit_latent_dynamics
 
     model = ae.model.eval()
     device = next(model.parameters()).device
@@ -242,7 +242,7 @@ def save_to_library(home: SdaHome, name: str, ae: Any, prior: Any, data: Trainin
                     growing: GrowingBase | None = None,
                     control: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
     """Write ``models/<name>.sda`` (atomic) and catalogue it (add, or update when it exists)."""
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
     from sda_models.model_file import ModelBundle, save_model
 
     files = list(request.files)

@@ -10,16 +10,16 @@ import numpy as np
 import torch
 
 from sda_audio.atomic import atomic_path
-from sda_engine.checkpoints import (
+from sda_engine.store.home import SdaHome
+from sda_engine.train.checkpoints import (
     Checkpoint,
     capture_module_extras,
     capture_rng,
     restore_module_extras,
     restore_rng,
 )
-from sda_engine.data import SAMPLE_RATE, TrainingData, load_mono
-from sda_engine.home import SdaHome
-from sda_engine.stages import StageHooks
+from sda_engine.train.data import SAMPLE_RATE, TrainingData, load_mono
+from sda_engine.train.stages import StageHooks
 
 log = logging.getLogger(__name__)
 

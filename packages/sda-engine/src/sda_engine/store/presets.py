@@ -1,7 +1,7 @@
 """Named sets of generation settings, global or per model (PRES-01..03).
 
 A preset stores the settings a person set (duration, seed, temperature, musical controls, output format,
-...) as partial overrides of :class:`~sda_engine.request.GenerationRequest`, so they can be recalled later.
+...) as partial overrides of :class:`~sda_engine.generate.request.GenerationRequest`, so they can be recalled later.
 A model-specific preset wins over a global one of the same name. Presets of a model follow it when it is renamed and go when it is deleted (foreign key cascade).
 """
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sda_audio.errors import SdaError
-from sda_engine.catalog import now_iso
-from sda_engine.home import SdaHome
-from sda_engine.request import FIELDS, GenerationRequest, fold_controls, migrate_legacy
+from sda_engine.generate.request import FIELDS, GenerationRequest, fold_controls, migrate_legacy
+from sda_engine.store.catalogue import now_iso
+from sda_engine.store.home import SdaHome
 
 log = logging.getLogger(__name__)
 
 ALLOWED_KEYS: tuple[str, ...] = tuple(sorted(FIELDS))
-"""The settings a preset may hold: the flat fields of :class:`~sda_engine.request.GenerationRequest`."""
+"""The settings a preset may hold: the flat fields of :class:`~sda_engine.generate.request.GenerationRequest`."""
 
 
 def validate_preset_name(name: str) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sda_engine.checkpoints import Checkpoint, capture_rng, restore_rng
-from sda_engine.data import TrainingData
-from sda_engine.home import SdaHome
-from sda_engine.stage_autoencoder import STATS_PREFIX, AutoencoderStage, write_preview
-from sda_engine.stages import StageHooks
+from sda_engine.store.home import SdaHome
+from sda_engine.train.autoencoder_stage import STATS_PREFIX, AutoencoderStage, write_preview
+from sda_engine.train.checkpoints import Checkpoint, capture_rng, restore_rng
+from sda_engine.train.data import TrainingData
+from sda_engine.train.stages import StageHooks
 from sda_models.mel import MelConfig
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Sweeping a model's musical controls through the product path (``sda controls evaluate``, the benchmark).
 
 :func:`session_render_fn` renders ``(control values, seed) -> audio`` through
-:class:`~sda_engine.session.ModelSession` exactly as ``sda generate`` would, with every control realised as
+:class:`~sda_engine.generate.session.ModelSession` exactly as ``sda generate`` would, with every control realised as
 fitted, latent-only or assisted-only (:func:`with_mode`).
 """
 
@@ -30,7 +30,7 @@ def with_mode(bundle: Any, mode: str) -> Any:
 
 def session_render_fn(session: Any, duration: float, mode: str = "auto", vocoder: str = "auto",
                       shared: dict[Any, np.ndarray] | None = None) -> Any:
-    """``(values, seed) -> mono audio`` through :class:`sda_engine.session.ModelSession` (the product path).
+    """``(values, seed) -> mono audio`` through :class:`sda_engine.generate.session.ModelSession` (the product path).
 
     Shortcuts that give the same audio as a full render: sketches are sampled once per seed (except for
     density, which steers the sampling); an assisted control renders the seed's plain audio once and
@@ -40,7 +40,7 @@ def session_render_fn(session: Any, duration: float, mode: str = "auto", vocoder
     ``session.bundle`` with that view.
     """
     from sda_control.hooks import ControlMap
-    from sda_engine.request import GenerationRequest
+    from sda_engine.generate.request import GenerationRequest
 
     session.use_bundle(with_mode(session.bundle, mode))
     cmap = ControlMap.from_bundle(session.bundle)

@@ -23,10 +23,10 @@ from typing import Any
 
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
-from sda_engine.catalog import now_iso, to_iso
-from sda_engine.home import MODEL_SUFFIX, SdaHome, validate_name
-from sda_engine.library_repair import ReconcileReport, reconcile_library
-from sda_engine.model_meta import ModelSummary, file_sha256, summarize_model
+from sda_engine.store.catalogue import now_iso, to_iso
+from sda_engine.store.home import MODEL_SUFFIX, SdaHome, validate_name
+from sda_engine.store.library_repair import ReconcileReport, reconcile_library
+from sda_engine.store.model_meta import ModelSummary, file_sha256, summarize_model
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import torch
 
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
-from sda_engine.checkpoints import Checkpoint, CheckpointManager
+from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
 
 log = logging.getLogger(__name__)
 

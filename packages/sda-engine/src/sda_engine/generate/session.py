@@ -25,10 +25,10 @@ import torch
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_engine import rendering
-from sda_engine.home import SdaHome
-from sda_engine.request import GenerationRequest
-from sda_engine.sketch import RenderedAudio, Sketch
+from sda_engine.generate import rendering
+from sda_engine.generate.request import GenerationRequest
+from sda_engine.generate.sketch import RenderedAudio, Sketch
+from sda_engine.store.home import SdaHome
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class GenerationResult:
 
 def resolve_model(model: str | Path, home: SdaHome) -> tuple[Path, str]:
     """``(path, name)`` of a library name or a ``.sda`` path."""
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
 
     text = str(model)
     candidate = Path(text).expanduser()
@@ -336,7 +336,7 @@ class ModelSession:
         ext = ext.lstrip(".")
         seed = seeds[0]
         if output is None:
-            from sda_engine.history import History
+            from sda_engine.store.history import History
 
             base = History(self.home).new_audio_path(self.name, seed, ext)
         else:
@@ -352,7 +352,7 @@ class ModelSession:
     # -- internals -------------------------------------------------------------------------------
     def _record(self, audio: RenderedAudio, request: GenerationRequest, path: Path,
                 extra: dict[str, Any] | None) -> GenerationResult:
-        from sda_engine.history import History
+        from sda_engine.store.history import History
 
         written, metadata = self.export(audio, request, path, extra)
         sidecar = written.with_name(written.name + ".json")
@@ -514,7 +514,7 @@ class ModelSession:
         files = [Path(f) for f in self.bundle.metadata.get("dataset", {}).get("files", [])]
         if library_path is None or not files or not all(f.is_file() for f in files):
             return None
-        from sda_engine.finishing import build_corpus_index
+        from sda_engine.train.finishing import build_corpus_index
 
         log.info("rebuilding the corpus index of %s from its %d training files", self.name, len(files))
         return build_corpus_index(self.home, self.name, files, ignore_events, None)
@@ -539,7 +539,7 @@ def check_output_dir(folder: Path) -> None:
 
 
 def _valid_name(name: str) -> bool:
-    from sda_engine.home import validate_name
+    from sda_engine.store.home import validate_name
 
     try:
         validate_name(name)

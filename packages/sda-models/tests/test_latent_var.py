@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from sda_engine.latent_dynamics import fit_latent_dynamics, sample_latent_dynamics
+from sda_models.latent_var import fit_latent_dynamics, sample_latent_dynamics
 
 
 def _oscillating_latents(frames: int, period: float, seed: int) -> torch.Tensor:

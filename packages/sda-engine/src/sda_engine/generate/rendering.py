@@ -1,21 +1,21 @@
 """The steps of rendering: sketch sampling, chunked decoding, dynamics, density gating, chunked vocoding.
 
-:class:`sda_engine.session.ModelSession` composes them; they are plain functions of a model bundle and a
-:class:`~sda_engine.request.GenerationRequest`.
+:class:`sda_engine.generate.session.ModelSession` composes them; they are plain functions of a model bundle and a
+:class:`~sda_engine.generate.request.GenerationRequest`.
 
 Long durations are made in chunks:
 
 - **latents**: RVQ models sample codes from the prior (it continues beyond its context with a sliding
   window); VAE models run the vector autoregression fitted to their training latents
-  (:mod:`sda_engine.latent_dynamics`), so the sound moves at the material's pace (models without that
-  fit fall back to a smooth random trajectory, :func:`sda_engine.stitching.smooth_latent_path`);
+  (:mod:`sda_models.latent_var`), so the sound moves at the material's pace (models without that
+  fit fall back to a smooth random trajectory, :func:`sda_engine.generate.stitching.smooth_latent_path`);
 - **decoding** runs over latent chunks with an overlap; overlapping mel frames are crossfaded linearly
   (log-mel domain), so the decoder's edge effects never reach the output;
 - **vocoding** runs over mel chunks with an overlap; audio chunks are joined with an equal-power
-  crossfade (:func:`sda_engine.stitching.crossfade_concat`).
+  crossfade (:func:`sda_engine.generate.stitching.crossfade_concat`).
 
 Dynamics: the decoded log-mel's frame loudness is mapped onto the training audio's distribution
-(:mod:`sda_engine.dynamics`), so gaps are as quiet and strokes as loud as in the material.
+(:mod:`sda_models.loudness_match`), so gaps are as quiet and strokes as loud as in the material.
 
 Density (GEN-02): the ``density`` control (-1..1, 0 = as generated) is steered on the sequence, the same way
 for RVQ and VAE models, so that it moves what the ``density`` descriptor reads (the share of sounding frames and
@@ -47,9 +47,9 @@ import numpy as np
 import torch
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_engine.dynamics import match_dynamics
-from sda_engine.sketch import Sketch
-from sda_engine.stitching import crossfade_concat, smooth_latent_path
+from sda_engine.generate.sketch import Sketch
+from sda_engine.generate.stitching import crossfade_concat, smooth_latent_path
+from sda_models.loudness_match import match_dynamics
 from sda_models.mel import LOG_CLAMP, MelConfig
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
     else:
         dynamics = bundle.metadata.get("latent_dynamics")
         if dynamics:
-            from sda_engine.latent_dynamics import sample_latent_dynamics
+            from sda_models.latent_var import sample_latent_dynamics
 
             path = sample_latent_dynamics(dynamics, frames, gen, temperature=request.temperature)
         else:

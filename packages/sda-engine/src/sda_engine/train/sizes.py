@@ -1,7 +1,7 @@
 """The ``auto`` model size: pick tiny, small or full from the dataset size and the device.
 
 (A model *size* fixes the network and training configs; it is not a *preset*, which is a saved set of
-generation settings - see :mod:`sda_engine.presets`.)
+generation settings - see :mod:`sda_engine.store.presets`.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What a training run was asked to do, resolved: files, model size, configs, budgets, lineage.
 
-:func:`sda_engine.trainer.plan_training` turns the caller's arguments into a :class:`TrainRequest`;
-:func:`sda_engine.trainer.train_model` runs it. The request is stored in every training checkpoint
+:func:`sda_engine.train.trainer.plan_training` turns the caller's arguments into a :class:`TrainRequest`;
+:func:`sda_engine.train.trainer.train_model` runs it. The request is stored in every training checkpoint
 (``meta["request"]``), so a resumed run continues with exactly the settings it was started with.
 Checkpoints written before this type existed kept an untyped ``meta["setup"]`` dict whose size was
 called ``preset``; :meth:`TrainRequest.from_checkpoint_meta` reads both.

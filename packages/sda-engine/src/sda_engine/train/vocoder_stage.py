@@ -1,10 +1,10 @@
 """The per-model HiFi-GAN vocoder stage: hooks that plug the HiFi-GAN trainer into the one training loop.
 
-:func:`sda_engine.stages.run_stage` runs it (job ``train.vocoder``) like every other stage: ``start``,
+:func:`sda_engine.train.stages.run_stage` runs it (job ``train.vocoder``) like every other stage: ``start``,
 ``info`` (resuming), ``progress`` (the step's losses with ``loss`` = the generator loss, ``lr``,
 ``eta_seconds``, ``steps_per_second``, ``elapsed_minutes``), ``warning`` (non-finite loss), ``checkpoint``
 and ``done``. There is no validation inside the loop: the trained vocoder is checked against the
-Griffin-Lim floor afterwards (:func:`sda_engine.finishing.vocoder_validation`).
+Griffin-Lim floor afterwards (:func:`sda_engine.train.finishing.vocoder_validation`).
 
 A checkpoint (stage ``vocoder``) holds the :class:`~sda_models.vocoders.hifigan_training.HifiGanTrainer`
 state (weights, optimiser moments, schedulers, augmentation RNG: tensors ``trainer.*`` + JSON ``trainer``),
@@ -25,9 +25,9 @@ import torch
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import ProgressCallback, ignore_events
-from sda_engine.checkpoints import Checkpoint, capture_rng, restore_rng
-from sda_engine.data import TrainingData
-from sda_engine.stages import StageHooks, StagePlan
+from sda_engine.train.checkpoints import Checkpoint, capture_rng, restore_rng
+from sda_engine.train.data import TrainingData
+from sda_engine.train.stages import StageHooks, StagePlan
 from sda_models.mel import MelConfig
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class VocoderPlan:
     checkpoint_every: int = 100
 
     def stage_plan(self) -> StagePlan:
-        """The plan :func:`~sda_engine.stages.run_stage` runs (a finished run given more budget trains on)."""
+        """The plan :func:`~sda_engine.train.stages.run_stage` runs (a finished run given more budget trains on)."""
         return StagePlan(STAGE, JOB, self.max_steps, log_every=max(1, self.log_every), eval_every=0,
                          checkpoint_every=max(1, self.checkpoint_every),
                          budget_seconds=self.minutes * 60.0 if self.minutes is not None else None,

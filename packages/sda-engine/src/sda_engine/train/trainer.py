@@ -1,11 +1,11 @@
 """Training orchestration: dataset → corpus index → autoencoder → prior (RVQ) → vocoder (optional) → .sda.
 
-:func:`plan_training` resolves the caller's choices into a :class:`~sda_engine.train_request.TrainRequest`
+:func:`plan_training` resolves the caller's choices into a :class:`~sda_engine.train.request.TrainRequest`
 (files, model size, configs, budgets); :func:`train_model` runs one (``sda train``), :func:`train_vocoder`
 trains a library model's own vocoder (``sda train-vocoder``). Every model stage runs in the one training loop,
-:func:`sda_engine.stages.run_stage` (events, checkpoints, cancel/Ctrl-C, exact resume, time budgets carried
-across resumes); stage-specific pieces live in :mod:`sda_engine.stage_autoencoder`,
-:mod:`sda_engine.stage_prior` and :mod:`sda_engine.stage_vocoder`.
+:func:`sda_engine.train.stages.run_stage` (events, checkpoints, cancel/Ctrl-C, exact resume, time budgets carried
+across resumes); stage-specific pieces live in :mod:`sda_engine.train.autoencoder_stage`,
+:mod:`sda_engine.train.prior_stage` and :mod:`sda_engine.train.vocoder_stage`.
 
 Events form a tree a GUI can draw: the run-level job ``train`` (``start`` with ``total`` = stages planned,
 one ``progress`` per finished stage, ``done``; it also carries information about the data and the plan) and
@@ -29,12 +29,12 @@ import torch
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_engine.checkpoints import CheckpointManager
-from sda_engine.data import HOP, SAMPLE_RATE, TrainingData, list_dataset_files
-from sda_engine.home import SdaHome, validate_name
-from sda_engine.presets_auto import choose_size
-from sda_engine.stages import StageOutcome, StagePlan, run_stage
-from sda_engine.train_request import KINDS, TrainRequest
+from sda_engine.store.home import SdaHome, validate_name
+from sda_engine.train.checkpoints import CheckpointManager
+from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData, list_dataset_files
+from sda_engine.train.request import KINDS, TrainRequest
+from sda_engine.train.sizes import choose_size
+from sda_engine.train.stages import StageOutcome, StagePlan, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +180,9 @@ def plan_training(
     on_event: ProgressCallback = ignore_events,
 ) -> TrainRequest:
     """Resolve a training run: its files (validated), model size (``auto`` picks one and says why) and
-    configs, without training. ``growing`` (a :class:`~sda_engine.finishing.GrowingBase`) with ``add_files``
+    configs, without training. ``growing`` (a :class:`~sda_engine.train.finishing.GrowingBase`) with ``add_files``
     plans growing that model. See :func:`train_model` for the arguments."""
-    from sda_engine import finishing
+    from sda_engine.train import finishing
     from sda_models.configs import preset_config
     from sda_models.device import resolve_device
 
@@ -313,7 +313,9 @@ def train_model(
             which remedy applies (``overwrite``, ``restart``, ``resume``, ``grow``).
         Cancelled: the job was cancelled; a checkpoint was saved (``action="resume"``).
     """
-    from sda_engine import finishing, stage_autoencoder, stage_prior
+    from sda_engine.train import autoencoder_stage as stage_autoencoder
+    from sda_engine.train import finishing
+    from sda_engine.train import prior_stage as stage_prior
     from sda_models.device import resolve_device
 
     if preset is not None:
@@ -521,9 +523,9 @@ def train_vocoder(
     sub-jobs ``train.corpus_index`` (only when the index is rebuilt) and ``train.vocoder``. Returns the
     model file path.
     """
-    from sda_engine import finishing
-    from sda_engine.library import ModelLibrary
-    from sda_engine.stage_vocoder import vocoder_training_data
+    from sda_engine.store.library import ModelLibrary
+    from sda_engine.train import finishing
+    from sda_engine.train.vocoder_stage import vocoder_training_data
     from sda_models.device import resolve_device
     from sda_models.model_file import ModelBundle, load_model, save_model
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sda_audio.errors import SdaError
-from sda_engine.catalog import now_iso
-from sda_engine.home import MODEL_SUFFIX, validate_name
-from sda_engine.model_meta import file_sha256, summarize_model
+from sda_engine.store.catalogue import now_iso
+from sda_engine.store.home import MODEL_SUFFIX, validate_name
+from sda_engine.store.model_meta import file_sha256, summarize_model
 
 if TYPE_CHECKING:
-    from sda_engine.library import ModelLibrary
+    from sda_engine.store.library import ModelLibrary
 
 log = logging.getLogger(__name__)
 
