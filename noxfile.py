@@ -10,7 +10,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "none"
 
 FAST = "not slow and not cuda and not mps"
@@ -85,6 +85,16 @@ def lint(session: nox.Session) -> None:
     """ruff over the whole workspace."""
     _sync(session)
     session.run("uv", "run", "--frozen", "--no-sync", "ruff", "check", ".", external=True)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """pyright in basic mode over every package's and app's ``src`` (settings: ``[tool.pyright]`` in pyproject.toml).
+
+    ``pyright[nodejs]`` brings its own Node.js, so no system node is needed.
+    """
+    _sync(session)
+    session.run("uv", "run", "--frozen", "--no-sync", "pyright", external=True)
 
 
 @nox.session

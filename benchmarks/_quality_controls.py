@@ -5,8 +5,8 @@
 - **model frames shuffled in time**: the generation's own log-mel with its frames permuted.
 
 Both are vocoded by the very vocoder object the generation used, the way
-:class:`sda_engine.generate.session.ModelSession` vocodes (chunks, crossfades, trim, edge fades). The log-mels and
-the vocoder are captured while :func:`sda_engine.generate.compose.generate` runs (:func:`capture_rendering` wraps
+:class:`sda_engine.generate.renderer.Renderer` vocodes (chunks, crossfades, trim, edge fades). The log-mels and
+the vocoder are captured while :func:`sda_engine.generate.pipeline.generate_files` runs (:func:`capture_rendering` wraps
 ``rendering.render_mel`` and ``rendering.vocode_chunks`` and restores them afterwards), so the RVQ prior
 is not sampled twice; :func:`rerender` rebuilds them from the results' parameters where capturing is not
 possible.
@@ -54,7 +54,7 @@ def shuffle_frames(log_mel: torch.Tensor, rng: np.random.Generator) -> torch.Ten
 
 
 def vocode_like_generation(vocoder: Any, log_mel: torch.Tensor, duration: float) -> np.ndarray:
-    """Vocode ``(128, T)`` as the session does → mono ``(duration * sr,)``."""
+    """Vocode ``(128, T)`` as the renderer does → mono ``(duration * sr,)``."""
     from sda_engine.generate.rendering import vocode_chunks
 
     audio, _ = vocode_chunks(vocoder, log_mel)
@@ -71,7 +71,7 @@ def vocode_like_generation(vocoder: Any, log_mel: torch.Tensor, duration: float)
 
 @dataclass
 class Captured:
-    """What one :func:`sda_engine.generate.compose.generate` call rendered: its log-mels and its vocoder."""
+    """What one :func:`sda_engine.generate.pipeline.generate_files` call rendered: its log-mels and its vocoder."""
 
     mels: list[torch.Tensor] = field(default_factory=list)
     vocoder: Any = None
@@ -104,14 +104,15 @@ def capture_rendering() -> Iterator[Captured]:
 def rerender(results: Sequence[Any], model_path: Path, voc_choice: str, home: Any,
              device: str) -> tuple[list[torch.Tensor], Any]:
     """The log-mels of ``results`` re-rendered from their requests, and the vocoder the session picks."""
+    from sda_engine.generate.renderer import Renderer
     from sda_engine.generate.session import ModelSession
 
     session = ModelSession.open(model_path, device, home)
     vocoder = session.vocoder(voc_choice)[0]
     mels = []
     for r in results:
-        sketch = session.sample(r.request, r.seed)
-        mels.append(session.mel(sketch, r.request).detach().float().cpu())
+        renderer = Renderer(session, r.request)
+        mels.append(renderer.mel(renderer.sample(r.seed)).detach().float().cpu())
     return mels, vocoder
 
 

@@ -205,9 +205,9 @@ def render_markdown(report: dict[str, Any], changes: str, figure_rel: str) -> st
             f"Machine: {m['cpu_count']} CPUs ({m['torch_threads']} torch threads), torch {m['torch']}, "
             f"Python {m['python']}, {m['platform']}; CUDA available: {m['cuda_available']}.", "",
             f"Settings: training budget {st['minutes']:g} min per set and model kind on `{st['device']}` "
-            f"(`train_model(..., size=\"auto\", max_minutes={st['minutes']:g})`, the `sda train` path), "
+            f"(`TrainOptions(..., size=\"auto\", max_minutes={st['minutes']:g})`, wall time of the whole job, the `sda train` path), "
             f"HiFi-GAN vocoder training {st['vocoder_minutes']:g} min; {st['clips']} clips x "
-            f"{st['clip_seconds']:g} s per vocoder through `sda_engine.generate.compose.generate` (the `sda generate` "
+            f"{st['clip_seconds']:g} s per vocoder through `sda_engine.generate.pipeline.generate_files` (the `sda generate` "
             f"path, default sampling settings); seed {st['seed']}. Regenerate with `uv run nox -s quality` "
             "(pass options after `--`, e.g. `uv run nox -s quality -- --sets drums --kinds rvq`).", "",
             "## What is measured", "",

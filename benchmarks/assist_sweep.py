@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from sda_audio.atomic import atomic_write_json
-from sda_audio.dataset import list_audio_files
 from sda_audio.demo import make_demo_dataset
 from sda_audio.descriptors import DESCRIPTOR_NAMES, describe
+from sda_audio.files import list_audio_files
 from sda_audio.io import read_audio
 from sda_control.assists import SAMPLE_RATE, apply_assists
 from sda_control.evaluate import TARGETS, evaluate_controls

@@ -38,7 +38,7 @@ START, END = "<!-- controls-table:start -->", "<!-- controls-table:end -->"
 
 
 def fit(model: str, data: Path) -> dict[str, Any]:
-    from sda_audio.dataset import list_audio_files
+    from sda_audio.files import list_audio_files
     from sda_control.fit import attach_controls, fit_controls
     from sda_engine.store.library import ModelLibrary
     from sda_models.model_file import load_model, save_model
@@ -61,8 +61,8 @@ def fit(model: str, data: Path) -> dict[str, Any]:
 
 
 def evaluate(model: str, duration: float, seeds: int, positions: int, vocoder: str) -> dict[str, Any]:
+    from sda_control.control_map import CONTROL_NAMES, ControlMap
     from sda_control.evaluate import evaluate_controls
-    from sda_control.hooks import CONTROL_NAMES, ControlMap
     from sda_engine.generate.control_sweeps import session_render_fn
     from sda_engine.generate.session import ModelSession
 
@@ -102,7 +102,7 @@ def table() -> str:
     """The markdown table of every result in docs/controls/."""
     lines = ["| model | control | latent only: rho / effect / cross-talk | as fitted: rho / effect / cross-talk "
              "| realised as | decoder check (effect, cross-talk) |", "|---|---|---|---|---|---|"]
-    from sda_control.hooks import CONTROL_NAMES
+    from sda_control.control_map import CONTROL_NAMES
 
     for path in sorted(OUT.glob("*.json")):
         res = json.loads(path.read_text())

@@ -5,7 +5,7 @@ For each model (a library name or a ``.sda`` path), in a fresh process each:
 - **warm**: a :class:`~sda_engine.generate.session.ModelSession` kept open; every stage timed on its own (best of
   ``--repeats``): sampling (the prior, or the VAE's latent dynamics), decoder, dynamics matching, vocoder (the
   corpus vocoder split into search, grains, correction and refinement), stereo, resampling to 48 kHz and
-  export; then the whole ``session.generate`` call. RTF = seconds of compute per second of audio (lower is
+  export; then the whole ``generate_files`` call. RTF = seconds of compute per second of audio (lower is
   faster); "x real time" is its inverse. Peak memory = the process's peak RSS.
 - **cold**: ``sda generate MODEL --duration S --channels stereo`` in a new process (imports, model load,
   corpus index load and everything above), wall time and peak RSS.
@@ -187,6 +187,8 @@ def measure_warm(model: str, seconds: float, repeats: int, threads: int, device:
     from sda_audio.resample import resample
     from sda_audio.spatial import mono_to_stereo
     from sda_engine.generate import rendering
+    from sda_engine.generate.pipeline import generate_files
+    from sda_engine.generate.renderer import Renderer
     from sda_engine.generate.request import GenerationRequest, density_factor
     from sda_engine.generate.session import ModelSession
     from sda_models.loudness_match import match_dynamics
@@ -202,7 +204,8 @@ def measure_warm(model: str, seconds: float, repeats: int, threads: int, device:
     bundle = session.bundle
     ae = bundle.autoencoder
     times: dict[str, float] = {}
-    times["sample"], sketch = best_of(lambda: session.sample(request), repeats)
+    renderer = Renderer(session, request)
+    times["sample"], sketch = best_of(renderer.sample, repeats)
     latent = rendering.sketch_latent(bundle, sketch, session.device)
     frames = rendering.n_mel_frames(seconds)
 
@@ -239,7 +242,8 @@ def measure_warm(model: str, seconds: float, repeats: int, threads: int, device:
     times["export"], _ = best_of(lambda: export_audio(np.asarray(at48), 48000, target, settings, {"bench": 1}),
                                  repeats)
     total_cpu: list[float] = []
-    total, _ = best_of(lambda: session.generate(request, output=Path(workdir) / "warm.wav"), repeats, total_cpu)
+    total, _ = best_of(lambda: generate_files(session, request, Path(workdir) / "warm.wav", overwrite=True), repeats,
+                       total_cpu)
     with flop_counter() as counter:
         decode()
     decoder_flops = counter.get_total_flops() / seconds
@@ -284,7 +288,7 @@ def run_cold(model: str, seconds: float, repeats: int, threads: int, device: str
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "sda_cli.main", "generate", model, "--duration", f"{seconds:g}",
                "--channels", "stereo", "--vocoder", vocoder, "--device", device,
-               "-o", str(Path(workdir) / "cold.wav")]
+               "-o", str(Path(workdir) / "cold.wav"), "--overwrite"]
     best, peak = math.inf, 0.0
     for _ in range(max(1, repeats)):
         start = time.perf_counter()

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    from sda_engine.train.trainer import train_model
+    from sda_engine.train import TrainOptions, plan, run
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="sda-recon-") as work:
@@ -75,8 +75,10 @@ def main() -> None:
             train, held = split(files, args.seed)
             for kind in args.kinds.split(","):
                 t0 = time.monotonic()
-                result = train_model(train, f"recon-{name}-{kind}", kind=kind, size="tiny",
-                                     max_minutes=args.minutes, home=Path(work) / f"{name}-{kind}", seed=args.seed)
+                home = Path(work) / f"{name}-{kind}"
+                options = TrainOptions(name=f"recon-{name}-{kind}", dataset=tuple(str(p) for p in train), kind=kind,
+                                       size="tiny", max_minutes=args.minutes, seed=args.seed)
+                result = run(plan(options, home), home=home)
                 minutes = (time.monotonic() - t0) / 60
                 model_l1, base_l1 = held_out_errors(result.model_path, held)
                 steps = result.stages["autoencoder"]["steps"]

@@ -3,8 +3,8 @@
 For each set (``../shared/datasets/{ambient,loops,drums}`` and the built-in demo data) the files are split
 (seeded) into a training two-thirds and a held-out third. For each model kind (``vae``, ``rvq``) a model is
 trained on the training part through the same code path as ``sda train``
-(:func:`sda_engine.train.trainer.train_model`, default recipe, ``size="auto"``, a fixed CPU budget), then N
-clips are generated through the same path as ``sda generate`` (:func:`sda_engine.generate.compose.generate`) with
+(:func:`sda_engine.train.planner.plan` + :func:`sda_engine.train.trainer.run`, default recipe, ``size="auto"``, a fixed CPU budget), then N
+clips are generated through the same path as ``sda generate`` (:func:`sda_engine.generate.pipeline.generate_files`) with
 every vocoder that works offline (corpus resynthesis always; the model's own HiFi-GAN when one was trained
 with ``--vocoder-minutes``; BigVGAN only when its weights are already on this machine). The generations are measured with :mod:`sda_audio.quality` against
 
@@ -120,7 +120,7 @@ def set_files(name: str, opts: Options, scratch: Path) -> list[Path] | None:
         from sda_audio.demo import make_demo_dataset
 
         return make_demo_dataset(scratch / "demo-data", seed=opts.seed)
-    from sda_audio.dataset import list_audio_files
+    from sda_audio.files import list_audio_files
 
     folder = opts.datasets / name
     if not folder.is_dir():
@@ -190,11 +190,14 @@ def _events_logger(prefix: str) -> Any:
 
 
 def train_one(set_name: str, kind: str, train_files: list[Path], home: Path, opts: Options) -> Any:
-    from sda_engine.train.trainer import train_model
+    from sda_engine.train import TrainOptions, plan, run
 
-    return train_model([str(p) for p in train_files], f"q-{set_name}-{kind}", kind=kind, size="auto",
-                       max_minutes=opts.minutes, vocoder_minutes=opts.vocoder_minutes, device=opts.device,
-                       seed=opts.seed, home=home, on_event=_events_logger(f"[{set_name}/{kind}]"))
+    # the budget is wall time for the whole job; the vocoder's minutes come on top of the model's
+    options = TrainOptions(name=f"q-{set_name}-{kind}", dataset=tuple(str(p) for p in train_files), kind=kind,
+                           size="auto", max_minutes=opts.minutes + opts.vocoder_minutes,
+                           vocoder_minutes=opts.vocoder_minutes, device=opts.device, seed=opts.seed)
+    on_event = _events_logger(f"[{set_name}/{kind}]")
+    return run(plan(options, home, on_event), on_event, home=home)
 
 
 def offline_vocoders(model_path: Path) -> list[str]:
@@ -215,16 +218,20 @@ def evaluate_vocoder(set_name: str, kind: str, voc_choice: str, model_path: Path
                      refs: dict[str, Any], train_emb: np.ndarray, held_emb: np.ndarray, mel_pool: torch.Tensor,
                      out_dir: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Generate with one vocoder and measure everything; returns the row and the generated audio."""
-    from sda_engine.generate.compose import generate
+    from sda_engine.generate.pipeline import generate_files
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
     from sda_engine.store.home import SdaHome
 
     sda_home = SdaHome(home)
+    request = GenerationRequest().replace(duration=opts.clip_seconds, seed=opts.seed, variations=opts.clips,
+                                          vocoder=voc_choice, format="wav", sample_rate=SAMPLE_RATE, bit_depth=24,
+                                          channels="mono")
     t0 = time.monotonic()
     with capture_rendering() as captured:
-        results = generate(model_path, opts.clip_seconds, seed=opts.seed, variations=opts.clips,
-                           vocoder=voc_choice, output=out_dir / f"{set_name}-{kind}-{voc_choice}",
-                           format="wav", sample_rate=SAMPLE_RATE, bit_depth=24, channels="mono", device=opts.device,
-                           home=sda_home, on_event=_events_logger(f"[{set_name}/{kind}/{voc_choice}]"))
+        session = ModelSession.open(model_path, opts.device, sda_home)
+        results = generate_files(session, request, out_dir / f"{set_name}-{kind}-{voc_choice}", overwrite=True,
+                                 on_event=_events_logger(f"[{set_name}/{kind}/{voc_choice}]"))
     gen_seconds = time.monotonic() - t0
     generated = [load_mono(r.path) for r in results]
     voc_name, voc_reason = results[0].vocoder, results[0].vocoder_reason

@@ -173,12 +173,13 @@ def train_hifigan(files: list[Path], minutes: float, seed: int = 0, device: str 
 
     from sda_audio.atomic import atomic_path
     from sda_audio.progress import ignore_events
-    from sda_engine.train.finishing import train_vocoder_for
-    from sda_engine.train.vocoder_stage import vocoder_training_data
+    from sda_engine.train.vocoder import train_vocoder_for
+    from sda_engine.train.vocoder_stage import VocoderPlan, vocoder_training_data
     from sda_models.vocoders.hifigan import HifiGanVocoder
 
     data = vocoder_training_data(files, seed)
-    tensors, meta = train_vocoder_for(data, torch.device(device), minutes, ignore_events, None, seed=seed)
+    tensors, meta = train_vocoder_for(data, torch.device(device), VocoderPlan(minutes=minutes), ignore_events, None,
+                                      seed=seed)
     log.info("hifigan: %d steps in %.1f min on %s", meta["steps"], meta["minutes"], device)
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)

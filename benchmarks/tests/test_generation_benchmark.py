@@ -43,7 +43,7 @@ def test_matmul_peak_is_measured() -> None:
 
 def test_table_for_a_tiny_model(tmp_path: Path, monkeypatch) -> None:
     from sda_engine.store.home import SdaHome
-    from sda_engine.train.trainer import train_model
+    from sda_engine.train import TrainOptions, plan, run
 
     folder = tmp_path / "tones"
     folder.mkdir()
@@ -54,8 +54,10 @@ def test_table_for_a_tiny_model(tmp_path: Path, monkeypatch) -> None:
         sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
     home = tmp_path / "home"
     monkeypatch.setenv("SDA_HOME", str(home))
-    train_model(folder, "tones", kind="rvq", size="tiny", controls=False, home=SdaHome(home), steps=2, prior_steps=2, eval_every=2,
-                checkpoint_every=2, batch_size=2, augment=False, preview_every=1000, validate=False)
+    options = TrainOptions(name="tones", dataset=str(folder), kind="rvq", size="tiny", controls=False, steps=2,
+                           prior_steps=2, eval_every=2, checkpoint_every=2, batch_size=2, augment=False,
+                           preview_every=1000, validate=False)
+    run(plan(options, SdaHome(home)), home=SdaHome(home))
     out = tmp_path / "generation.md"
     text = bench.main(["tones", "--seconds", "1.5", "--repeats", "1", "--threads", "1", "--out", str(out)])
     assert out.read_text() == text

@@ -77,6 +77,7 @@ class _EchoVocoder:
 
 def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering(tmp_path):
     from sda_engine.generate import rendering
+    from sda_engine.generate.renderer import Renderer
     from sda_engine.generate.request import GenerationRequest
     from sda_engine.generate.session import ModelSession
     from sda_engine.store.home import SdaHome
@@ -98,7 +99,8 @@ def test_capture_records_the_generation_mel_and_vocoder_and_restores_rendering(t
     session._vocoders["auto"] = (voc, "echo", "a stand-in")
     request = GenerationRequest().replace(duration=1.0, seed=2, channels="mono")
     with controls.capture_rendering() as cap:
-        audio = session.render(session.sample(request), request).samples[0]
+        renderer = Renderer(session, request)
+        audio = renderer.render(renderer.sample()).samples[0]
     assert (rendering.render_mel, rendering.vocode_chunks) == original
     assert cap.vocoder is voc and len(cap.mels) == 1 and cap.mels[0].shape == (128, 87)
     again = controls.vocode_like_generation(voc, cap.mels[0], 1.0)

@@ -112,11 +112,20 @@ def test_every_verb_end_to_end(setup: tuple[Path, Path, Path], tmp_path: Path) -
     sidecar = json.loads(wav.with_name("out.wav.json").read_text())
     meta = sidecar["metadata"]
     assert meta["model"] == "tiny" and meta["parameters"]["code_grid"]["edits_applied"] == 1
+    assert "seed" not in meta and "seed" not in meta["parameters"]  # the request holds the (unused) seed alone
+    refused = runner.invoke(app, ["codes", "decode", str(ga), "-o", str(wav)])
+    assert refused.exit_code == 1 and "already there" in refused.output and "--overwrite" in refused.output
+    assert sf.read(wav)[0].shape == audio.shape  # left as it was
+    _ok(["codes", "decode", ga, "-o", wav, "--channels", "mono", "--overwrite"])
+    assert sf.info(wav).channels == 1
 
     entry = tmp_path / "entry.wav"
     said = _ok(["codes", "entry", "--model", model, "--level", 2, "--index", 3, "--seconds", 1.0, "-o", entry,
                 "--vocoder", "corpus"])
     assert "training audio" in said and sf.info(entry).duration == pytest.approx(1.0, abs=0.05)
+    again = runner.invoke(app, ["codes", "entry", "--model", str(model), "--level", "2", "--index", "3", "-o",
+                                str(entry)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
 
     health = json.loads(_ok(["models", "health", model, "--json", "--png", tmp_path / "health.png"]))
     assert health["status"] in ("green", "yellow", "red") and len(health["levels"]) == 2

@@ -10,7 +10,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from sda_cli.main import app
-from sda_engine.train.trainer import train_model
+from sda_engine import TrainOptions, plan_training, run_training
 
 runner = CliRunner()
 SR = 44100
@@ -27,8 +27,9 @@ def _dataset(folder: Path) -> Path:
 
 
 def test_fit_show_and_generate_with_controls(tmp_path: Path) -> None:
-    train_model(_dataset(tmp_path / "ds"), "ctl", kind="vae", size="tiny", controls=False, augment=False,
-                batch_size=2, preview_every=1000, steps=2, eval_every=2, checkpoint_every=2)
+    run_training(plan_training(TrainOptions(
+        name="ctl", dataset=str(_dataset(tmp_path / "ds")), kind="vae", size="tiny", controls=False, augment=False,
+        batch_size=2, preview_every=1000, steps=2, eval_every=2, checkpoint_every=2)))
     unfitted = runner.invoke(app, ["generate", "ctl", "--duration", "0.5", "--brightness", "0.5",
                                    "-o", str(tmp_path / "x.wav")])
     assert unfitted.exit_code == 1 and "no fitted controls" in unfitted.output

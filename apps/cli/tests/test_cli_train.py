@@ -102,15 +102,16 @@ def test_train_and_train_vocoder_show_real_step_counts(tmp_path: Path) -> None:
 
 
 def test_preset_is_a_hidden_alias_of_size(monkeypatch: Any, tmp_path: Path) -> None:
-    import sda_engine.train.trainer as trainer
+    import sda_engine
+    from sda_audio.errors import SdaError
 
     seen: dict[str, Any] = {}
 
-    def fake_train_model(*args: Any, **kwargs: Any) -> Any:
-        seen.update(kwargs)
-        raise trainer.SdaError("stopped here")
+    def fake_plan(options: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.update(options.to_dict())
+        raise SdaError("stopped here")
 
-    monkeypatch.setattr(trainer, "train_model", fake_train_model)
+    monkeypatch.setattr(sda_engine, "plan_training", fake_plan)
     folder = _dataset(tmp_path / "ds", n=1)
     old = runner.invoke(app, ["train", str(folder), "--model", "m", "--preset", "tiny"])
     assert old.exit_code == 1 and "stopped here" in old.output and seen["size"] == "tiny"

@@ -14,16 +14,17 @@ from sda_cli.main import app
 runner = CliRunner()
 
 
-def test_regularise_controls_flag_reaches_train_model(monkeypatch: Any, tmp_path: Path) -> None:
-    import sda_engine.train.trainer as trainer
+def test_regularise_controls_flag_reaches_the_training_options(monkeypatch: Any, tmp_path: Path) -> None:
+    import sda_engine
+    from sda_audio.errors import SdaError
 
     seen: list[dict[str, Any]] = []
 
-    def fake_train_model(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        raise trainer.SdaError("stopped here")
+    def fake_plan(options: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(options.to_dict())
+        raise SdaError("stopped here")
 
-    monkeypatch.setattr(trainer, "train_model", fake_train_model)
+    monkeypatch.setattr(sda_engine, "plan_training", fake_plan)
     folder = tmp_path / "ds"
     folder.mkdir()
     sf.write(folder / "a.wav", np.zeros(44100, np.float32), 44100)

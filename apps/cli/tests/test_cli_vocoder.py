@@ -10,7 +10,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from sda_cli.main import app
-from sda_engine.train.trainer import train_model
+from sda_engine import TrainOptions, plan_training, run_training
 
 runner = CliRunner()
 SR = 44100
@@ -27,8 +27,9 @@ def _dataset(folder: Path) -> Path:
 
 
 def test_a_vocoder_below_the_floor_is_reported_and_passed_over(tmp_path: Path) -> None:
-    train_model(_dataset(tmp_path / "ds"), "voc", kind="vae", size="tiny", controls=False, augment=False, batch_size=2,
-                preview_every=1000, steps=2, eval_every=2, checkpoint_every=2)
+    run_training(plan_training(TrainOptions(
+        name="voc", dataset=str(_dataset(tmp_path / "ds")), kind="vae", size="tiny", controls=False, augment=False,
+        batch_size=2, preview_every=1000, steps=2, eval_every=2, checkpoint_every=2)))
     trained = runner.invoke(app, ["train-vocoder", "voc", "--max-steps", "2", "--device", "cpu"])
     assert trained.exit_code == 0, trained.output
     assert "now has its own vocoder" in trained.output

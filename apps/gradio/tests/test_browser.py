@@ -204,12 +204,14 @@ def test_codes_flow(page: Any, app_url: tuple[str, Any], tmp_path: Path) -> None
 
     state = app_url[1]
     if "newcomer" not in state.model_names():  # run on its own: a tiny model straight from the engine
-        from sda_engine.train.trainer import train_model
+        from sda_engine import TrainOptions, plan_training, run_training
 
         data = make_demo_dataset(tmp_path / "data", names=["drone_low", "bell_high", "wind_dark", "pulse_slow",
                                                             "pluck_dry"])
-        train_model(data[0].parent, "newcomer", kind="rvq", size="tiny", steps=4, prior_steps=2, eval_every=2,
-                    checkpoint_every=2, batch_size=2, home=state.home, device="cpu", controls=False)
+        options = TrainOptions(name="newcomer", dataset=str(data[0].parent), kind="rvq", size="tiny", steps=4,
+                               prior_steps=2, eval_every=2, checkpoint_every=2, batch_size=2, device="cpu",
+                               controls=False)
+        run_training(plan_training(options, state.home), home=state.home)
     (recording,) = make_demo_dataset(tmp_path / "rec", names=["bell_low"])
     expect.set_options(timeout=60_000)
 

@@ -185,8 +185,10 @@ def test_generation_streams_then_plays_a_file_of_the_right_length(trained: AppSt
     assert len(paths) == 2 and audio == paths[0]
     info = sf.info(audio)
     assert info.samplerate == 44100 and info.channels == 1 and info.duration == pytest.approx(2.0, abs=0.02)
-    list(tab_generate.run_generation(trained, "tiny", values, poll=0.05))
+    *_, (_, _, again) = tab_generate.run_generation(trained, "tiny", values, poll=0.05)
     assert trained.opened == 1  # the model stayed warm between clicks
+    assert len(again) == 2 and not set(again) & set(paths)  # the same settings again: new files, none replaced
+    assert all(Path(p).is_file() for p in [*paths, *again])
     assert "RVQ model" in tab_generate.model_info(trained, "tiny")
     assert set(tab_generate.control_methods(trained, "tiny")) == set(tab_generate.CONTROL_NAMES)
 
@@ -222,6 +224,7 @@ def test_history_show_use_ab_and_feed(trained: AppState) -> None:
     assert model == "tiny" and tab_generate.request_from_form(form).seed == 11
     compared, a, b = tab_history.ab(trained, newest, rows[1][0])
     assert "LUFS" in compared and Path(a).is_file() and Path(b).is_file()
+    assert tab_history.ab(trained, newest, rows[1][0])[1] == a  # the page compares the same pair again
     fed = tab_history.feed(trained, f"{newest}", "favourites")
     assert "Added 1 generation(s)" in fed and "favourites" in trained.dataset_names()
     assert tab_history.gallery(trained)
@@ -322,11 +325,21 @@ def test_every_engine_action_has_a_gui_spelling() -> None:
 
 
 def test_the_train_form_passes_the_regularisation_option_to_the_engine() -> None:
-    import inspect
+    from sda_engine import TrainOptions
 
-    from sda_engine.train.trainer import train_model
+    options = tab_train.TrainForm(dataset="demo", name="x", regularise_controls=True).options("/data/demo")
+    assert isinstance(options, TrainOptions) and options.regularise_controls is True
+    assert TrainOptions.from_dict(options.to_dict()) == options  # every field the form sends is an engine option
+    assert tab_train.TrainForm(dataset="demo", name="x").options("/data/demo").regularise_controls is False
 
-    kwargs = tab_train.TrainForm(dataset="demo", name="x", regularise_controls=True).kwargs()
-    assert kwargs["regularise_controls"] is True
-    assert set(kwargs) <= set(inspect.signature(train_model).parameters)
-    assert tab_train.TrainForm(dataset="demo", name="x").kwargs()["regularise_controls"] is False
+
+def test_the_train_form_builds_the_engines_options() -> None:
+    form = tab_train.TrainForm(dataset="demo", name=" x ", kind="rvq", levels="3", codebook="256", minutes=2.0,
+                               steps=0, prior_steps=40, batch_size=0)
+    options = form.options("/data/demo", device="cpu")
+    assert (options.name, options.dataset, options.rvq_levels, options.codebook_size) == ("x", "/data/demo", 3, 256)
+    assert options.max_minutes == 2.0 and options.steps is None and options.prior_steps == 40  # 0: the size's own
+    vae = tab_train.TrainForm(dataset="demo", name="x", kind="vae", levels="3", codebook="256")
+    assert vae.options("/data/demo").rvq == {}  # RVQ settings are not sent for a VAE
+    resumed = form.options(resume=True)
+    assert resumed.resume and resumed.dataset is None and resumed.max_minutes == 2.0

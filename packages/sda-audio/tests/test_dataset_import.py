@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sda_audio.dataset import MANIFEST_NAME, import_dataset, list_audio_files, load_manifest
+from sda_audio.dataset import import_dataset, load_manifest
 from sda_audio.errors import Cancelled, SdaError
+from sda_audio.files import MANIFEST_NAME, list_audio_files
 from sda_audio.progress import CancelToken, ProgressEvent
 
 

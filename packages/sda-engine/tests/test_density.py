@@ -22,7 +22,7 @@ from sda_engine.generate.rendering import (
 )
 from sda_engine.store.home import SdaHome
 
-SR = 44100
+SR = rendering.SAMPLE_RATE
 FPS = SR / rendering.HOP  # mel frames per second
 
 
@@ -131,7 +131,7 @@ def test_silence_gaps_zeroes_only_the_gaps() -> None:
 
 @pytest.fixture(scope="module")
 def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
-    from sda_engine.train.trainer import train_model
+    from sda_engine.train import TrainOptions, plan, run
 
     root = tmp_path_factory.mktemp("density")
     folder = root / "ds"
@@ -143,28 +143,30 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
         x = 0.3 * np.sin(2 * np.pi * 150 * (i + 1) * t) * hits
         sf.write(folder / f"take{i}.wav", (x + 0.003 * rng.standard_normal(t.size)).astype(np.float32), SR)
     home = SdaHome(root / "home")
-    train_model(folder, "hits", kind="vae", size="tiny", controls=False, home=home, steps=2, eval_every=2,
-                checkpoint_every=2, batch_size=2, augment=False, preview_every=1000)
+    options = TrainOptions(name="hits", dataset=str(folder), kind="vae", size="tiny", controls=False, steps=2,
+                           eval_every=2, checkpoint_every=2, batch_size=2, augment=False, preview_every=1000)
+    run(plan(options, home), home=home)
     return home, "hits"
 
 
 def test_a_model_renders_sparse_with_silent_gaps_and_dense_from_a_longer_sketch(
         vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
+    from sda_engine.generate.renderer import Renderer
     from sda_engine.generate.request import GenerationRequest
     from sda_engine.generate.session import ModelSession
 
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
-    base = GenerationRequest().replace(duration=2.0, seed=5, channels="mono")
-    plain = session.sample(base)
-    dense_req = base.replace(density=1.0)
-    dense = session.sample(dense_req)
+    base = Renderer(session, GenerationRequest().replace(duration=2.0, seed=5, channels="mono"))
+    plain = base.sample()
+    dense_renderer = Renderer(session, base.request.replace(density=1.0))
+    dense = dense_renderer.sample()
     assert dense.samples == plain.samples and dense.frames >= 2 * plain.frames - 2  # twice the sequence
-    assert session.mel(dense, dense_req).shape == session.mel(plain, base).shape
-    sparse_req = base.replace(density=-1.0)
-    rendered = session.render(session.sample(sparse_req), sparse_req)
+    assert dense_renderer.mel(dense).shape == base.mel(plain).shape
+    sparse = Renderer(session, base.request.replace(density=-1.0))
+    rendered = sparse.render(sparse.sample())
     a = rendered.samples[0]
-    b = session.render(session.sample(sparse_req), sparse_req).samples[0]
+    b = sparse.render(sparse.sample()).samples[0]
     assert rendered.notes["controls"] == {"density": "steered"}
     assert rendered.notes["density_gaps"].startswith("assisted")  # the post-vocoder part is labelled
     np.testing.assert_array_equal(a, b)  # same request + seed = same audio
@@ -172,6 +174,6 @@ def test_a_model_renders_sparse_with_silent_gaps_and_dense_from_a_longer_sketch(
     frames = a[: a.shape[0] // hop * hop].reshape(-1, hop)
     silent = float((np.abs(frames).max(axis=1) == 0.0).mean())
     assert sparse_share(-1.0) - 0.15 <= silent <= sparse_share(-1.0) + 0.1
-    dense_notes = session.render(dense, dense_req).notes
+    dense_notes = dense_renderer.render(dense).notes
     assert dense_notes["controls"] == {"density": "steered"} and "density_gaps" not in dense_notes
     assert math.isfinite(float(np.abs(a).max())) and float(np.abs(a).max()) > 0

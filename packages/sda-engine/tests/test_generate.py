@@ -1,4 +1,5 @@
-"""Generation: determinism, click-free seams, variations, sidecars/history, blending, bad input."""
+"""Generation: determinism, click-free seams, variations, sidecars/history, blending, bad input, and the
+three parts (session, renderer, writer) each on its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import soundfile as sf
 import torch
 
 from sda_audio.errors import SdaError
-from sda_engine.generate.compose import generate
+from sda_engine.generate.encoding import encode_audio, sketch_from_codes
+from sda_engine.generate.pipeline import generate_files
+from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
 from sda_engine.generate.stitching import (
@@ -21,14 +24,23 @@ from sda_engine.generate.stitching import (
     smooth_latent_path,
     typical_jump,
 )
+from sda_engine.store.generation_writer import GenerationResult
 from sda_engine.store.home import SdaHome
+from sda_models.mel import MelConfig
 
-SR = 44100
+SR = MelConfig().sampling_rate
+
+
+def generate(model: str | Path, duration: float | None = None, *, home: SdaHome, output: Path | None = None,
+             request: GenerationRequest | None = None, **fields) -> list[GenerationResult]:
+    """Open ``model`` and generate ``request`` with ``fields`` on top (what ``sda generate`` does)."""
+    req = (request or GenerationRequest()).replace(duration=duration, **fields)
+    return generate_files(ModelSession.open(model, "cpu", home), req, output)
 
 
 @pytest.fixture(scope="module")
 def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
-    from sda_engine.train.trainer import train_model
+    from sda_engine.train import TrainOptions, plan, run
 
     root = tmp_path_factory.mktemp("gen")
     folder = root / "ds"
@@ -39,8 +51,9 @@ def vae_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str]:
         x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(folder / f"take{i}.wav", (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32), SR)
     home = SdaHome(root / "home")
-    train_model(folder, "tex", kind="vae", size="tiny", controls=False, home=home, steps=3, eval_every=3,
-                checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
+    options = TrainOptions(name="tex", dataset=str(folder), kind="vae", size="tiny", controls=False, steps=3,
+                           eval_every=3, checkpoint_every=3, batch_size=2, augment=False, preview_every=1000)
+    run(plan(options, home), home=home)
     return home, "tex"
 
 
@@ -90,9 +103,9 @@ def test_same_seed_same_audio_other_seed_other_audio(vae_model: tuple[SdaHome, s
 
 def test_long_output_has_no_clicks_at_chunk_seams(vae_model: tuple[SdaHome, str]) -> None:
     home, name = vae_model
-    session = ModelSession.open(name, "cpu", home)
     request = GenerationRequest().replace(duration=7.0, seed=1, channels="mono")  # > one vocoder chunk (~5.9 s)
-    rendered = session.render(session.sample(request), request)
+    renderer = Renderer(ModelSession.open(name, "cpu", home), request)
+    rendered = renderer.render(renderer.sample())
     audio, seams = rendered.samples[0], rendered.seams
     assert audio.shape == (7 * SR,) and seams
     assert max_seam_jump(audio, seams, radius=256) <= max(1.5 * typical_jump(audio, 0.9999), 1e-3)
@@ -162,9 +175,10 @@ def test_lower_density_leaves_more_quiet_frames(vae_model: tuple[SdaHome, str]) 
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
     request = GenerationRequest().replace(duration=3.0, seed=2)
-    sketch = session.sample(request)
-    full = session.mel(sketch, request)
-    sparse = session.mel(sketch, request.replace(density=-0.5))  # a rate factor of about 0.3
+    renderer = Renderer(session, request)
+    sketch = renderer.sample()
+    full = renderer.mel(sketch)
+    sparse = Renderer(session, request.replace(density=-0.5)).mel(sketch)  # a rate factor of about 0.3
     loud_full, loud_sparse = full.mean(dim=0), sparse.mean(dim=0)
     quiet = loud_full.max() - 2.0  # frames well below the loudest
     assert int((loud_sparse < quiet).sum()) > int((loud_full < quiet).sum())
@@ -173,9 +187,7 @@ def test_lower_density_leaves_more_quiet_frames(vae_model: tuple[SdaHome, str]) 
 
 def test_one_session_generates_three_times_loading_weights_once(vae_model: tuple[SdaHome, str], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import sda_audio.dataset
-    import sda_models.model_file
-    import sda_models.vocoders.select
+    import sda_engine.generate.session as session_module
     from sda_audio.progress import ProgressEvent
 
     calls = {"load": 0, "vocoder": 0, "hash": 0}
@@ -186,15 +198,13 @@ def test_one_session_generates_three_times_loading_weights_once(vae_model: tuple
             return original(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(sda_models.model_file, "load_model", counting("load", sda_models.model_file.load_model))
-    monkeypatch.setattr(sda_models.vocoders.select, "select_vocoder",
-                        counting("vocoder", sda_models.vocoders.select.select_vocoder))
-    monkeypatch.setattr(sda_audio.dataset, "file_sha256", counting("hash", sda_audio.dataset.file_sha256))
+    for what, attribute in (("load", "load_model"), ("vocoder", "select_vocoder"), ("hash", "file_sha256")):
+        monkeypatch.setattr(session_module, attribute, counting(what, getattr(session_module, attribute)))
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
     events: list[ProgressEvent] = []
     request = GenerationRequest().replace(duration=0.5, channels="mono")
-    paths = [session.generate(request.replace(seed=s), output=tmp_path / f"{s}.wav", on_event=events.append)[0].path
+    paths = [generate_files(session, request.replace(seed=s), tmp_path / f"{s}.wav", on_event=events.append)[0].path
              for s in (1, 2, 3)]
     assert calls == {"load": 1, "vocoder": 1, "hash": 1}
     assert all(p.is_file() for p in paths)
@@ -210,36 +220,38 @@ def test_sketches_come_back_and_render_again(vae_model: tuple[SdaHome, str]) -> 
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
     request = GenerationRequest().replace(duration=1.0, seed=5, channels="mono")
-    sketch = session.sample(request)
+    renderer = Renderer(session, request)
+    sketch = renderer.sample()
     assert sketch.kind == "latents" and sketch.seed == 5 and sketch.samples == SR
-    a = session.render(sketch, request).samples
-    b = session.render(sketch, request).samples
+    a = renderer.render(sketch).samples
+    b = renderer.render(sketch).samples
     assert np.array_equal(a, b) and a.shape == (1, SR)
-    encoded = session.encode(a[0], SR)
+    encoded = encode_audio(session, a[0], SR)
     assert encoded.kind == "latents" and encoded.seed is None and encoded.samples == SR
-    again = session.render(encoded, request.replace(channels="stereo", stereo_method="dual"))
-    assert again.samples.shape == (2, SR) and "stereo_method" in again.notes
+    again = Renderer(session, request.replace(channels="stereo", stereo_method="dual")).render(encoded)
+    assert again.samples.shape == (2, SR) and "stereo_method" in again.notes and again.seed is None
 
 
 def test_density_is_steered_without_a_fit_and_other_controls_need_one(vae_model: tuple[SdaHome, str],
                                                                        tmp_path: Path) -> None:
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
-    sparse = session.generate(GenerationRequest().replace(duration=0.5, density=-0.8, channels="mono"),
-                              output=tmp_path / "sparse.wav")[0]
+    sparse = generate_files(session, GenerationRequest().replace(duration=0.5, density=-0.8, channels="mono"),
+                            tmp_path / "sparse.wav")[0]
     assert sparse.notes["controls"] == {"density": "steered"}
     side = json.loads(sparse.sidecar.read_text())["metadata"]
     assert side["notes"]["controls"] == {"density": "steered"} and side["request"]["control"]["controls"] == {
         "density": -0.8}
     with pytest.raises(SdaError, match="no fitted controls.*brightness"):
-        session.generate(GenerationRequest().replace(duration=0.5, brightness=0.5), output=tmp_path / "b.wav")
+        generate_files(session, GenerationRequest().replace(duration=0.5, brightness=0.5), tmp_path / "b.wav")
+    assert not (tmp_path / "b.wav").exists()  # refused before any work, nothing left behind
 
 
 def test_a_vae_session_refuses_code_grids(vae_model: tuple[SdaHome, str]) -> None:
     home, name = vae_model
     session = ModelSession.open(name, "cpu", home)
     with pytest.raises(SdaError, match="VAE model: it has no codes"):
-        session.sketch_from_codes(torch.zeros(4, 10, dtype=torch.long))
+        sketch_from_codes(session, torch.zeros(4, 10, dtype=torch.long))
 
 
 def test_parallel_chunk_vocoding_equals_sequential(vae_model: tuple[SdaHome, str]) -> None:
@@ -249,8 +261,8 @@ def test_parallel_chunk_vocoding_equals_sequential(vae_model: tuple[SdaHome, str
     session = ModelSession.open(name, "cpu", home)
     vocoder = session.vocoder("corpus")[0]
     assert vocoder.thread_safe
-    request = GenerationRequest().replace(duration=13.0, seed=2, channels="mono")  # 3 chunks
-    mel = session.mel(session.sample(request), request)
+    renderer = Renderer(session, GenerationRequest().replace(duration=13.0, seed=2, channels="mono"))  # 3 chunks
+    mel = renderer.mel(renderer.sample())
     events: list = []
     sequential, seams = rendering.vocode_chunks(vocoder, mel)
     threads = torch.get_num_threads()
@@ -262,3 +274,49 @@ def test_parallel_chunk_vocoding_equals_sequential(vae_model: tuple[SdaHome, str
     assert torch.get_num_threads() == threads and len(seams) == 2 and seams == seams2
     np.testing.assert_array_equal(sequential, parallel)
     assert [e.step for e in events if e.kind == "progress"] == [1, 2, 3]
+
+
+def test_the_seed_is_stored_once_and_the_history_gives_the_request_back(vae_model: tuple[SdaHome, str],
+                                                                        tmp_path: Path) -> None:
+    from sda_engine.store.history import History
+    from sda_engine.store.presets import PresetStore
+
+    home, name = vae_model
+    out = generate(name, 0.5, home=home, output=tmp_path / "once.wav", seed=21, variations=2, channels="mono",
+                   temperature=0.9, density=-0.3)
+    second = out[1]
+    meta = json.loads(second.sidecar.read_text())["metadata"]
+    assert meta["request"]["render"]["seed"] == 22 and meta["request"]["render"]["variations"] == 1
+    assert "seed" not in meta and "seed" not in meta["parameters"] and "22" not in meta["comment"]
+    assert meta["parameters"]["temperature"] == 0.9 and meta["parameters"]["variation"] == 2
+    assert GenerationRequest.from_dict(meta["request"]) == second.request
+    entry = History(home).show(second.history_id)
+    assert entry.seed == 22 and entry.audio_path == second.path.resolve()
+    assert entry.request() == second.request and entry.params["run"]["variation"] == 2
+    preset = PresetStore(home).save("again", entry.request().to_flat())  # sda presets save --from-history
+    assert preset.request() == second.request
+    again = generate(name, home=home, output=tmp_path / "again.wav", request=preset.request())[0]
+    assert np.array_equal(sf.read(again.path)[0], sf.read(second.path)[0])
+
+
+def test_an_existing_file_is_refused_without_overwrite(vae_model: tuple[SdaHome, str], tmp_path: Path) -> None:
+    from sda_engine.store.history import History
+
+    home, name = vae_model
+    session = ModelSession.open(name, "cpu", home)
+    request = GenerationRequest().replace(duration=0.5, channels="mono")
+    first = generate_files(session, request, tmp_path / "take.wav")[0]
+    before = first.path.read_bytes()
+    rows = len(History(home).list(limit=None))
+    with pytest.raises(SdaError, match="already there") as refused:
+        generate_files(session, request.replace(seed=9), tmp_path / "take.wav")
+    assert refused.value.action == "overwrite" and first.path.read_bytes() == before
+    assert len(History(home).list(limit=None)) == rows
+    (tmp_path / "lonely.wav.json").write_text("{}")  # a sidecar without its audio is refused too
+    with pytest.raises(SdaError, match="already there"):
+        generate_files(session, request, tmp_path / "lonely.wav")
+    replaced = generate_files(session, request.replace(seed=9), tmp_path / "take.wav", overwrite=True)[0]
+    assert replaced.path == first.path and replaced.path.read_bytes() != before
+    assert json.loads(replaced.sidecar.read_text())["metadata"]["request"]["render"]["seed"] == 9
+    fresh = generate_files(session, request)[0]  # a name sda picks in the history folder: never refused
+    assert fresh.path.parent.parent == home.history_dir

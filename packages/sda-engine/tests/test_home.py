@@ -51,10 +51,20 @@ def test_home_on_a_file_is_clear_error(tmp_path):
         SdaHome(blocker / "home")
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "../x", "x/y", ".hidden", "m.sda", "a..b", "x" * 81])
+@pytest.mark.parametrize("bad", ["", " a", "../x", "x/y", ".hidden", "m.sda", "a..b", "x" * 81])
 def test_bad_names_rejected(bad):
     with pytest.raises(SdaError, match="not a usable"):
         validate_name(bad)
+
+
+def test_library_names_follow_the_one_naming_rule(tmp_path):
+    import sda_audio.names
+
+    assert validate_name is sda_audio.names.validate_name  # datasets, models and presets share it
+    home = SdaHome(tmp_path)
+    assert home.model_path("Field recordings 2") == home.models_dir / "Field recordings 2.sda"
+    with pytest.raises(SdaError, match="not a usable dataset name"):
+        home.dataset_dir("a/b")
 
 
 def test_catalog_is_wal_with_schema(tmp_path):

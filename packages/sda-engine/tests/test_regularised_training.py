@@ -11,13 +11,22 @@ import soundfile as sf
 from sda_audio.errors import Cancelled
 from sda_audio.progress import CancelToken, ProgressEvent
 from sda_engine.store.home import SdaHome
+from sda_engine.train import TrainOptions, TrainResult, plan, run
 from sda_engine.train.request import TrainRequest
-from sda_engine.train.trainer import plan_training, train_model
 from sda_models.configs import REGULARISABLE_ATTRIBUTES
 from sda_models.model_file import load_model
 
 SR = 44100
 FAST = dict(size="tiny", augment=False, batch_size=4, preview_every=1000)
+
+
+def _train(dataset: Path, name: str, *, home: SdaHome, on_event=None, cancel=None, **options) -> TrainResult:
+    """``sda train``: plan the options, then run the request."""
+    def events(event: ProgressEvent) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    return run(plan(TrainOptions(name=name, dataset=str(dataset), **options), home, events), events, cancel, home)
 
 
 def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
@@ -35,9 +44,9 @@ def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
 
 def test_plan_puts_the_attributes_in_the_autoencoder_config(tmp_path: Path) -> None:
     folder = _dataset(tmp_path / "ds")
-    plain = plan_training(folder, "vae", "tiny", device="cpu")
+    plain = plan(TrainOptions(dataset=str(folder), kind="vae", size="tiny", device="cpu"))
     assert not plain.regularise_controls and plain.autoencoder.regularised == {}
-    req = plan_training(folder, "rvq", "tiny", device="cpu", regularise_controls=True)
+    req = plan(TrainOptions(dataset=str(folder), kind="rvq", size="tiny", device="cpu", regularise_controls=True))
     assert req.regularise_controls
     assert req.autoencoder.regularised == dict(enumerate(REGULARISABLE_ATTRIBUTES))
     assert req.autoencoder.attribute_weight > 0
@@ -56,7 +65,7 @@ def test_regularised_run_resumes_exactly_and_its_fit_considers_the_axes(tmp_path
     home = SdaHome(tmp_path / "home")
     args = dict(kind="vae", home=home, steps=8, eval_every=4, checkpoint_every=4, seed=1, regularise_controls=True,
                 **FAST)
-    straight = train_model(folder, "straight", controls=False, **args)
+    straight = _train(folder, "straight", controls=False, **args)
     attr = [h["attr"] for h in straight.history if h["stage"] == "autoencoder"]
     assert len(attr) == 8 and all(0.0 <= a <= 2.0 for a in attr)
     assert all("val_attr" in e for e in straight.evals)
@@ -68,9 +77,9 @@ def test_regularised_run_resumes_exactly_and_its_fit_considers_the_axes(tmp_path
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_model(folder, "split", on_event=stop_at_4, cancel=token, controls=True, **args)
+        _train(folder, "split", on_event=stop_at_4, cancel=token, controls=True, **args)
     # resuming takes its settings from the checkpoint: the option need not be given again
-    resumed = train_model(folder, "split", resume=True, **{**args, "regularise_controls": False})
+    resumed = _train(folder, "split", resume=True, **{**args, "regularise_controls": False})
     assert resumed.request is not None and resumed.request.regularise_controls
     assert resumed.stages["autoencoder"]["resumed_from"] == 4
     np.testing.assert_allclose(straight.losses("autoencoder"), resumed.losses("autoencoder"), rtol=1e-5, atol=1e-6)
@@ -87,6 +96,6 @@ def test_regularised_run_resumes_exactly_and_its_fit_considers_the_axes(tmp_path
 
 def test_a_plain_run_reports_no_attribute_loss(tmp_path: Path) -> None:
     folder = _dataset(tmp_path / "ds")
-    result = train_model(folder, "plain", kind="vae", home=SdaHome(tmp_path / "home"), steps=2, eval_every=2,
-                         controls=False, **FAST)
+    result = _train(folder, "plain", kind="vae", home=SdaHome(tmp_path / "home"), steps=2, eval_every=2,
+                    controls=False, **FAST)
     assert all("attr" not in h for h in result.history) and all("val_attr" not in e for e in result.evals)

@@ -17,12 +17,32 @@ import soundfile as sf
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
 from sda_engine.store.home import SdaHome
+from sda_engine.train import TrainOptions, TrainResult, plan, run
 from sda_engine.train.checkpoints import CheckpointManager
 from sda_engine.train.sizes import choose_size
-from sda_engine.train.trainer import train_model
 
 SR = 44100
 FAST = dict(size="tiny", augment=False, batch_size=2, preview_every=1000, controls=False)
+
+
+def _train(dataset: Path, name: str, *, home: SdaHome | Path, on_event=None, cancel=None, **options) -> TrainResult:
+    """``sda train``: plan the options, then run the request."""
+    def events(event: ProgressEvent) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    opts = TrainOptions(name=name, dataset=str(dataset), **options)
+    return run(plan(opts, home, events), events, cancel, home)
+
+
+def generate(model: str, duration: float | None = None, *, home, output=None, device: str = "auto", **fields):
+    """``sda generate`` in one call: open ``model``, generate the defaults with ``fields`` on top, write."""
+    from sda_engine.generate.pipeline import generate_files
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
+
+    request = GenerationRequest().replace(duration=duration, **fields)
+    return generate_files(ModelSession.open(model, device, home), request, output)
 
 
 def _dataset(folder: Path, n: int = 6, seconds: float = 1.6) -> Path:
@@ -45,14 +65,14 @@ def test_auto_size_follows_device_and_dataset() -> None:
 def test_a_dataset_with_errors_is_refused_with_the_report(tmp_path: Path) -> None:
     folder = _dataset(tmp_path / "ds", n=2)
     with pytest.raises(SdaError) as err:
-        train_model(folder, "bad", kind="vae", home=tmp_path / "home", steps=2, **FAST)
+        _train(folder, "bad", kind="vae", home=tmp_path / "home", steps=2, **FAST)
     assert "usable file" in str(err.value) and "ds" in str(err.value)
 
 
 def test_missing_checkpoint_to_resume_is_a_clear_error(tmp_path: Path) -> None:
     folder = _dataset(tmp_path / "ds")
     with pytest.raises(SdaError, match="no checkpoint to resume"):
-        train_model(folder, "nothing", kind="vae", home=tmp_path / "home", resume=True, **FAST)
+        _train(folder, "nothing", kind="vae", home=tmp_path / "home", resume=True, **FAST)
 
 
 @pytest.mark.parametrize("kind", ["vae", "rvq"])
@@ -60,7 +80,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str)
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
     args = dict(kind=kind, home=home, steps=8, prior_steps=4, eval_every=4, checkpoint_every=4, seed=3, **FAST)
-    straight = train_model(folder, "straight", **args)
+    straight = _train(folder, "straight", **args)
 
     token = CancelToken()
 
@@ -69,9 +89,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str)
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_model(folder, "split", on_event=stop_at_4, cancel=token, **args)
+        _train(folder, "split", on_event=stop_at_4, cancel=token, **args)
     assert not home.model_path("split").exists()
-    resumed = train_model(folder, "split", resume=True, **args)
+    resumed = _train(folder, "split", resume=True, **args)
     assert resumed.stages["autoencoder"]["resumed_from"] == 4
     a, b = straight.losses("autoencoder"), resumed.losses("autoencoder")
     assert len(a) == len(b) == 8
@@ -83,9 +103,10 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, kind: str)
 
 _CHILD = """
 import sys
-from sda_engine.train.trainer import train_model
-train_model(sys.argv[1], "killed", kind="vae", size="tiny", augment=False, batch_size=2, preview_every=1000,
-            steps=40, eval_every=2, checkpoint_every=2, home=sys.argv[2], resume=len(sys.argv) > 3)
+from sda_engine.train import TrainOptions, plan, run
+options = TrainOptions(name="killed", dataset=sys.argv[1], kind="vae", size="tiny", augment=False, batch_size=2,
+                       preview_every=1000, steps=40, eval_every=2, checkpoint_every=2, resume=len(sys.argv) > 3)
+run(plan(options, sys.argv[2]), home=sys.argv[2])
 """
 
 
@@ -109,15 +130,14 @@ def test_kill_9_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path: Path
             child.kill()
     last = manager.load_latest()
     assert last is not None and last.step >= 4
-    result = train_model(folder, "killed", kind="vae", home=home, resume=True, steps=40, eval_every=2,
-                         checkpoint_every=2, **FAST)
+    result = _train(folder, "killed", kind="vae", home=home, resume=True, steps=40, eval_every=2,
+                    checkpoint_every=2, **FAST)
     assert result.stages["autoencoder"]["resumed_from"] == last.step
     assert len(result.losses("autoencoder")) == 40
     assert [h["loss"] for h in last.meta["loop"]["history"]] == result.losses("autoencoder")[: last.step]
 
 
 def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
-    from sda_engine.generate.compose import generate
 
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
@@ -132,7 +152,7 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
     args = dict(kind="rvq", home=home, steps=3, prior_steps=4, eval_every=2, checkpoint_every=2,
                 **{**FAST, "preview_every": 2, "controls": True})
     with pytest.raises(Cancelled):
-        train_model(folder, "loop", on_event=cancel_in_prior, cancel=token, **args)
+        _train(folder, "loop", on_event=cancel_in_prior, cancel=token, **args)
     kinds = {e.kind for e in events}
     assert {"start", "progress", "metrics", "checkpoint"} <= kinds
     health = [e.data["codebook_health"] for e in events if e.kind == "metrics" and "codebook_health" in e.data]
@@ -143,7 +163,7 @@ def test_rvq_train_cancel_resume_generate_export(tmp_path: Path) -> None:
     assert previews and all(p.is_file() and p.parent == home.previews_dir / "loop" for p in previews)
     assert "step0000002" in previews[0].name and sf.info(previews[0]).samplerate == SR
 
-    result = train_model(folder, "loop", resume=True, **args)
+    result = _train(folder, "loop", resume=True, **args)
     assert result.stages["prior"]["resumed_from"] == 2
     assert len(result.losses("autoencoder")) == 3 and len(result.losses("prior")) == 4
     assert result.model_path == home.model_path("loop") and result.corpus_index is not None
@@ -178,13 +198,13 @@ def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) ->
 
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
-    first = train_model(folder, "grow", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
+    first = _train(folder, "grow", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
     lineage = read_metadata(first.model_path)["lineage"]["id"]
     with pytest.raises(SdaError, match="already exists"):
-        train_model(folder, "grow", kind="vae", home=home, steps=2, **FAST)
+        _train(folder, "grow", kind="vae", home=home, steps=2, **FAST)
     new = _dataset(tmp_path / "new", n=5, seconds=2.0)
-    grown = train_model(folder, "grow", kind="vae", home=home, add_files=sorted(new.iterdir()), steps=2,
-                        eval_every=2, checkpoint_every=2, **FAST)
+    grown = _train(folder, "grow", kind="vae", home=home, add=tuple(str(p) for p in sorted(new.iterdir())), steps=2,
+                   eval_every=2, checkpoint_every=2, **FAST)
     assert grown.recon_before is not None and grown.recon_after is not None
     assert np.isfinite(grown.recon_before) and np.isfinite(grown.recon_after)
     meta = read_metadata(grown.model_path)
@@ -193,14 +213,13 @@ def test_growing_replays_old_files_and_reports_reconstruction(tmp_path: Path) ->
 
 
 def test_train_vocoder_adds_a_hifigan_the_generator_uses(tmp_path: Path) -> None:
-    from sda_engine.generate.compose import generate
-    from sda_engine.train.trainer import train_vocoder
+    from sda_engine.train import VocoderPlan, train_vocoder
 
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
-    train_model(folder, "voc", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
+    _train(folder, "voc", kind="vae", home=home, steps=2, eval_every=2, checkpoint_every=2, **FAST)
     events: list[ProgressEvent] = []
-    path = train_vocoder("voc", minutes=5, max_steps=2, home=home, on_event=events.append)
+    path = train_vocoder("voc", VocoderPlan(minutes=5, max_steps=2), home=home, on_event=events.append)
     assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
     out = generate("voc", 0.5, home=home, vocoder="hifigan", output=tmp_path / "h.wav")[0]
     assert out.vocoder == "hifigan" and path.is_file()
@@ -219,8 +238,8 @@ def test_ctrl_c_saves_a_checkpoint_and_cancels_cleanly(tmp_path: Path) -> None:
 
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(Cancelled, match="step 2"):
-        train_model(folder, "ctrlc", kind="vae", home=home, steps=6, eval_every=2, checkpoint_every=100,
-                    on_event=press_ctrl_c, **FAST)
+        _train(folder, "ctrlc", kind="vae", home=home, steps=6, eval_every=2, checkpoint_every=100,
+               on_event=press_ctrl_c, **FAST)
     latest = CheckpointManager(home.checkpoint_dir("ctrlc")).load_latest()
     assert latest is not None and latest.step == 2
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back (SIG_IGN under nohup)
@@ -228,18 +247,51 @@ def test_ctrl_c_saves_a_checkpoint_and_cancels_cleanly(tmp_path: Path) -> None:
 
 def test_max_minutes_is_a_wall_clock_budget(tmp_path: Path) -> None:
     folder = _dataset(tmp_path / "ds")
-    result = train_model(folder, "budget", kind="vae", home=tmp_path / "home", steps=500, eval_every=5,
-                         checkpoint_every=100, max_minutes=0.002, **FAST)
+    result = _train(folder, "budget", kind="vae", home=tmp_path / "home", steps=500, eval_every=5,
+                    checkpoint_every=100, max_minutes=0.002, **FAST)
     assert result.stages["autoencoder"]["stop_reason"] == "time budget reached"
     assert 1 <= result.stages["autoencoder"]["steps"] < 500 and result.model_path is not None
 
 
-def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) -> None:
-    from sda_engine.train.request import TrainRequest
-    from sda_engine.train.trainer import plan_training
+def test_the_time_budget_covers_the_whole_job_and_the_plan_says_how(tmp_path: Path) -> None:
+    from sda_engine.train import JobClock
 
     folder = _dataset(tmp_path / "ds")
-    req = plan_training(folder, "rvq", "tiny", device="cpu", seed=4, steps=5, max_minutes=2.0)
+    req = plan(TrainOptions(dataset=str(folder), kind="rvq", size="tiny", device="cpu", max_minutes=2.0,
+                            vocoder_minutes=0.5))
+    split = req.budget_split
+    assert list(split) == ["setup", "autoencoder", "prior", "control", "vocoder", "write"]
+    assert sum(split.values()) == pytest.approx(120.0, abs=0.01) and split["vocoder"] == 30.0
+    assert split["autoencoder"] == pytest.approx(1.5 * split["prior"], rel=1e-3)
+    clock = JobClock(req, spent=10.0)  # resumed after 10 s: the job ends 110 s from now
+    end = clock.start + 120.0
+    assert clock.deadline("write") == pytest.approx(end, abs=0.5)
+    # the prior shares what the fixed parts after it leave with the vocoder, in the plan's proportions
+    left = end - split["control"] - split["write"] - clock.start - 10.0
+    prior_share = split["prior"] / (split["prior"] + split["vocoder"])
+    assert clock.deadline("prior") - clock.start - 10.0 == pytest.approx(left * prior_share, abs=0.5)
+    assert plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu")).budget == ()
+    with pytest.raises(SdaError, match="do not fit"):
+        plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu", max_minutes=1.0, vocoder_minutes=1.0))
+
+    events: list[ProgressEvent] = []
+    budget = 0.25  # minutes for everything: reading, indexing, the autoencoder and writing the model
+    result = _train(folder, "whole", kind="vae", home=tmp_path / "home", steps=100000, eval_every=1000,
+                    checkpoint_every=1000, max_minutes=budget, on_event=events.append, **FAST)
+    start = next(e for e in events if e.job == "train" and e.kind == "start")
+    assert set(start.data["budget"]) == {"setup", "autoencoder", "write"}
+    assert any(e.job == "train" and e.kind == "info" and "for the whole job" in e.message for e in events)
+    assert result.stages["autoencoder"]["stop_reason"] == "time budget reached"
+    # the job ends about on time (the last step and the writing may run over a little on a busy machine)
+    assert result.seconds < budget * 60 + 25
+
+
+def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) -> None:
+    from sda_engine.train.request import TrainRequest
+
+    folder = _dataset(tmp_path / "ds")
+    req = plan(TrainOptions(dataset=str(folder), kind="rvq", size="tiny", device="cpu", seed=4, steps=5,
+                            max_minutes=2.0))
     assert req.size == "tiny" and req.training.max_steps == 5 and req.stages == ("corpus_index", "autoencoder", "prior", "control")
     assert TrainRequest.from_dict(json.loads(json.dumps(req.to_dict()))) == req
     old = req.to_dict()
@@ -250,8 +302,8 @@ def test_train_request_round_trips_and_reads_the_old_setup_dict(tmp_path: Path) 
     with pytest.raises(SdaError, match="unknown model size"):
         req.replace(size="huge")
     with pytest.raises(SdaError, match="unknown model size"):
-        plan_training(folder, "rvq", "huge")
-    auto = plan_training(folder, "vae", "auto", device="cpu")
+        plan(TrainOptions(dataset=str(folder), kind="rvq", size="huge"))
+    auto = plan(TrainOptions(dataset=str(folder), kind="vae", size="auto", device="cpu"))
     assert auto.size == "tiny" and "small dataset" in auto.size_reason and auto.stages[-2:] == ("autoencoder", "control")
 
 
@@ -259,7 +311,7 @@ def test_a_checkpoint_with_the_old_setup_dict_resumes_exactly(tmp_path: Path) ->
     folder = _dataset(tmp_path / "ds")
     home = SdaHome(tmp_path / "home")
     args = dict(kind="vae", home=home, steps=6, eval_every=3, checkpoint_every=3, seed=2, **FAST)
-    straight = train_model(folder, "straight", **args)
+    straight = _train(folder, "straight", **args)
     token = CancelToken()
 
     def stop_at_3(event: ProgressEvent) -> None:
@@ -267,7 +319,7 @@ def test_a_checkpoint_with_the_old_setup_dict_resumes_exactly(tmp_path: Path) ->
             token.cancel()
 
     with pytest.raises(Cancelled) as err:
-        train_model(folder, "old", on_event=stop_at_3, cancel=token, **args)
+        _train(folder, "old", on_event=stop_at_3, cancel=token, **args)
     assert err.value.action == "resume" and "--" not in str(err.value)
     latest = CheckpointManager(home.checkpoint_dir("old")).latest_path()
     meta = json.loads(latest.read_text())
@@ -279,7 +331,7 @@ def test_a_checkpoint_with_the_old_setup_dict_resumes_exactly(tmp_path: Path) ->
                      "prior_training": None, "patience": request["patience"], "max_minutes": None,
                      "grown_from": None, "lineage": None}
     latest.write_text(json.dumps(meta))
-    resumed = train_model(folder, "old", resume=True, **args)
+    resumed = _train(folder, "old", resume=True, **args)
     assert resumed.size == "tiny" and resumed.request is not None and resumed.request.seed == 2
     assert resumed.stages["autoencoder"]["resumed_from"] == 3
     assert resumed.losses("autoencoder") == straight.losses("autoencoder")
@@ -296,14 +348,14 @@ def test_the_model_time_budget_counts_across_resumes(tmp_path: Path) -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_model(folder, "budget", on_event=stop_at_2, cancel=token, **args)
+        _train(folder, "budget", on_event=stop_at_2, cancel=token, **args)
     latest = CheckpointManager(home.checkpoint_dir("budget")).latest_path()
     meta = json.loads(latest.read_text())
     assert 0 < meta["elapsed_seconds"] < 30 * 60
     meta["elapsed_seconds"] = 30 * 60.0  # as if the earlier runs had spent the whole budget
     latest.write_text(json.dumps(meta))
     events: list[ProgressEvent] = []
-    resumed = train_model(folder, "budget", resume=True, on_event=events.append, **args)
+    resumed = _train(folder, "budget", resume=True, on_event=events.append, **args)
     assert resumed.stages["autoencoder"]["stop_reason"] == "time budget reached"
     assert resumed.stages["autoencoder"]["steps"] == 2
     assert not [e for e in events if e.job == "train.autoencoder" and e.kind == "progress"]

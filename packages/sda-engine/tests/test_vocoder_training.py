@@ -15,8 +15,8 @@ import torch
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressEvent
 from sda_engine.store.home import SdaHome
+from sda_engine.train import TrainOptions, VocoderPlan, plan, run, train_vocoder, vocoder_checkpoint_dir
 from sda_engine.train.checkpoints import CheckpointManager
-from sda_engine.train.trainer import train_model, train_vocoder, vocoder_checkpoint_dir
 from sda_models.vocoders.hifigan import TINY_HIFIGAN
 from sda_models.vocoders.hifigan_discriminators import TINY_DISCRIMINATORS
 from sda_models.vocoders.hifigan_training import HifiGanTrainingConfig
@@ -28,9 +28,26 @@ VOC = dict(minutes=10.0, device="cpu", seed=5, config=TINY, batch_size=2, log_ev
 LOSSES = ("loss_g", "mel_l1", "stft", "loss_d", "adv", "fm")
 
 
+def _train_vocoder(model: str, *, minutes: float | None, max_steps: int | None = None, batch_size: int = 4,
+                   log_every: int = 10, **kwargs) -> Path:
+    """``sda train-vocoder``: the budget and the batch shape go in a :class:`VocoderPlan`."""
+    vocoder_plan = VocoderPlan(minutes=minutes, max_steps=max_steps, batch_size=batch_size, log_every=log_every)
+    return train_vocoder(model, vocoder_plan, **kwargs)
+
+
+def generate(model: str, duration: float | None = None, *, home, output=None, device: str = "auto", **fields):
+    """``sda generate`` in one call: open ``model``, generate the defaults with ``fields`` on top, write."""
+    from sda_engine.generate.pipeline import generate_files
+    from sda_engine.generate.request import GenerationRequest
+    from sda_engine.generate.session import ModelSession
+
+    request = GenerationRequest().replace(duration=duration, **fields)
+    return generate_files(ModelSession.open(model, device, home), request, output)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
-    """A tiny VAE model 'voc', trained with ``vocoder_minutes`` > 0 (the train_model vocoder path)."""
+    """A tiny VAE model 'voc', trained with ``vocoder_minutes`` > 0 (the ``sda train`` vocoder path)."""
     root = tmp_path_factory.mktemp("voc")
     folder = root / "ds"
     folder.mkdir()
@@ -41,9 +58,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SdaHome:
         sf.write(folder / f"take{i}.wav", x.astype(np.float32), SR)
     h = SdaHome(root / "home")
     events: list[ProgressEvent] = []
-    result = train_model(folder, "voc", kind="vae", size="tiny", controls=False, augment=False, batch_size=2, preview_every=1000,
-                         steps=2, eval_every=2, checkpoint_every=2, home=h, vocoder_minutes=0.0005,
-                         on_event=events.append)
+    options = TrainOptions(name="voc", dataset=str(folder), kind="vae", size="tiny", controls=False, augment=False,
+                           batch_size=2, preview_every=1000, steps=2, eval_every=2, checkpoint_every=2,
+                           vocoder_minutes=0.0005)
+    result = run(plan(options, h, events.append), events.append, home=h)
     assert result.vocoder == "hifigan"
     assert any(e.job == "train.vocoder" and e.kind == "done" for e in events)
     return h
@@ -74,7 +92,6 @@ def test_train_model_stores_a_vocoder(home: SdaHome) -> None:
 
 
 def test_auto_passes_over_a_vocoder_below_the_floor(home: SdaHome) -> None:
-    from sda_engine.generate.compose import generate
 
     [result] = generate("voc", duration=1.0, output=home.root / "auto.wav", home=home, seed=1)
     assert result.vocoder == "corpus" and "does not yet beat the Griffin-Lim floor" in result.vocoder_reason
@@ -82,7 +99,7 @@ def test_auto_passes_over_a_vocoder_below_the_floor(home: SdaHome) -> None:
 
 def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHome) -> None:
     straight: list[ProgressEvent] = []
-    train_vocoder("voc", max_steps=6, home=home, on_event=straight.append, **VOC)
+    _train_vocoder("voc", max_steps=6, home=home, on_event=straight.append, **VOC)
     a = _per_step(straight)
     assert sorted(a) == [1, 2, 3, 4, 5, 6] and "loss_d" in a[6] and "loss_d" not in a[2]
     progress = [e for e in straight if e.kind == "progress" and e.job == "train.vocoder"]
@@ -99,7 +116,7 @@ def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHom
             token.cancel()
 
     with pytest.raises(Cancelled, match="step 3"):
-        train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_3, cancel=token, **VOC)
+        _train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_3, cancel=token, **VOC)
     saved = [e for e in first if e.kind == "checkpoint"]
     assert saved and saved[-1].step == 3 and Path(saved[-1].data["path"]).is_file()
     latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest()
@@ -108,7 +125,7 @@ def test_cancel_then_resume_gives_the_same_losses_as_a_straight_run(home: SdaHom
 
     second: list[ProgressEvent] = []
     # a resumed run keeps the seed it was started with (the CLI's default --seed differs)
-    train_vocoder("voc", max_steps=6, home=home, on_event=second.append, resume=True, **{**VOC, "seed": 0})
+    _train_vocoder("voc", max_steps=6, home=home, on_event=second.append, resume=True, **{**VOC, "seed": 0})
     assert any(e.kind == "info" and "resuming" in e.message for e in second)
     b = {**_per_step(first), **_per_step(second)}
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
@@ -129,7 +146,7 @@ def test_ctrl_c_saves_a_checkpoint_and_cancels(home: SdaHome) -> None:
 
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(Cancelled, match="step 2"):
-        train_vocoder("voc", max_steps=6, home=home, on_event=press_ctrl_c, **VOC)
+        _train_vocoder("voc", max_steps=6, home=home, on_event=press_ctrl_c, **VOC)
     latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest()
     assert latest is not None and latest.step == 2
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back (SIG_IGN under nohup)
@@ -143,11 +160,11 @@ def test_the_time_budget_counts_across_resumes(home: SdaHome) -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_2, cancel=token, **VOC)
+        _train_vocoder("voc", max_steps=6, home=home, on_event=stop_at_2, cancel=token, **VOC)
     spent = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).load_latest().meta["elapsed_seconds"]
     events: list[ProgressEvent] = []
     budget = {**VOC, "minutes": spent / 60.0 * 0.9}  # already spent: no further step
-    train_vocoder("voc", max_steps=6, home=home, on_event=events.append, resume=True, **budget)
+    _train_vocoder("voc", max_steps=6, home=home, on_event=events.append, resume=True, **budget)
     done = [e for e in events if e.kind == "done" and e.job == "train.vocoder"][-1]
     assert done.step == 2 and done.data["stop_reason"] == "time budget reached"
     assert not [e for e in events if e.kind == "progress" and e.job == "train.vocoder"]
@@ -156,7 +173,7 @@ def test_the_time_budget_counts_across_resumes(home: SdaHome) -> None:
 def test_resume_without_a_checkpoint_is_a_clear_error(home: SdaHome) -> None:
     CheckpointManager(vocoder_checkpoint_dir(home, "voc")).clear()
     with pytest.raises(SdaError, match="no vocoder checkpoint to resume") as err:
-        train_vocoder("voc", max_steps=2, home=home, resume=True, **VOC)
+        _train_vocoder("voc", max_steps=2, home=home, resume=True, **VOC)
     assert err.value.action == "restart" and "from scratch" in str(err.value) and "--" not in str(err.value)
 
 
@@ -168,20 +185,19 @@ def test_resume_with_other_settings_is_refused(home: SdaHome) -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_1, cancel=token, **VOC)
+        _train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_1, cancel=token, **VOC)
     other = {**VOC, "config": HifiGanTrainingConfig(generator=TINY_HIFIGAN, discriminators=TINY_DISCRIMINATORS,
                                                     warmup_steps=1)}
     with pytest.raises(SdaError, match="different training settings"):
-        train_vocoder("voc", max_steps=4, home=home, resume=True, **other)
+        _train_vocoder("voc", max_steps=4, home=home, resume=True, **other)
 
 
 def test_generation_uses_the_trained_vocoder(home: SdaHome, tmp_path: Path) -> None:
-    from sda_engine.generate.compose import generate
     from sda_models.model_file import read_metadata
 
     with pytest.raises(SdaError, match="no limit"):
-        train_vocoder("voc", home=home, **{**VOC, "minutes": None})
-    train_vocoder("voc", max_steps=2, home=home, **{**VOC, "minutes": None})  # steps alone, no time limit
+        _train_vocoder("voc", home=home, **{**VOC, "minutes": None})
+    _train_vocoder("voc", max_steps=2, home=home, **{**VOC, "minutes": None})  # steps alone, no time limit
     meta = read_metadata(home.model_path("voc"))["vocoder"]
     assert meta["steps"] == 2 and meta["training"]["warmup_steps"] == 3 and len(meta["loss_curve"]) == 2
     out = generate("voc", 0.5, seed=1, home=home, vocoder="hifigan", device="cpu", output=tmp_path / "h.wav")[0]
@@ -221,14 +237,14 @@ def test_a_vocoder_checkpoint_of_the_two_loop_era_resumes(home: SdaHome) -> None
             token.cancel()
 
     with pytest.raises(Cancelled):
-        train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_2, cancel=token, **VOC)
+        _train_vocoder("voc", max_steps=4, home=home, on_event=stop_at_2, cancel=token, **VOC)
     latest = CheckpointManager(vocoder_checkpoint_dir(home, "voc")).latest_path()
     meta = json.loads(latest.read_text())
     loop = meta.pop("loop")
     meta.update(history=loop["history"], finished=False)
     latest.write_text(json.dumps(meta))
     events: list[ProgressEvent] = []
-    train_vocoder("voc", max_steps=4, home=home, on_event=events.append, resume=True, **VOC)
+    _train_vocoder("voc", max_steps=4, home=home, on_event=events.append, resume=True, **VOC)
     assert [e.step for e in events if e.job == "train.vocoder" and e.kind == "progress"] == [3, 4]
     curve = read_metadata(home.model_path("voc"))["vocoder"]["loss_curve"]
     assert [p["step"] for p in curve] == [1, 2, 3, 4]

@@ -30,6 +30,7 @@ from sda_models.model_file import (
 )
 from sda_models.normalization import MelStats
 from sda_models.prior import CodePrior
+from sda_models.vocoders.hifigan import TINY_HIFIGAN, HifiGanGenerator, generator_tensors
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 V1_FIXTURE = FIXTURES / "tiny_v1.sda"
@@ -54,12 +55,22 @@ def make_bundle(kind: str, prior: bool = False, extras: bool = False) -> ModelBu
             "training": {"steps": 120, "lr": 1e-3, "nan_metric": float("nan")},
             "metrics": {"val_loss": 0.5}, "configs": {"training": {"lr": 0.001, "betas": (0.9, 0.99)}}}
     vocoder = control = None
-    if extras:
-        vocoder = {"generator.conv.weight": torch.randn(4, 3, 5, generator=gen),
-                   "step": torch.tensor(17, dtype=torch.int64)}
-        control = {"pca.components": torch.randn(8, 4, generator=gen).half(), "pca.mean": torch.zeros(8)}
+    if extras:  # the real layouts: a (tiny) HiFi-GAN generator and a slider mapping of 8 controls
+        torch.manual_seed(2)
+        vocoder = generator_tensors(HifiGanGenerator(TINY_HIFIGAN))
+        meta["vocoder"] = {"kind": "hifigan", "config": TINY_HIFIGAN.to_dict()}
+        control = control_section(config.latent_dim, gen)
+        meta["configs"]["control"] = {"version": 1, "names": ["c"] * 8}
     return ModelBundle(metadata=meta, autoencoder=autoencoder, stats=stats, prior=code_prior,
                        vocoder_tensors=vocoder, control_tensors=control)
+
+
+def control_section(latent_dim: int, gen: torch.Generator, k: int = 8, m: int = 8, e: int = 3) -> dict[str, torch.Tensor]:
+    """A ``control.*`` section with the layout ``sda_control.fit`` writes (random values)."""
+    shapes = {"latent_mean": (latent_dim,), "directions": (k, latent_dim), "readouts": (k, latent_dim),
+              "range_lo": (k,), "range_hi": (k,), "clamp_lo": (k,), "clamp_hi": (k,), "descriptor_mean": (m,),
+              "descriptor_std": (m,), "explore_axes": (e, latent_dim), "explore_lo": (e,), "explore_hi": (e,)}
+    return {name: torch.randn(shape, generator=gen) for name, shape in shapes.items()}
 
 
 def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -222,13 +233,15 @@ def test_specific_problems_get_specific_messages(saved_rvq: Path, tmp_path: Path
     no_config = edit_meta(header, lambda m: m["configs"].pop("autoencoder"))
     expect_error(join_file(tmp_path / "noconf.sda", no_config, data), "autoencoder config is missing")
     bigger = edit_meta(header, lambda m: m["configs"]["autoencoder"].update(latent_dim=9))
-    expect_error(join_file(tmp_path / "cfg.sda", bigger, data), "latent_dim=9, which matches none")
+    expect_error(join_file(tmp_path / "cfg.sda", bigger, data), "do not match its config: missing 4")
     deeper = edit_meta(header, lambda m: m["configs"]["autoencoder"].update(res_blocks=2))
     expect_error(join_file(tmp_path / "deeper.sda", deeper, data), "do not match its config: missing")
     absurd = edit_meta(header, lambda m: m["configs"]["autoencoder"].update(channels=[10**9, 12, 16]))
     expect_error(join_file(tmp_path / "absurd.sda", absurd, data), "implausible")
     wide = edit_meta(header, lambda m: m["configs"]["prior"].update(d_model=4096, n_layers=60))
-    expect_error(join_file(tmp_path / "wide.sda", wide, data), "d_model=4096, which matches none")
+    expect_error(join_file(tmp_path / "wide.sda", wide, data), r"the prior config \(d_model=4096, n_layers=60.*implies")
+    huge = edit_meta(header, lambda m: m["configs"]["autoencoder"].update(channels=[4096, 4096, 4096]))
+    expect_error(join_file(tmp_path / "huge.sda", huge, data), r"the autoencoder config \(channels=\[4096.*implies")
     no_prior = edit_meta(header, lambda m: m["parts"].update(prior=False))
     expect_error(join_file(tmp_path / "parts.sda", no_prior, data), "part 'prior'")
 

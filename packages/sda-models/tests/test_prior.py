@@ -9,7 +9,7 @@ import torch
 
 from sda_audio.errors import Cancelled
 from sda_audio.progress import CancelToken
-from sda_models.configs import PRESETS, PriorConfig
+from sda_models.configs import SIZES, PriorConfig
 from sda_models.device import cpu_generator
 from sda_models.memorisation import MemorisationMonitor
 from sda_models.prior import (
@@ -220,7 +220,7 @@ def test_random_code_windows_loops_short_sequences() -> None:
 
 
 def test_preset_priors_build() -> None:
-    for name, spec in PRESETS.items():
+    for name, spec in SIZES.items():
         prior = CodePrior(spec.prior)
         n = min(8, spec.prior.context_frames)
         logits = prior(torch.zeros(1, spec.prior.levels, n, dtype=torch.long))

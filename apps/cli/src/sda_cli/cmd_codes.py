@@ -1,5 +1,6 @@
 """``sda codes ...``: the code-grid editor (encode, show, set, swap, blend, regenerate, undo, redo, decode,
-entry) and ``sda models health``. A thin layer over :mod:`sda_control.codes` and the engine's ModelSession.
+entry) and ``sda models health``. A thin layer over the engine's code-grid editor (``sda_engine.codes``, with
+``check_grid`` / ``encode_file`` given an open ``ModelSession``) and its ``write_sketch``.
 
 Levels are numbered from 1 (the coarsest, "Structure") here; the library counts from 0.
 """
@@ -23,17 +24,17 @@ _MODEL = typer.Option(None, "--model", "-m", help="Model to use (default: the on
 
 
 def _open(model: str | Path, device: str) -> Any:
-    from sda_engine.generate.session import ModelSession
+    from sda_engine import ModelSession
 
     return ModelSession.open(model, device)
 
 
 def _open_for(grid: Any, model: str | None, device: str) -> Any:
     """The grid's model (or ``model``), refused when its codes mean something else."""
-    from sda_control.codes import check_session, model_to_open
+    from sda_engine import check_grid, codes
 
-    session = _open(model or model_to_open(grid), device)
-    check_session(grid, session)
+    session = _open(model or codes.model_to_open(grid), device)
+    check_grid(grid, session)
     return session
 
 
@@ -50,9 +51,9 @@ def _levels(text: str | None) -> list[int] | None:
 
 
 def _save(grid: Any, path: Path, what: str) -> None:
-    from sda_control.codes import save_grid
+    from sda_engine import codes
 
-    save_grid(grid, path)
+    codes.save_grid(grid, path)
     console.print(f"{what}; saved [bold]{path}[/] ({grid.position} edit(s) applied, {len(grid.edits)} in the log)")
 
 
@@ -67,15 +68,15 @@ def encode(
 ) -> None:
     """Encode a sound into a model's code grid."""
     from sda_audio.errors import SdaError
-    from sda_control.codes import EXTENSION, encode_file, session_ref
+    from sda_engine import codes, encode_file
 
-    if output.suffix != EXTENSION:
-        output = output.with_name(output.name + EXTENSION)
+    if output.suffix != codes.EXTENSION:
+        output = output.with_name(output.name + codes.EXTENSION)
     if output.exists() and not overwrite:
         raise SdaError("a grid file is already there (its edit history would be lost)", path=output,
                        hint="choose another name or replace it", action="overwrite")
     session = _open(model, device)
-    grid = encode_file(session.bundle, session_ref(session), file)
+    grid = encode_file(session, file)
     _save(grid, output, f"encoded {file.name}: {grid.levels} levels x {grid.frames} frames "
                         f"({grid.seconds:.2f} s, {grid.frame_seconds * 1000:.1f} ms per frame)")
 
@@ -88,11 +89,11 @@ def show(
     png: Path | None = typer.Option(None, "--png", help="Also draw the grid into this PNG file."),
 ) -> None:
     """Show a grid: as text, as JSON, or as a picture."""
-    from sda_control.codes import load_grid, plots
+    from sda_engine import codes
 
-    grid = load_grid(grid_file)
+    grid = codes.load_grid(grid_file)
     if png is not None:
-        plots.grid_png(grid, png)
+        codes.plots.grid_png(grid, png)
     if json_out:
         print_json(grid.to_dict())
         return
@@ -124,12 +125,12 @@ def set_(
     index: int = typer.Option(..., "--index", "-i", help="The code to put there."),
 ) -> None:
     """Set one cell of the grid."""
-    from sda_control.codes import frame_at, load_grid, set_code
+    from sda_engine import codes
 
-    grid = load_grid(grid_file)
-    frame = frame_at(grid, at)
+    grid = codes.load_grid(grid_file)
+    frame = codes.frame_at(grid, at)
     old = int(grid.codes[level - 1, frame]) if 1 <= level <= grid.levels else None
-    edited = set_code(grid, level - 1, frame, index)
+    edited = codes.set_code(grid, level - 1, frame, index)
     _save(edited, grid_file, f"level {level} at {frame * grid.frame_seconds:.2f} s (frame {frame}): {old} -> {index}")
 
 
@@ -146,12 +147,12 @@ def swap(
     device: str = _DEVICE,
 ) -> None:
     """Put a region of grid B into grid A (seams crossfaded in embedding space)."""
-    from sda_control.codes import frame_range, load_grid, swap_region
+    from sda_engine import codes
 
-    a, b = load_grid(grid_a), load_grid(grid_b)
+    a, b = codes.load_grid(grid_a), codes.load_grid(grid_b)
     session = _open_for(a, model, device)
-    lo, hi = frame_range(a, start, stop)
-    edited = swap_region(a, b, session.bundle.autoencoder.rvq, lo, hi, _levels(levels), seam=max(0, seam))
+    lo, hi = codes.frame_range(a, start, stop)
+    edited = codes.swap_region(a, b, session.bundle.autoencoder.rvq, lo, hi, _levels(levels), seam=max(0, seam))
     _save(edited, grid_a, f"swapped {lo * a.frame_seconds:.2f}-{hi * a.frame_seconds:.2f} s from {grid_b.name}")
 
 
@@ -168,16 +169,16 @@ def blend(
 ) -> None:
     """A new grid between two grids: summed embeddings interpolated and quantised again."""
     from sda_audio.errors import SdaError
-    from sda_control.codes import EXTENSION, blend_grids, load_grid
+    from sda_engine import codes
 
-    if output.suffix != EXTENSION:
-        output = output.with_name(output.name + EXTENSION)
+    if output.suffix != codes.EXTENSION:
+        output = output.with_name(output.name + codes.EXTENSION)
     if output.exists() and not overwrite:
         raise SdaError("a grid file is already there", path=output, hint="choose another name or replace it",
                        action="overwrite")
-    a, b = load_grid(grid_a), load_grid(grid_b)
+    a, b = codes.load_grid(grid_a), codes.load_grid(grid_b)
     session = _open_for(a, model, device)
-    mixed = blend_grids(a, b, session.bundle.autoencoder.rvq, amount)
+    mixed = codes.blend_grids(a, b, session.bundle.autoencoder.rvq, amount)
     changed = float((mixed.codes != a.codes).float().mean())
     _save(mixed, output, f"blended {grid_a.name} and {grid_b.name} at {amount:g} ({changed:.0%} of A's cells changed)")
 
@@ -199,12 +200,12 @@ def regenerate(
     device: str = _DEVICE,
 ) -> None:
     """Let the model's prior fill a region again, given what is around it."""
-    from sda_control.codes import frame_range, load_grid, regenerate_region
+    from sda_engine import codes
 
-    grid = load_grid(grid_file)
+    grid = codes.load_grid(grid_file)
     session = _open_for(grid, model, device)
-    lo, hi = frame_range(grid, start, stop)
-    edited, info = regenerate_region(grid, session.bundle.prior, lo, hi, _levels(levels), temperature, top_k,
+    lo, hi = codes.frame_range(grid, start, stop)
+    edited, info = codes.regenerate_region(grid, session.bundle.prior, lo, hi, _levels(levels), temperature, top_k,
                                      top_p, seed, candidates)
     how = (f"kept candidate {info.chosen + 1} of {info.candidates} (best fit to the next {info.right_frames} frames)"
            if info.right_frames else "the region reaches the end: first candidate kept")
@@ -215,9 +216,9 @@ def regenerate(
 @handle_errors
 def undo_(grid_file: Path = typer.Argument(..., help="A .sdacodes grid file.")) -> None:
     """Undo the last edit (across commands and sessions; the grid comes back bit-exactly)."""
-    from sda_control.codes import load_grid, undo
+    from sda_engine import codes
 
-    grid, edit = undo(load_grid(grid_file))
+    grid, edit = codes.undo(codes.load_grid(grid_file))
     _save(grid, grid_file, f"undid {edit.describe()}")
 
 
@@ -225,26 +226,25 @@ def undo_(grid_file: Path = typer.Argument(..., help="A .sdacodes grid file.")) 
 @handle_errors
 def redo_(grid_file: Path = typer.Argument(..., help="A .sdacodes grid file.")) -> None:
     """Redo the last undone edit."""
-    from sda_control.codes import load_grid, redo
+    from sda_engine import codes
 
-    grid, edit = redo(load_grid(grid_file))
+    grid, edit = codes.redo(codes.load_grid(grid_file))
     _save(grid, grid_file, f"redid {edit.describe()}")
 
 
 def _request(**options: Any) -> Any:
-    from sda_engine.generate.request import GenerationRequest
+    from sda_engine import GenerationRequest
 
     return GenerationRequest().replace(**options)
 
 
-def _write(session: Any, codes: Any, request: Any, output: Path | None, extra: dict[str, Any],
+def _write(session: Any, grid: Any, request: Any, output: Path | None, extra: dict[str, Any], overwrite: bool,
            json_events: bool) -> None:
-    from sda_engine.generate.sketch import Sketch
+    from sda_engine import sketch_from_codes, write_sketch
 
-    ds = session.bundle.autoencoder.config.downsample
-    sketch = Sketch.from_codes(codes, hop=session.bundle.mel_config.hop_length, downsample=ds)
+    sketch = sketch_from_codes(session, grid)
     with event_view(json_events) as view:
-        result = session.write(sketch, request, output, on_event=view, extra=extra)
+        result = write_sketch(session, sketch, request, output, extra=extra, overwrite=overwrite, on_event=view)
     if json_events:
         print_json(result.to_dict())
         return
@@ -260,6 +260,7 @@ _DEPTH = typer.Option(None, "--bit-depth", "-b", help="16, 24 (default) or 32 (f
 _VOCODER = typer.Option(None, "--vocoder", help="auto, hifigan, bigvgan or corpus.")
 _LOUD = typer.Option(None, "--loudness", help="Normalise to this many LUFS (e.g. -14).")
 _JSON_EVENTS = typer.Option(False, "--json-events", help="Print one JSON object per progress event.")
+_OVERWRITE = typer.Option(False, "--overwrite", help="Replace a file (and its sidecar) already at --output.")
 
 
 @codes_app.command("decode")
@@ -276,19 +277,20 @@ def decode(
     loudness: float | None = _LOUD,
     azimuth: float | None = typer.Option(None, "--azimuth", help="Binaural: direction in degrees (+ = right)."),
     model: str | None = _MODEL,
+    overwrite: bool = _OVERWRITE,
     device: str = _DEVICE,
     json_events: bool = _JSON_EVENTS,
 ) -> None:
     """Render a grid to audio, like `sda generate` (formats, stereo/binaural, sidecar, history)."""
-    from sda_control.codes import load_grid
+    from sda_engine import codes
 
-    grid = load_grid(grid_file)
+    grid = codes.load_grid(grid_file)
     session = _open_for(grid, model, device)
     request = _request(channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate,
                        bit_depth=bit_depth, vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth,
                        duration=max(0.1, round(grid.seconds, 3)))
     extra = {"code_grid": {"path": str(grid_file), "source": grid.source, "edits_applied": grid.position}}
-    _write(session, grid.codes, request, output, extra, json_events)
+    _write(session, grid.codes, request, output, extra, overwrite, json_events)
 
 
 @codes_app.command("entry")
@@ -304,25 +306,26 @@ def entry(
     sample_rate: int | None = _RATE,
     bit_depth: int | None = _DEPTH,
     vocoder: str | None = _VOCODER,
+    overwrite: bool = _OVERWRITE,
     device: str = _DEVICE,
     json_events: bool = _JSON_EVENTS,
 ) -> None:
     """Hear one codebook entry, held over the coarser levels' typical context."""
     from sda_audio.errors import SdaError
-    from sda_control.codes import codebook_usage, entry_grid, frame_seconds, require_rvq
+    from sda_engine import codes
 
     if not 0.1 <= seconds <= 30:
         raise SdaError(f"cannot hold an entry for {seconds:g} s", hint="choose 0.1 to 30 seconds")
     session = _open(model, device)
-    rvq = require_rvq(session.bundle, session.name)
-    corpus = codebook_usage(session.bundle, session.name).corpus if level > 1 else None
-    frames = max(1, round(seconds / frame_seconds(session.bundle)))
-    held = entry_grid(rvq, level - 1, index, frames, corpus)
+    rvq = codes.require_rvq(session.bundle, session.name)
+    corpus = codes.codebook_usage(session.bundle, session.name).corpus if level > 1 else None
+    frames = max(1, round(seconds / codes.frame_seconds(session.bundle)))
+    held = codes.entry_grid(rvq, level - 1, index, frames, corpus)
     console.print(f"level {level} code {index} over {held.how}: context {held.context or '-'}")
     request = _request(channels=channels, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
                        vocoder=vocoder, duration=seconds)
     extra = {"codebook_entry": {"level": level, "index": index, "context": held.context, "how": held.how}}
-    _write(session, held.codes, request, output, extra, json_events)
+    _write(session, held.codes, request, output, extra, overwrite, json_events)
 
 
 @handle_errors
@@ -333,13 +336,13 @@ def health(
     device: str = _DEVICE,
 ) -> None:
     """How well the model uses its codebooks: a usage heatmap and a green/yellow/red verdict."""
-    from sda_control.codes import codebook_usage, health_report, plots
+    from sda_engine import codes
 
     session = _open(model, device)
-    usage = codebook_usage(session.bundle, session.name)
-    report = health_report(usage, session.name)
+    usage = codes.codebook_usage(session.bundle, session.name)
+    report = codes.health_report(usage, session.name)
     if png is not None:
-        plots.usage_png(usage.counts, png, f"'{session.name}': {report.verdict}", report.status)
+        codes.plots.usage_png(usage.counts, png, f"'{session.name}': {report.verdict}", report.status)
     if json_out:
         print_json(report.to_dict())
         return

@@ -16,8 +16,7 @@ MODES = ("auto", "latent", "assist")
 
 
 def _resolve(model: str) -> Path:
-    from sda_engine.generate.session import resolve_model
-    from sda_engine.store.home import SdaHome
+    from sda_engine import SdaHome, resolve_model
 
     return Path(resolve_model(model, SdaHome())[0])
 
@@ -33,7 +32,7 @@ def fit(
 ) -> None:
     """Fit the eight musical controls of a model and store them in its file (control section)."""
     from sda_cli.progress_view import event_view
-    from sda_engine.train.controls import fit_model_controls
+    from sda_engine import fit_model_controls
 
     with event_view(json_events) as view:
         path, report = fit_model_controls(model, data=data, on_event=view)
@@ -50,9 +49,7 @@ def show(model: str = typer.Argument(..., help="Model name or .sda file."),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """How each control of a model is realised, and what the fit measured."""
     from sda_audio.errors import SdaError
-    from sda_control.hooks import CONTROL_NAMES
-    from sda_control.names import descriptor_of
-    from sda_models.model_file import read_metadata
+    from sda_engine import CONTROL_NAMES, descriptor_of, read_metadata
 
     path = _resolve(model)
     config = (read_metadata(path).get("configs") or {}).get("control")
@@ -89,9 +86,14 @@ def evaluate(
     """Sweep each control, render, re-measure: Spearman rho, effect (data-sigma) and cross-talk."""
     from sda_audio.errors import SdaError
     from sda_cli.progress_view import event_view
-    from sda_control.evaluate import TARGETS, evaluate_controls
-    from sda_control.hooks import CONTROL_NAMES, ControlMap
-    from sda_engine.generate.session import ModelSession
+    from sda_engine import (
+        CONTROL_NAMES,
+        CONTROL_TARGETS,
+        ControlMap,
+        ModelSession,
+        evaluate_controls,
+        session_render_fn,
+    )
 
     if mode not in MODES:
         raise SdaError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -101,12 +103,10 @@ def evaluate(
     if cmap is None:
         raise SdaError("this model has no fitted controls", path=session.path,
                        hint="fit the controls for this model first", action="fit_controls")
-    from sda_engine.generate.control_sweeps import session_render_fn
-
     render = session_render_fn(session, duration, mode, vocoder)
     with event_view(json_events) as view:
         report = evaluate_controls(render, names, positions, tuple(range(seeds)), cmap.descriptor_std(), view)
-    realised = ControlMap.from_bundle(session.bundle).realisation(dict.fromkeys(names, 1.0))
+    realised = (ControlMap.from_bundle(session.bundle) or cmap).realisation(dict.fromkeys(names, 1.0))
     if json_out:
         print_json({"model": session.name, "mode": mode, "realisation": realised, **report.to_dict()})
         return
@@ -114,5 +114,5 @@ def evaluate(
              "yes" if s.passes else "no") for n, s in report.scores.items()]
     print_table(f"{session.name}: {positions} positions x {seeds} seeds, {duration:g} s renders ({mode})",
                 ("control", "realised", "rho", "effect (sigma)", "cross-talk", "meets targets"), rows)
-    console.print(f"targets: rho >= {TARGETS['rho']}, effect >= {TARGETS['effect']} sigma, "
-                  f"cross-talk <= {TARGETS['crosstalk']}", highlight=False)
+    console.print(f"targets: rho >= {CONTROL_TARGETS['rho']}, effect >= {CONTROL_TARGETS['effect']} sigma, "
+                  f"cross-talk <= {CONTROL_TARGETS['crosstalk']}", highlight=False)

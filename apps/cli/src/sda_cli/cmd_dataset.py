@@ -17,7 +17,7 @@ def resolve_dataset_folder(path_or_name: str) -> Path:
     candidate = Path(path_or_name).expanduser()
     if candidate.exists():
         return candidate
-    from sda_engine.store.home import SdaHome
+    from sda_engine import SdaHome
 
     named = SdaHome().datasets_dir / path_or_name
     if named.is_dir():
@@ -41,9 +41,9 @@ def import_(
     from sda_cli.progress_view import RichEventView
 
     if dest is None:
-        from sda_engine.store.home import SdaHome
+        from sda_engine import SdaHome
 
-        dest = SdaHome().datasets_dir / name
+        dest = SdaHome().dataset_dir(name)  # checks the name (the one rule for dataset, model and preset names)
     with RichEventView() as view:
         result = import_dataset(sources, dest, name, on_event=view)
     if json_out:

@@ -67,20 +67,14 @@ def generate(
     azimuth: float | None = typer.Option(None, "--azimuth", help="Binaural: direction in degrees (+ = right)."),
     bigvgan_weights: Path | None = typer.Option(None, "--bigvgan-weights",
                                                 help="Local BigVGAN bigvgan_generator.pt (or its folder)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files (and sidecars) already at --output."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
 ) -> None:
     """Generate new audio from a model (and record it in your history)."""
     from sda_audio.errors import SdaError
-    from sda_engine.generate.request import GenerationRequest
-    from sda_engine.generate.session import ModelSession
+    from sda_engine import GenerationRequest, ModelSession, PresetStore, generate_files
 
-    if bigvgan_weights is not None:
-        import os
-
-        from sda_models.vocoders.bigvgan_weights import ENV_WEIGHTS
-
-        os.environ[ENV_WEIGHTS] = str(bigvgan_weights)
     blend_pairs = parse_blend(blend) if blend else None
     if model is None:
         if not blend_pairs:
@@ -89,8 +83,6 @@ def generate(
         blend_pairs = blend_pairs[1:]
     request = GenerationRequest()
     if preset:
-        from sda_engine.store.presets import PresetStore
-
         request = PresetStore().show(preset, model=model).request()
     request = request.replace(
         duration=duration, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -99,8 +91,8 @@ def generate(
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
         vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs)
     with event_view(json_events) as view:
-        session = ModelSession.open(model, device)
-        results = session.generate(request, output=output, on_event=view)
+        session = ModelSession.open(model, device, bigvgan_weights=bigvgan_weights)
+        results = generate_files(session, request, output, overwrite=overwrite, on_event=view)
     if json_events:
         print_json({"results": [r.to_dict() for r in results]})
         return

@@ -13,7 +13,7 @@ history_app = typer.Typer(help="Past generations: list, show, compare, reuse.", 
 
 
 def _history():
-    from sda_engine.store.history import History
+    from sda_engine import History
 
     return History()
 
@@ -48,9 +48,10 @@ def show(entry_id: int = typer.Argument(...), json_out: bool = typer.Option(Fals
 @handle_errors
 def ab(id1: int = typer.Argument(...), id2: int = typer.Argument(...),
        out: Path | None = typer.Option(None, help="Folder for the loudness-matched copies."),
+       overwrite: bool = typer.Option(False, "--overwrite", help="Replace copies of this pair already there."),
        json_out: bool = typer.Option(False, "--json")) -> None:
     """Compare two generations: what differs, and loudness-matched copies for a fair listen."""
-    comparison = _history().ab(id1, id2, out_dir=out)
+    comparison = _history().ab(id1, id2, out_dir=out, overwrite=overwrite)
     if json_out:
         print_json(comparison.to_dict())
         return
@@ -70,7 +71,7 @@ def feed(ids: list[int] = typer.Argument(..., help="History entry ids."),
     try:
         folder = resolve_dataset_folder(into)
     except Exception:
-        from sda_engine.store.home import SdaHome
+        from sda_engine import SdaHome
 
         folder = SdaHome().datasets_dir / into
     result = _history().feed(ids, folder)

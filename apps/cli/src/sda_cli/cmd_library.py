@@ -14,7 +14,7 @@ models_app = typer.Typer(help="Browse and manage your trained models.", no_args_
 
 
 def _library():
-    from sda_engine.store.library import ModelLibrary
+    from sda_engine import ModelLibrary
 
     return ModelLibrary()
 
@@ -66,7 +66,7 @@ def search(text: str = typer.Argument(..., help="Text found in a name, tag, desc
 def show(name: str = typer.Argument(..., help="Model name (or path to a .sda file)."),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """Everything recorded about one model: dataset, configs, metrics, parts."""
-    from sda_models.model_file import read_metadata
+    from sda_engine import read_metadata
 
     library = _library()
     path = library.resolve(name)
@@ -122,7 +122,7 @@ def export(name: str = typer.Argument(...), dest: Path = typer.Argument(..., hel
 @handle_errors
 def upgrade(target: str = typer.Argument(..., help="A .sda file or a library model name.")) -> None:
     """Rewrite an older-format model file (v1) in the current format (v2); keeps a backup."""
-    from sda_models.model_file import upgrade_model_file
+    from sda_engine import upgrade_model_file
 
     library = _library()
     path = Path(target)

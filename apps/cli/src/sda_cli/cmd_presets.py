@@ -29,7 +29,7 @@ def parse_assignments(items: list[str]) -> dict[str, object]:
 
 
 def _store():
-    from sda_engine.store.presets import PresetStore
+    from sda_engine import PresetStore
 
     return PresetStore()
 
@@ -44,7 +44,7 @@ def save(name: str = typer.Argument(...),
     """Save a preset from key=value controls or from a past generation."""
     params: dict[str, object] = {}
     if from_history is not None:
-        from sda_engine.store.history import History
+        from sda_engine import History
 
         # every setting that made that sound (defaults included), so the preset recalls it exactly
         params.update(History().show(from_history).request().to_flat())

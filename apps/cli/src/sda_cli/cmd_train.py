@@ -17,9 +17,11 @@ def train(
     model: str = typer.Option(..., "--model", "-m", help="Name of the model in your library."),
     kind: str = typer.Option("rvq", "--kind", help="rvq (RVQ-VAE + code prior) or vae (continuous VAE)."),
     size: str = typer.Option("auto", "--size", help="Model size: tiny, small, full or auto (from dataset size and device)."),
-    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget for training."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes",
+                                             help="Wall-clock budget for the whole job (every stage, across resumes)."),
     resume: bool = typer.Option(False, "--resume", help="Continue exactly from the last checkpoint."),
-    vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes", help="Also train a per-model HiFi-GAN vocoder."),
+    vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes",
+                                          help="Also train a per-model HiFi-GAN vocoder (inside --max-minutes)."),
     add: list[Path] = typer.Option([], "--add", help="Grow an existing model with these files (repeatable)."),
     steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the size's)."),
     prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the size's)."),
@@ -43,30 +45,19 @@ def train(
                                       help="Deprecated name of --size (presets are saved generation settings)."),
 ) -> None:
     """Train a model on your recordings (Ctrl-C saves a checkpoint; --resume continues)."""
-    from sda_audio.errors import SdaError
     from sda_audio.progress import CancelToken
-    from sda_engine.train.trainer import train_model
+    from sda_cli.cmd_dataset import resolve_dataset_folder
+    from sda_engine import TrainOptions, plan_training, run_training
 
-    size = _size_from(size, preset)
-    if dataset is None and not add:
-        raise SdaError("give a dataset folder (or name) to train on, or --add FILES to grow an existing model")
-    source: str | Path | list[Path]
-    if dataset is None:
-        source = list(add)
-    else:
-        from sda_cli.cmd_dataset import resolve_dataset_folder
-
-        source = resolve_dataset_folder(dataset)
-    rvq = {k: v for k, v in {"rvq_levels": levels, "codebook_size": codebook_size, "codebook_dim": codebook_dim,
-                             "commitment_weight": commitment_weight}.items() if v is not None}
-    cancel = CancelToken()
+    options = TrainOptions(
+        name=model, dataset=str(resolve_dataset_folder(dataset)) if dataset is not None else None,
+        add=tuple(str(p) for p in add), kind=kind, size=_size_from(size, preset), max_minutes=max_minutes,
+        resume=resume, vocoder_minutes=vocoder_minutes, steps=steps, prior_steps=prior_steps,
+        checkpoint_every=checkpoint_every, overwrite=overwrite, rvq_levels=levels, codebook_size=codebook_size,
+        codebook_dim=codebook_dim, commitment_weight=commitment_weight, device=device, seed=seed,
+        controls=controls, regularise_controls=regularise_controls)
     with event_view(json_events) as view:
-        result = train_model(source, model, kind=kind, size=size, max_minutes=max_minutes, resume=resume,
-                             vocoder_minutes=vocoder_minutes, device=device, seed=seed, controls=controls,
-                             regularise_controls=regularise_controls,
-                             add_files=list(add) or None, steps=steps, prior_steps=prior_steps,
-                             checkpoint_every=checkpoint_every, overwrite=overwrite, on_event=view, cancel=cancel,
-                             rvq=rvq or None)
+        result = run_training(plan_training(options, on_event=view), on_event=view, cancel=CancelToken())
     if json_events:
         print_json({"result": result.to_dict()})
         return
@@ -112,15 +103,15 @@ def train_vocoder(
 ) -> None:
     """Train a per-model HiFi-GAN vocoder on the model's own recordings (Ctrl-C saves; --resume continues)."""
     from sda_audio.progress import CancelToken
-    from sda_engine.train.trainer import train_vocoder as run_training
+    from sda_engine import VocoderPlan, read_metadata
+    from sda_engine import train_vocoder as run_training
 
     with event_view(json_events) as view:
-        path = run_training(model, minutes=max_minutes, device=device, seed=seed, max_steps=max_steps,
+        path = run_training(model, VocoderPlan(minutes=max_minutes, max_steps=max_steps), device=device, seed=seed,
                             resume=resume, on_event=view, cancel=CancelToken())
     if json_events:
         print_json({"model_path": str(path)})
         return
-    from sda_models.model_file import read_metadata
 
     check = (read_metadata(path).get("vocoder") or {}).get("validation") or {}
     console.print(f"model [bold]{model}[/] now has its own vocoder ({path}); "

@@ -24,7 +24,7 @@ def download(
     --vocoder bigvgan without the weights). Offline, copy the file over and use --from PATH.
     """
     from sda_cli.progress_view import RichEventView
-    from sda_models.vocoders.bigvgan_weights import load_bigvgan_generator, resolve_bigvgan_weights
+    from sda_engine import load_bigvgan_generator, resolve_bigvgan_weights
 
     with RichEventView() as view:
         weights = resolve_bigvgan_weights(local, allow_download=True, on_event=view)
@@ -39,8 +39,7 @@ def download(
 def status(json_out: bool = typer.Option(False, "--json")) -> None:
     """Which vocoders are available offline, and which one `auto` picks for each model."""
     from sda_audio.errors import SdaError
-    from sda_engine.store.library import ModelLibrary
-    from sda_models.vocoders.bigvgan_weights import resolve_bigvgan_weights
+    from sda_engine import ModelLibrary, resolve_bigvgan_weights
 
     try:
         weights = resolve_bigvgan_weights(allow_download=False)
@@ -74,7 +73,7 @@ def status(json_out: bool = typer.Option(False, "--json")) -> None:
 def _hifigan_check(model_path: str | Path) -> dict | None:
     """The HiFi-GAN's stored check against the Griffin-Lim floor (``None``: trained before checks)."""
     from sda_audio.errors import SdaError
-    from sda_models.model_file import read_metadata
+    from sda_engine import read_metadata
 
     try:
         return (read_metadata(model_path).get("vocoder") or {}).get("validation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -84,7 +85,7 @@ class RichEventView:
         if event.kind in ("start", "progress", "metrics", "checkpoint", "done"):
             task = self._task(event)
             known = self.progress.tasks[self.tasks[event.job]].total
-            update: dict[str, object] = {"completed": event.step}
+            update: dict[str, Any] = {"completed": event.step}
             if event.total is not None:
                 update["total"] = max(event.total, event.step)
             elif event.kind == "done":

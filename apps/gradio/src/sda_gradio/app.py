@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sda_engine.store.home import SdaHome
+from sda_engine import SdaHome
 from sda_gradio.state import AppState
 
 log = logging.getLogger(__name__)
@@ -88,20 +88,20 @@ def build_app(home: SdaHome | str | Path | None = None, device: str = "auto", st
 
         hist["use"].click(guarded(use_settings, 4 + len(gen["form"]), 0), [hist["entry"]],
                           [hist["status"], gen["model"], *gen["form"], gen["status"], tabs])
-    app.sda_state = state
+    app.sda_state = state  # pyright: ignore[reportAttributeAccessIssue]  (serve() reads it back)
     return app
 
 
 def serve(app: Any, port: int = 7860, block: bool = True, quiet: bool = False, open_browser: bool = False) -> Any:
     """Serve a built app on ``http://127.0.0.1:<port>`` (never on other interfaces). With ``block=False`` it
     returns at once (call ``app.close()`` to stop it)."""
-    import gradio as gr
+    import gradio.themes
 
     state: AppState = app.sda_state
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=HOST, server_port=port, share=False, inbrowser=open_browser,
                prevent_thread_lock=not block, show_error=False, quiet=quiet, ssr_mode=False,
-               allowed_paths=[str(state.home.root)], footer_links=[], theme=gr.themes.Soft(), css=CSS)
+               allowed_paths=[str(state.home.root)], footer_links=[], theme=gradio.themes.Soft(), css=CSS)
     return app
 
 

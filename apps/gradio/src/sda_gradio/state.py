@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sda_engine.store.home import SdaHome
+from sda_engine import SdaHome
 from sda_gradio.jobs import JobRunner
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ class AppState:
         self.opened = 0  # how many times a model file was loaded (tests check sessions stay warm)
 
     def session(self, model: str) -> Any:
-        """A warm :class:`~sda_engine.generate.session.ModelSession` for library model ``model`` (reopened only when its
+        """A warm :class:`~sda_engine.ModelSession` for library model ``model`` (reopened only when its
         file changed; the oldest is dropped beyond :data:`MAX_WARM_MODELS`)."""
-        from sda_engine.generate.session import ModelSession, resolve_model
+        from sda_engine import ModelSession, resolve_model
 
         path, _ = resolve_model(model, self.home)
         key = (str(path.resolve()), path.stat().st_mtime_ns)
@@ -71,7 +71,7 @@ class AppState:
             self._sessions.pop(model, None)
 
     def model_names(self) -> list[str]:
-        from sda_engine.store.library import ModelLibrary
+        from sda_engine import ModelLibrary
 
         return [r.name for r in ModelLibrary(self.home).list_models()]
 

@@ -3,7 +3,8 @@
 Encode a file; click a cell to select it (its level, time and code); set its code, hear a code on its own,
 swap or blend a region with a second file, let the prior regenerate a region, undo and redo, and decode the
 grid to audio (written like any generation, with its history entry). The grid lives in the browser tab's
-own state; the edits are :mod:`sda_control.codes`' (each one logged, undo is bit-exact).
+own state; the edits are the engine's code-grid editor's (``sda_engine.codes``: each one logged, undo is
+bit-exact).
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ def describe(view: CodesView) -> str:
 @contextmanager
 def _session(state: AppState, view: CodesView) -> Iterator[Any]:
     """The grid's model, held for this handler, checked to be the one the grid's codes belong to."""
-    from sda_control.codes import check_session
+    from sda_engine import check_grid
 
     if view.grid is None:
         raise SdaError("encode a recording first", hint="choose an RVQ model and a file, then press Encode")
     with state.using(view.model) as session:
-        check_session(view.grid, session)
+        check_grid(view.grid, session)
         yield session
 
 
@@ -109,21 +110,21 @@ def _audio_path(item: Any) -> Path:
 
 def encode(state: AppState, model: str, file: Any) -> CodesView:
     """A new editor view: ``file`` encoded by ``model``."""
-    from sda_control.codes import encode_file, session_ref
+    from sda_engine import encode_file
 
     if not model:
         raise SdaError("choose an RVQ model first", hint="train one on the Train tab (kind rvq)")
     with state.using(model) as session:
-        grid = encode_file(session.bundle, session_ref(session), _audio_path(file))
+        grid = encode_file(session, _audio_path(file))
     return CodesView(model=model, grid=grid)
 
 
 def encode_other(state: AppState, view: CodesView, file: Any) -> CodesView:
     """Encode a second recording with the same model (for swap and blend)."""
-    from sda_control.codes import encode_file, session_ref
+    from sda_engine import encode_file
 
     with _session(state, view) as session:
-        other = encode_file(session.bundle, session_ref(session), _audio_path(file))
+        other = encode_file(session, _audio_path(file))
     return CodesView(view.model, view.grid, other, view.level, view.frame)
 
 
@@ -137,19 +138,19 @@ def select(view: CodesView, x: int, y: int) -> CodesView:
 
 
 def set_cell(state: AppState, view: CodesView, index: Any) -> CodesView:
-    from sda_control.codes import set_code
+    from sda_engine import codes
 
     if index is None:
         raise SdaError("type the code to put in the selected cell")
     with _session(state, view):
-        grid = set_code(view.grid, view.level, view.frame, int(index))
+        grid = codes.set_code(view.grid, view.level, view.frame, int(index))
     return CodesView(view.model, grid, view.other, view.level, view.frame)
 
 
 def _region(view: CodesView, start: Any, stop: Any) -> tuple[int, int]:
-    from sda_control.codes import frame_range
+    from sda_engine import codes
 
-    return frame_range(view.grid, float(start or 0.0), float(stop or 0.0))
+    return codes.frame_range(view.grid, float(start or 0.0), float(stop or 0.0))
 
 
 def _levels(view: CodesView, chosen: list[str] | None) -> list[int] | None:
@@ -160,74 +161,73 @@ def _levels(view: CodesView, chosen: list[str] | None) -> list[int] | None:
 
 
 def swap(state: AppState, view: CodesView, start: Any, stop: Any, levels: list[str] | None) -> CodesView:
-    from sda_control.codes import swap_region
+    from sda_engine import codes
 
     if view.other is None:
         raise SdaError("encode a second recording to swap from", hint="drop it on 'Second recording' first")
     with _session(state, view) as session:
         lo, hi = _region(view, start, stop)
-        grid = swap_region(view.grid, view.other, session.bundle.autoencoder.rvq, lo, hi, _levels(view, levels))
+        grid = codes.swap_region(view.grid, view.other, session.bundle.autoencoder.rvq, lo, hi, _levels(view, levels))
     return CodesView(view.model, grid, view.other, view.level, view.frame)
 
 
 def blend(state: AppState, view: CodesView, amount: float) -> CodesView:
-    from sda_control.codes import blend_grids
+    from sda_engine import codes
 
     if view.other is None:
         raise SdaError("encode a second recording to blend with", hint="drop it on 'Second recording' first")
     with _session(state, view) as session:
-        grid = blend_grids(view.grid, view.other, session.bundle.autoencoder.rvq, float(amount))
+        grid = codes.blend_grids(view.grid, view.other, session.bundle.autoencoder.rvq, float(amount))
     return CodesView(view.model, grid, view.other, view.level, min(view.frame, grid.frames - 1))
 
 
 def regenerate(state: AppState, view: CodesView, start: Any, stop: Any, levels: list[str] | None,
                temperature: float, seed: Any) -> CodesView:
-    from sda_control.codes import regenerate_region
+    from sda_engine import codes
 
     with _session(state, view) as session:
         lo, hi = _region(view, start, stop)
-        grid, _ = regenerate_region(view.grid, session.bundle.prior, lo, hi, _levels(view, levels),
+        grid, _ = codes.regenerate_region(view.grid, session.bundle.prior, lo, hi, _levels(view, levels),
                                     float(temperature), 0, 1.0, int(seed or 0))
     return CodesView(view.model, grid, view.other, view.level, view.frame)
 
 
 def undo_redo(view: CodesView, redo: bool) -> CodesView:
-    from sda_control.codes import redo as redo_edit
-    from sda_control.codes import undo as undo_edit
+    from sda_engine import codes
 
     if view.grid is None:
         raise SdaError("encode a recording first")
-    grid, _ = (redo_edit if redo else undo_edit)(view.grid)
+    grid, _ = (codes.redo if redo else codes.undo)(view.grid)
     return CodesView(view.model, grid, view.other, view.level, view.frame)
 
 
 def decode(state: AppState, view: CodesView) -> tuple[str, str]:
-    """Render the grid (mono WAV, like a generation: file, sidecar, history entry)."""
-    from sda_engine.generate.request import GenerationRequest
+    """Render the grid (mono WAV, like a generation: file, sidecar, history entry; a fresh name in the history
+    folder)."""
+    from sda_engine import GenerationRequest, sketch_from_codes, write_sketch
 
     with _session(state, view) as session:
         grid = view.grid
         request = GenerationRequest().replace(duration=max(0.1, round(grid.seconds, 3)), channels="mono")
-        result = session.write(session.sketch_from_codes(grid.codes), request,
-                               extra={"code_grid": {"source": grid.source, "edits_applied": grid.position}})
+        result = write_sketch(session, sketch_from_codes(session, grid.codes), request,
+                              extra={"code_grid": {"source": grid.source, "edits_applied": grid.position}})
     return (f"Decoded {result.duration:.2f} s with the {md_escape(result.vocoder)} vocoder (history "
             f"#{result.history_id})."), str(result.path)
 
 
 def audition(state: AppState, view: CodesView, seconds: float = 1.5) -> tuple[str, str]:
     """Hear the selected cell's code on its own, held over its coarser levels' typical context."""
-    from sda_control.codes import codebook_usage, entry_grid, require_rvq
-    from sda_engine.generate.request import GenerationRequest
+    from sda_engine import GenerationRequest, codes, sketch_from_codes, write_sketch
 
     with _session(state, view) as session:
-        rvq = require_rvq(session.bundle, session.name)
+        rvq = codes.require_rvq(session.bundle, session.name)
         code = int(view.grid.codes[view.level, view.frame])
-        corpus = codebook_usage(session.bundle, session.name).corpus if view.level > 0 else None
+        corpus = codes.codebook_usage(session.bundle, session.name).corpus if view.level > 0 else None
         frames = max(1, round(seconds / view.grid.frame_seconds))
-        held = entry_grid(rvq, view.level, code, frames, corpus)
+        held = codes.entry_grid(rvq, view.level, code, frames, corpus)
         request = GenerationRequest().replace(duration=seconds, channels="mono")
-        result = session.write(session.sketch_from_codes(held.codes), request,
-                               extra={"codebook_entry": {"level": view.level + 1, "index": code, "how": held.how}})
+        result = write_sketch(session, sketch_from_codes(session, held.codes), request,
+                              extra={"codebook_entry": {"level": view.level + 1, "index": code, "how": held.how}})
     return (f"Level {view.level + 1} code {code}, held over {md_escape(held.how)}."), str(result.path)
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sda_audio.errors import SdaError
-from sda_control.names import CONTROL_NAMES
-from sda_engine.generate.request import CHANNELS, MAX_SECONDS, VOCODERS, GenerationRequest
+from sda_engine import CHANNELS, CONTROL_NAMES, MAX_SECONDS, VOCODERS, GenerationRequest
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape, seconds_text
 
@@ -67,7 +66,7 @@ def form_values(request: GenerationRequest) -> list[Any]:
 
 def model_info(state: AppState, model: str | None) -> str:
     """One line about the chosen model: kind, data, vocoder."""
-    from sda_engine.store.library import ModelLibrary
+    from sda_engine import ModelLibrary
 
     if not model:
         return "Choose a model (train one on the Train tab first)."
@@ -83,7 +82,7 @@ def control_methods(state: AppState, model: str | None) -> dict[str, str]:
     """How each musical control is realised for ``model``, in words. Density is always steered by the engine
     (sampling rate/temperature and a gate); the others need the model's fitted control section (the model is
     loaded, and kept warm, to read it)."""
-    from sda_control.hooks import ControlMap
+    from sda_engine import ControlMap
 
     if not model:
         return {}
@@ -96,13 +95,16 @@ def control_methods(state: AppState, model: str | None) -> dict[str, str]:
 
 
 def start_generation(state: AppState, model: str, request: GenerationRequest) -> None:
-    """Start generating in the worker (the model is opened there, or reused when warm)."""
+    """Start generating in the worker (the model is opened there, or reused when warm); files get fresh names
+    in the history folder."""
+    from sda_engine import generate_files
+
     if not model:
         raise SdaError("choose a model first", hint="train one on the Train tab, or import one on the Library tab")
 
     def job(on_event: Any, cancel: Any) -> Any:
         with state.using(model) as session:
-            return session.generate(request, on_event=on_event, cancel=cancel)
+            return generate_files(session, request, on_event=on_event, cancel=cancel)
 
     state.generate.start(f"generating {request.variations} x {request.duration:g} s with '{model}'", job)
 
@@ -148,7 +150,7 @@ def run_generation(state: AppState, model: str, values: Sequence[Any], poll: flo
 
 def save_preset(state: AppState, name: str, model: str | None, values: Sequence[Any], per_model: bool,
                 overwrite: bool) -> str:
-    from sda_engine.store.presets import PresetStore
+    from sda_engine import PresetStore
 
     request = request_from_form(values)
     preset = PresetStore(state.home).save((name or "").strip(), request.overrides(),
@@ -158,13 +160,13 @@ def save_preset(state: AppState, name: str, model: str | None, values: Sequence[
 
 
 def preset_names(state: AppState, model: str | None) -> list[str]:
-    from sda_engine.store.presets import PresetStore
+    from sda_engine import PresetStore
 
     return sorted({p.name for p in PresetStore(state.home).list(model or None)})
 
 
 def load_preset(state: AppState, name: str, model: str | None) -> list[Any]:
-    from sda_engine.store.presets import PresetStore
+    from sda_engine import PresetStore
 
     if not name:
         raise SdaError("choose a preset to load")

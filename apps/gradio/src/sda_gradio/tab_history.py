@@ -15,7 +15,7 @@ LIMIT = 200
 
 
 def _history(state: AppState) -> Any:
-    from sda_engine.store.history import History
+    from sda_engine import History
 
     return History(state.home)
 
@@ -70,8 +70,10 @@ def use_settings(state: AppState, entry: Any) -> tuple[str | None, list[Any]]:
 
 
 def ab(state: AppState, a: Any, b: Any) -> tuple[str, str, str]:
-    """Loudness-matched copies of two generations and what differs between them."""
-    result = _history(state).ab(_entry_id(a), _entry_id(b))
+    """Loudness-matched copies of two generations and what differs between them. The copies of a pair have one
+    name each (``history/ab/ab_<a>_<b>_a.wav``), and comparing the pair again makes the same files, so the
+    page replaces them."""
+    result = _history(state).ab(_entry_id(a), _entry_id(b), overwrite=True)
     lines = [f"**A = #{result.a.id}, B = #{result.b.id}**, both matched to {result.a_matched.matched_lufs:.1f} LUFS "
              f"(gain A {result.a_matched.gain_db:+.1f} dB, B {result.b_matched.gain_db:+.1f} dB)."]
     if result.param_differences:

@@ -1,6 +1,6 @@
 """The Library tab: the models you have (browse, search, tag, rename, delete, import, export).
 
-Everything goes through :class:`sda_engine.store.library.ModelLibrary`, whose catalogue is SQLite (WAL) with
+Everything goes through :class:`sda_engine.ModelLibrary`, whose catalogue is SQLite (WAL) with
 atomic file moves, so two browser tabs acting at once cannot leave it half-written.
 """
 
@@ -20,7 +20,7 @@ COLUMNS = ["name", "kind", "files", "seconds", "own vocoder", "tags", "descripti
 
 
 def _library(state: AppState) -> Any:
-    from sda_engine.store.library import ModelLibrary
+    from sda_engine import ModelLibrary
 
     return ModelLibrary(state.home)
 

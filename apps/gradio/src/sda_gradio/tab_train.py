@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sda_audio.errors import SdaError
+from sda_engine import MODEL_KINDS, MODEL_SIZES, TrainOptions
 from sda_gradio.jobs import JobState
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape, seconds_text
 
-KINDS = ("rvq", "vae")
-SIZES = ("auto", "tiny", "small", "full")
+KINDS = MODEL_KINDS
+SIZES = MODEL_SIZES
 LEVELS = ("auto", "2", "3", "4")
 CODEBOOKS = ("auto", "64", "128", "256", "512", "1024")
 STAGES = ("autoencoder", "prior", "vocoder")
@@ -26,7 +27,8 @@ STAGES = ("autoencoder", "prior", "vocoder")
 
 @dataclass(frozen=True)
 class TrainForm:
-    """The Train tab's settings (what the page sends)."""
+    """The Train tab's settings (what the page sends); :meth:`options` turns them into the engine's
+    :class:`~sda_engine.TrainOptions` (``0`` and ``"auto"`` mean the size's own value)."""
 
     dataset: str
     name: str
@@ -45,46 +47,45 @@ class TrainForm:
     controls: bool = True
     regularise_controls: bool = False
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`sda_engine.train.trainer.train_model` (0 = the size's own value)."""
-        rvq: dict[str, Any] = {}
-        if self.kind == "rvq":
-            if self.levels != "auto":
-                rvq["rvq_levels"] = int(self.levels)
-            if self.codebook != "auto":
-                rvq["codebook_size"] = int(self.codebook)
-        return {"kind": self.kind, "size": self.size, "max_minutes": float(self.minutes or 0) or None,
-                "vocoder_minutes": float(self.vocoder_minutes or 0.0), "overwrite": bool(self.overwrite),
-                "steps": int(self.steps or 0) or None, "prior_steps": int(self.prior_steps or 0) or None,
-                "checkpoint_every": int(self.checkpoint_every or 0) or None, "eval_every": int(self.eval_every or 0) or None,
-                "batch_size": int(self.batch_size or 0) or None, "rvq": rvq or None, "controls": bool(self.controls),
-                "regularise_controls": bool(self.regularise_controls)}
+    def options(self, dataset_folder: str | None = None, resume: bool = False, device: str | None = None
+                ) -> TrainOptions:
+        """The training options of this form for the dataset at ``dataset_folder``; a resume takes its other
+        settings from the checkpoint, so only the budgets are passed on."""
+        name = (self.name or "").strip()
+        budgets = {"max_minutes": float(self.minutes or 0) or None,
+                   "vocoder_minutes": float(self.vocoder_minutes or 0.0)}
+        if resume:
+            return TrainOptions(name=name, resume=True, device=device, **budgets)
+        rvq = self.kind == "rvq"
+        return TrainOptions(
+            name=name, dataset=dataset_folder, kind=self.kind, size=self.size, overwrite=bool(self.overwrite),
+            rvq_levels=int(self.levels) if rvq and self.levels != "auto" else None,
+            codebook_size=int(self.codebook) if rvq and self.codebook != "auto" else None,
+            steps=int(self.steps or 0) or None, prior_steps=int(self.prior_steps or 0) or None,
+            checkpoint_every=int(self.checkpoint_every or 0) or None, eval_every=int(self.eval_every or 0) or None,
+            batch_size=int(self.batch_size or 0) or None, controls=bool(self.controls),
+            regularise_controls=bool(self.regularise_controls), device=device, **budgets)
 
 
 def start_training(state: AppState, form: TrainForm, resume: bool = False) -> str:
-    """Start (or resume) training in the worker; returns the status line."""
-    from sda_engine.store.home import validate_name
-    from sda_engine.train.trainer import train_model
+    """Start (or resume) training in the worker; returns the status line. The run is planned in the worker,
+    so a taken name or a dataset with errors ends the job with its message."""
+    from sda_engine import plan_training, run_training
 
-    name = (form.name or "").strip()
-    validate_name(name)
-    kwargs = form.kwargs()
-    if resume:
-        kwargs = {k: v for k, v in kwargs.items() if k in ("max_minutes", "vocoder_minutes")}
-        kwargs["vocoder_minutes"] = kwargs["vocoder_minutes"] or 0.0
-        dataset: Any = state.home.dataset_dir(form.dataset) if form.dataset else ""
-    else:
+    dataset: str | None = None
+    if not resume:
         if not form.dataset:
             raise SdaError("choose a dataset to train on", hint="import recordings on the Data tab first")
-        dataset = state.home.dataset_dir(form.dataset)
-        if not dataset.is_dir():
-            raise SdaError(f"no dataset named '{form.dataset}'", path=dataset,
+        folder = state.home.dataset_dir(form.dataset)
+        if not folder.is_dir():
+            raise SdaError(f"no dataset named '{form.dataset}'", path=folder,
                            hint="import recordings on the Data tab first")
-    home, device = state.home, state.device
+        dataset = str(folder)
+    options = form.options(dataset, resume=resume, device=state.device)
+    name, home = options.name, state.home
 
     def job(on_event: Any, cancel: Any) -> Any:
-        return train_model(dataset, name, resume=resume, device=device, home=home, on_event=on_event,
-                           cancel=cancel, **kwargs)
+        return run_training(plan_training(options, home, on_event), on_event, cancel, home)
 
     state.train.start(f"{'resuming' if resume else 'training'} '{name}'", job)
     return f"**{'Resuming' if resume else 'Training'} '{md_escape(name)}'…**"
@@ -94,16 +95,16 @@ def start_vocoder(state: AppState, model: str, minutes: float, resume: bool = Fa
                   config: Any = None) -> str:
     """Train the per-model HiFi-GAN vocoder of ``model`` in the worker (``config``: a
     ``HifiGanTrainingConfig``, default the engine's)."""
-    from sda_engine.train.trainer import train_vocoder
+    from sda_engine import VocoderPlan, train_vocoder
 
     if not model:
         raise SdaError("choose a model whose vocoder to train", hint="train a model first")
     home, device = state.home, state.device
+    plan = VocoderPlan(minutes=float(minutes) or None, max_steps=int(max_steps) or None)
 
     def job(on_event: Any, cancel: Any) -> Any:
-        return train_vocoder(model, minutes=float(minutes) or None, device=device, home=home, resume=resume,
-                             max_steps=int(max_steps) or None, on_event=on_event, cancel=cancel,
-                             config=config)
+        return train_vocoder(model, plan, device=device, home=home, resume=resume, on_event=on_event,
+                             cancel=cancel, config=config)
 
     state.train.start(f"training the vocoder of '{model}'", job)
     return f"**Training the vocoder of '{md_escape(model)}'…**"
@@ -113,7 +114,7 @@ def start_fit_controls(state: AppState, model: str, fit_config: Any = None) -> s
     """Fit the eight musical controls of library model ``model`` on its training recordings (in the worker) and
     store them in its file, so the Generate tab's sliders work for it. ``fit_config``: a
     :class:`sda_control.fit.ControlFitConfig` (default: sda-control's)."""
-    from sda_engine.train.controls import fit_model_controls
+    from sda_engine import fit_model_controls
 
     if not model:
         raise SdaError("choose a model whose controls to fit", hint="train a model first")

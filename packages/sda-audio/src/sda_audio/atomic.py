@@ -48,14 +48,52 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise SdaError("the disk is full; nothing was written", path=target,
-                           hint="free some space and try again") from exc
+        if is_disk_full(exc):
+            raise disk_full_error(target) from exc
         raise SdaError(f"could not write the file ({exc.strerror or exc})", path=target,
                        hint="check the folder is writable and has free space") from exc
+    except SdaError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # writers outside Python's I/O (safetensors, libsndfile) report ENOSPC as text
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(target) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_DISK_FULL_TEXT = ("no space left on device", "storagefull", "os error 28", "code: 28,", "disk quota exceeded",
+                   "filesystemquotaexceeded", "os error 122")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the disk or the user's quota is full.
+
+    Python's ``OSError`` carries ``errno`` ENOSPC/EDQUOT; safetensors raises ``SafetensorError("Error while
+    serializing: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })")`` and
+    other native writers similar text, so the message is read too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            return True
+        text = str(current).lower()
+        if any(marker in text for marker in _DISK_FULL_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full_error(target: str | Path) -> SdaError:
+    """The message for a write that failed because the disk is full (nothing was written)."""
+    target = Path(target)
+    return SdaError(f"the disk is full; nothing was written (the folder {target.parent} has no space left)",
+                    path=target, hint="free some space on that disk, or choose another location, and try again")
 
 
 def _umask() -> int:

@@ -7,11 +7,10 @@ folder of audio without a manifest is still a dataset: :func:`load_manifest` com
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,82 +18,21 @@ from typing import Any
 
 from sda_audio.atomic import atomic_path, atomic_write_json
 from sda_audio.errors import SdaError
+from sda_audio.files import MANIFEST_NAME, Sources, file_sha256, iter_candidate_files, list_audio_files
 from sda_audio.io import AudioReadError, audio_info, is_supported
+from sda_audio.names import validate_name
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_audio.repair import repair_audio_file
+from sda_audio.validation import validate_file
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "sda-dataset"
 MANIFEST_VERSION = 1
-IGNORED_DIR_NAMES = frozenset({"thumbnails", "__pycache__", "__MACOSX"})
-IGNORED_FILE_NAMES = frozenset({MANIFEST_NAME, "Thumbs.db", "desktop.ini"})
-
-Sources = str | Path | Iterable[str | Path]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _as_list(sources: Sources) -> list[Path]:
-    if isinstance(sources, str | Path):
-        return [Path(sources)]
-    return [Path(s) for s in sources]
-
-
-def _ignored(path: Path) -> bool:
-    name = path.name
-    if name.startswith(".") or name in IGNORED_FILE_NAMES or name.endswith(".tmp"):
-        return True
-    # sda's own sidecars ("take.wav.json") and thumbnail indexes are not recordings.
-    return name.endswith(".json") and is_supported(name[: -len(".json")])
-
-
-def iter_candidate_files(sources: Sources, recursive: bool = True) -> Iterator[Path]:
-    """Every non-hidden file in ``sources`` (files given directly, folders walked), audio or not.
-
-    Hidden files and folders, ``manifest.json``, sidecars (``take.wav.json``) and ``thumbnails``
-    folders are skipped. Files given
-    directly are yielded as they are (even hidden ones). Order: sorted within each source.
-
-    Raises:
-        SdaError: a source does not exist.
-    """
-    for source in _as_list(sources):
-        if not source.exists():
-            raise SdaError("no such file or folder", path=source, hint="check the path")
-        if source.is_file():
-            yield source
-            continue
-        pattern = source.rglob("*") if recursive else source.glob("*")
-        for path in sorted(pattern):
-            rel_parts = path.relative_to(source).parts
-            if any(p.startswith(".") or p in IGNORED_DIR_NAMES for p in rel_parts[:-1]):
-                continue
-            if path.is_file() and not _ignored(path):
-                yield path
-
-
-def list_audio_files(sources: Sources, recursive: bool = True) -> list[Path]:
-    """Audio files (by extension, see :data:`~sda_audio.io.SUPPORTED_EXTENSIONS`) in files/folders."""
-    seen: set[Path] = set()
-    out: list[Path] = []
-    for path in iter_candidate_files(sources, recursive):
-        key = path.resolve()
-        if is_supported(path) and key not in seen:
-            seen.add(key)
-            out.append(path)
-    return out
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -175,8 +113,6 @@ def load_manifest(folder: str | Path) -> Manifest:
     Raises:
         SdaError: the folder does not exist or its manifest is not valid JSON.
     """
-    import json
-
     folder = Path(folder)
     if not folder.is_dir():
         raise SdaError("dataset folder not found", path=folder, hint="import recordings into a dataset first")
@@ -252,13 +188,12 @@ def _unique_name(folder: Path, name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _check_usable(path: Path) -> str | None:
-    """Why ``path`` cannot join a dataset, or ``None`` when it can (decodes and has sound)."""
-    from sda_audio.validation import validate_file
-
-    report = validate_file(path, min_duration=0.0)
+def _check_usable(path: Path, repair_non_finite: bool = False) -> tuple[str | None, int]:
+    """Why ``path`` cannot join a dataset (``None`` when it can: decodes and has sound), and how many of its
+    samples are NaN/infinite (to be set to 0 in the copy when the repair is accepted)."""
+    report = validate_file(path, min_duration=0.0, repair_non_finite=repair_non_finite)
     errors = [i for i in report.issues if i.severity == "error"]
-    return "; ".join(i.message for i in errors) if errors else None
+    return ("; ".join(i.message for i in errors) if errors else None), report.non_finite
 
 
 def import_dataset(
@@ -267,6 +202,7 @@ def import_dataset(
     name: str,
     on_event: ProgressCallback = ignore_events,
     cancel: CancelToken | None = None,
+    repair_non_finite: bool = False,
 ) -> ImportResult:
     """Copy recordings into the dataset folder ``dest_folder`` and record them in its manifest.
 
@@ -276,14 +212,15 @@ def import_dataset(
         name: the dataset's name, stored in the manifest.
         on_event: progress callback (job ``import``).
         cancel: stops between files; what was copied so far is kept and recorded.
+        repair_non_finite: the user accepts that NaN/infinite samples are set to 0: such files are imported
+            as repaired copies (:func:`sda_audio.repair.repair_audio_file`; the original is untouched)
+            instead of being rejected.
 
     Returns:
         An :class:`ImportResult` listing imported files, skipped duplicates (by content hash, also
         against files already in the dataset) and rejected files with the reason.
     """
-    name = str(name).strip()
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise SdaError(f"'{name}' is not a usable dataset name", hint="use a short name without slashes, e.g. 'field-recordings'")
+    name = validate_name(name, "dataset")
     dest = Path(dest_folder)
     candidates = list(iter_candidate_files(sources))
     try:
@@ -318,15 +255,21 @@ def import_dataset(
                 on_event(ProgressEvent("import", "warning", step, len(candidates),
                                        f"skipped {source}: same content as {known[digest]}"))
                 continue
-            reason = _check_usable(source)
+            reason, non_finite = _check_usable(source, repair_non_finite)
             if reason is not None:
                 result.rejected.append(RejectedFile(source, reason))
                 on_event(ProgressEvent("import", "warning", step, len(candidates), f"rejected {source}: {reason}"))
                 continue
             target = dest / _unique_name(dest, source.name, taken)
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
-            entry = describe_file(target, dest, source=str(source.resolve()), sha256=digest)
+            if non_finite:
+                repair_audio_file(source, target)
+                on_event(ProgressEvent("import", "warning", step, len(candidates),
+                                       f"{source.name}: {non_finite} NaN/infinite samples set to 0 in the copy"))
+            else:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(source, tmp)
+            entry = describe_file(target, dest, source=str(source.resolve()),
+                                  sha256=None if non_finite else digest)
             manifest.entries.append(entry)
             result.imported.append(entry)
             known[digest] = entry.path

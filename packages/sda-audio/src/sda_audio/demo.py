@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import soundfile as sf
@@ -144,7 +145,7 @@ def chord_consonant(rng: np.random.Generator) -> np.ndarray:
 def cluster_dissonant(rng: np.random.Generator) -> np.ndarray:
     t = _t(5.0)
     notes = 261.63 * 2 ** (np.array([0, 1, 2, 3, 6, 11]) / 12)
-    x = sum(_harmonic(f, t, 8, 0.9, rng) for f in notes)
+    x = cast(np.ndarray, sum(_harmonic(f, t, 8, 0.9, rng) for f in notes))
     return _fade(x, 0.3)[None]
 
 

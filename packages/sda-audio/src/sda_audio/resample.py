@@ -8,7 +8,7 @@ everything above it far below audibility, so nothing aliases.
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -56,5 +56,5 @@ def resample(samples: ArrayLike, orig_sr: int, target_sr: int) -> ArrayLike:
         beta=BETA,
     )
     if is_numpy:
-        return out.numpy().astype(np.float32, copy=False)
-    return out if out.dtype == dtype or not dtype.is_floating_point else out.to(dtype)
+        return cast(ArrayLike, out.numpy().astype(np.float32, copy=False))
+    return cast(ArrayLike, out if out.dtype == dtype or not dtype.is_floating_point else out.to(dtype))

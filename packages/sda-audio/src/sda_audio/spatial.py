@@ -22,7 +22,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import scipy.signal as ss
@@ -150,7 +150,7 @@ def _elevation_cue(x: np.ndarray, sample_rate: int, elevation_deg: float) -> np.
     if elevation_deg == 0.0 or centre >= 0.45 * sample_rate:
         return x
     b, a = ss.iirnotch(centre, Q=2.0, fs=sample_rate)
-    return ss.lfilter(b, a, x).astype(np.float32)
+    return cast(np.ndarray, ss.lfilter(b, a, x)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def binaural_render(
     for ear_axis, lags in ((-90.0, itd > 0), (90.0, itd < 0)):
         incidence = abs((direction - ear_axis + 180.0) % 360.0 - 180.0)
         b, a = head_shadow_coefficients(incidence, sample_rate)
-        y = ss.lfilter(b, a, x).astype(np.float32)
+        y = cast(np.ndarray, ss.lfilter(b, a, x)).astype(np.float32)
         if lags:
             y = _fractional_delay(y, abs(itd) * sample_rate)
         if elevation_cue:
@@ -248,9 +248,9 @@ def load_sofa_hrtf(path: str | Path) -> Hrtf:
                     path=path,
                     hint="use a SOFA HRIR set such as those from sofacoustics.org",
                 )
-            ir = np.asarray(f["Data.IR"][()], dtype=np.float32)
-            pos = np.asarray(f["SourcePosition"][()], dtype=np.float64)
-            rate = float(np.asarray(f["Data.SamplingRate"][()]).reshape(-1)[0])
+            ir = np.asarray(cast(h5py.Dataset, f["Data.IR"])[()], dtype=np.float32)
+            pos = np.asarray(cast(h5py.Dataset, f["SourcePosition"])[()], dtype=np.float64)
+            rate = float(np.asarray(cast(h5py.Dataset, f["Data.SamplingRate"])[()]).reshape(-1)[0])
             pos_type = f["SourcePosition"].attrs.get("Type", b"spherical")
     except SdaError:
         raise

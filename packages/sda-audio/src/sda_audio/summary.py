@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sda_audio.dataset import list_audio_files
+from sda_audio.files import list_audio_files
 from sda_audio.io import AudioReadError, audio_info
 
 log = logging.getLogger(__name__)

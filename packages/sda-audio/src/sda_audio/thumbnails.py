@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sda_audio.atomic import atomic_path, atomic_write_json
-from sda_audio.dataset import file_sha256, list_audio_files
+from sda_audio.files import file_sha256, list_audio_files
 from sda_audio.io import AudioReadError, read_audio
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def waveform_thumbnail(path: str | Path, out_png: str | Path, width: int = 400, 
     Raises:
         AudioReadError: the audio cannot be decoded.
     """
-    clip = read_audio(path)
+    clip = read_audio(path, non_finite="zero")  # a picture, not training data: NaN/inf drawn as 0
     return save_png(render_waveform(clip.samples, width, height), out_png)
 
 

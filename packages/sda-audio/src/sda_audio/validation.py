@@ -2,12 +2,17 @@
 
 :func:`validate_file` never raises for a bad file; it reports. Severities:
 
-- ``error``: the file cannot be used (unreadable, empty, silent, unsupported); the dataset is not
-  trainable until it is fixed or moved out, so no recording is ever dropped silently;
+- ``error``: the file cannot be used (unreadable, empty, silent, unsupported, NaN/infinite samples); the
+  dataset is not trainable until it is fixed or moved out, so no recording is ever dropped silently;
 - ``warning``: usable, but worth a look (very short, heavily clipped);
 - ``info``: handled automatically (an unusual sample rate is resampled, many channels are downmixed).
 
 A dataset is ``ok`` when it has no errors: every file is usable and there are enough of them.
+
+NaN or infinite samples (code ``non_finite``) are an error unless the caller passes ``repair_non_finite=True``,
+the user's acceptance of setting them to 0 (:func:`sda_audio.io.repair_non_finite`); the finding is then a
+warning, and the samples must be read with ``read_audio(..., non_finite="zero")``. A file whose every sample is
+NaN/infinite stays an error: there is nothing to repair.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from typing import Any, Literal
 import numpy as np
 
 from sda_audio.errors import SdaError
-from sda_audio.io import SUPPORTED_EXTENSIONS, AudioReadError, audio_info, is_supported, read_audio
+from sda_audio.files import file_sha256, iter_candidate_files
+from sda_audio.io import (
+    SUPPORTED_EXTENSIONS,
+    AudioReadError,
+    NonFiniteAudioError,
+    audio_info,
+    decoder_message,
+    is_supported,
+    read_audio,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +83,8 @@ class FileReport:
     rms_dbfs: float | None = None
     peak: float | None = None
     clipped_fraction: float | None = None
+    non_finite: int = 0
+    """How many samples are NaN or infinite (0 for a clean or unreadable file)."""
 
     @property
     def usable(self) -> bool:
@@ -87,12 +103,16 @@ class FileReport:
             "issues": [i.to_dict() for i in self.issues],
             "duration": _finite(self.duration), "sample_rate": self.sample_rate, "channels": self.channels,
             "rms_dbfs": _finite(self.rms_dbfs), "peak": _finite(self.peak),
-            "clipped_fraction": _finite(self.clipped_fraction),
+            "clipped_fraction": _finite(self.clipped_fraction), "non_finite": self.non_finite,
         }
 
 
-def validate_file(path: str | Path, min_duration: float = 0.5) -> FileReport:
-    """Check one file. Never raises for a bad file: every problem becomes an :class:`Issue`."""
+def validate_file(path: str | Path, min_duration: float = 0.5, repair_non_finite: bool = False) -> FileReport:
+    """Check one file. Never raises for a bad file: every problem becomes an :class:`Issue`.
+
+    ``repair_non_finite``: the user accepts that NaN/infinite samples are set to 0, so they are a warning
+    rather than an error (see the module docstring).
+    """
     path = Path(path)
     report = FileReport(path=path)
     redo = "re-export it as WAV or FLAC from your audio editor, or remove it"
@@ -116,22 +136,26 @@ def validate_file(path: str | Path, min_duration: float = 0.5) -> FileReport:
         info = audio_info(path)
     except AudioReadError as exc:
         cause = exc.__cause__ or exc
-        report.add("error", "unreadable", f"cannot be decoded ({_reason(cause)}); the file is corrupt or not "
-                   f"really {path.suffix.lstrip('.').upper()}; {redo}")
+        report.add("error", "unreadable", f"cannot be decoded ({decoder_message(cause, path)}); the file is "
+                   f"corrupt or not really {path.suffix.lstrip('.').upper()}; {redo}")
         return report
     report.sample_rate, report.channels, report.duration = info.sample_rate, info.channels, info.duration
     if info.frames == 0:
         report.add("error", "empty", f"the file holds no audio (0 frames); {redo}")
         return report
     try:
-        samples = read_audio(path).samples
+        samples = _read_samples(path, report, repair_non_finite)
     except AudioReadError as exc:
-        report.add("error", "unreadable", f"the audio data is damaged ({_reason(exc.__cause__ or exc)}); {redo}")
+        report.add("error", "unreadable", f"the audio data is damaged ({decoder_message(exc.__cause__ or exc, path)}); "
+                   f"{redo}")
+        return report
+    if samples is None:
         return report
     if samples.shape[1] == 0:
         report.add("error", "empty", f"the file holds no audio (0 frames); {redo}")
         return report
-    report.duration = samples.shape[1] / info.sample_rate
+    duration = samples.shape[1] / info.sample_rate
+    report.duration = duration
     x = samples.astype(np.float64)
     mean_square = float(np.mean(x * x))
     report.rms_dbfs = 10.0 * math.log10(mean_square) if mean_square > 0 else -math.inf
@@ -142,7 +166,7 @@ def validate_file(path: str | Path, min_duration: float = 0.5) -> FileReport:
         level = "digital silence" if report.peak == 0 else f"{report.rms_dbfs:.0f} dBFS RMS"
         report.add("error", "silent", f"the file is silent ({level}, below {SILENCE_DBFS:.0f} dBFS); "
                    "check the recording or remove it")
-    if report.duration < min_duration:
+    if duration < min_duration:
         report.add("warning", "too_short", f"only {report.duration:.2f} s long (under {min_duration:g} s); "
                    "training will loop or pad it, so it is still usable, but longer recordings teach more")
     if report.clipped_fraction > CLIP_FRACTION:
@@ -155,11 +179,26 @@ def validate_file(path: str | Path, min_duration: float = 0.5) -> FileReport:
     return report
 
 
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "error_string", None) or str(exc)
-    if text.startswith("Error opening") and "': " in text:
-        text = text.split("': ", 1)[1]
-    return text.strip().rstrip(".")
+def _read_samples(path: Path, report: FileReport, repair: bool) -> np.ndarray | None:
+    """The file's samples, with NaN/infinite ones reported (and set to 0 for the remaining checks); ``None``
+    when the file is unusable for that reason alone (every sample non-finite)."""
+    try:
+        return read_audio(path).samples
+    except NonFiniteAudioError as exc:
+        report.non_finite = exc.count
+        if exc.count == exc.total:
+            report.add("error", "non_finite", "every sample is NaN or infinite (the file is damaged or was written "
+                       "by a faulty tool); re-export it from your audio editor or remove it")
+            return None
+        share = f"{100.0 * exc.count / exc.total:.3g}%"
+        if repair:
+            report.add("warning", "non_finite", f"{exc.count} of {exc.total} samples ({share}) are NaN or infinite; "
+                       "they are set to 0 as you accepted (a click or gap may remain where they were)")
+        else:
+            report.add("error", "non_finite", f"{exc.count} of {exc.total} samples ({share}) are NaN or infinite "
+                       "(the file is damaged or was written by a faulty tool), so sda will not train on it as it "
+                       "is: re-export it, remove it, or accept the repair that sets those samples to 0")
+        return read_audio(path, non_finite="zero").samples
 
 
 @dataclass
@@ -187,6 +226,12 @@ class DatasetReport:
         """Dataset-level warnings followed by every file warning."""
         own = [i for i in self.issues if i.severity == "warning"]
         return own + [i for f in self.files for i in f.issues if i.severity == "warning"]
+
+    @property
+    def non_finite_files(self) -> list[Path]:
+        """Files with NaN/infinite samples that the repair would make usable (not the all-NaN ones)."""
+        return [f.path for f in self.files if any(i.code == "non_finite" for i in f.issues)
+                and (f.duration or 0) > 0 and f.rms_dbfs is not None]
 
     @property
     def file_errors(self) -> list[Issue]:
@@ -244,8 +289,6 @@ class DatasetReport:
 
 def _duplicates(reports: list[FileReport]) -> list[tuple[Path, Path]]:
     """``(copy, original)`` pairs of files with identical bytes."""
-    from sda_audio.dataset import file_sha256
-
     seen: dict[str, Path] = {}
     pairs = []
     for report in reports:
@@ -265,14 +308,14 @@ def validate_dataset(
     min_files: int = 5,
     max_files: int = 500,
     min_duration: float = 0.5,
+    repair_non_finite: bool = False,
 ) -> DatasetReport:
     """Check every file in a dataset folder (recursively) or a list of files.
 
     Non-audio files in the folder are reported as unsupported; hidden files, ``manifest.json`` and
     ``thumbnails`` folders are ignored. Never raises for bad files (a missing folder is an error issue).
+    ``repair_non_finite`` is passed to :func:`validate_file` (the user accepted zeroing NaN/inf samples).
     """
-    from sda_audio.dataset import iter_candidate_files
-
     source = str(folder_or_files) if isinstance(folder_or_files, str | Path) else "(file list)"
     issues: list[Issue] = []
     try:
@@ -280,7 +323,7 @@ def validate_dataset(
     except SdaError as exc:
         candidates = []
         issues.append(Issue("error", "not_found", str(exc)))
-    files = [validate_file(p, min_duration=min_duration) for p in candidates]
+    files = [validate_file(p, min_duration=min_duration, repair_non_finite=repair_non_finite) for p in candidates]
     usable = [f for f in files if f.usable]
     rates = {f.sample_rate for f in usable if f.sample_rate}
 

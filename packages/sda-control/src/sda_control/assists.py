@@ -35,8 +35,9 @@ import torchaudio.functional as AF
 
 from sda_audio.descriptors import describe
 from sda_models.device import cpu_generator
+from sda_models.mel import MelConfig
 
-SAMPLE_RATE = 44100
+SAMPLE_RATE = MelConfig().sampling_rate
 _N_FFT = 2048
 _HOP = 512
 
@@ -510,8 +511,9 @@ def apply_assists(audio: np.ndarray, values: dict[str, float], seed: int,
     wanted = [n for n in ("brightness", "warmth") if float(values.get(n, 0.0)) != 0.0
               and (names is None or n in names)]
     if wanted:  # one joint solve, so the one not asked for is held where it was
-        x = spectral_shape(x, *(max(-1.0, min(1.0, float(values.get(n, 0.0)))) if n in wanted else 0.0
-                                for n in ("brightness", "warmth")), reference_std)
+        brightness, warmth = (max(-1.0, min(1.0, float(values.get(n, 0.0)))) if n in wanted else 0.0
+                              for n in ("brightness", "warmth"))
+        x = spectral_shape(x, brightness, warmth, reference_std)
     for name in ORDER:
         value = float(values.get(name, 0.0))
         if value == 0.0 or (names is not None and name not in names):

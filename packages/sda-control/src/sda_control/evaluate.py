@@ -24,13 +24,14 @@ from sda_audio.descriptors import DESCRIPTOR_NAMES, describe
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_control.names import CONTROL_NAMES, descriptor_of
+from sda_models.mel import MelConfig
 
 RenderFn = Callable[[dict[str, float], int], np.ndarray]
 TARGETS = {"rho": 0.9, "effect": 1.0, "crosstalk": 0.5}
-SAMPLE_RATE = 44100
+SAMPLE_RATE = MelConfig().sampling_rate
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties); 0 when either side is constant."""
     a, b = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
     if a.std() == 0 or b.std() == 0:

@@ -47,15 +47,15 @@ from sda_audio.augment import default_augmentation
 from sda_audio.descriptors import DESCRIPTOR_NAMES, describe
 from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_control.hooks import ControlMap
+from sda_control.control_map import ControlMap
 from sda_control.names import CONTROL_NAMES, descriptor_of
 from sda_models.device import cpu_generator
-from sda_models.mel import LogMel
+from sda_models.mel import LogMel, MelConfig
 
 log = logging.getLogger(__name__)
 
 JOB = "train.control"
-SAMPLE_RATE = 44100
+SAMPLE_RATE = MelConfig().sampling_rate
 CONFIG_VERSION = 1
 N_EXPLORE = 3
 
@@ -372,7 +372,8 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
                           clips, d_std, cfg, mel, cancel)
     for name in CONTROL_NAMES:
         check[name]["passed"] = "yes" if _passes(check[name], cv_r2[descriptor_of(name)], cfg) else "no"
-    control_config["direction"] = dict.fromkeys(CONTROL_NAMES, "regression")
+    direction: dict[str, str] = dict.fromkeys(CONTROL_NAMES, "regression")
+    control_config["direction"] = direction
     axes = _regularised_axes(bundle, z_all, frames, y_all, groups, cfg)
     if axes:
         on_event(ProgressEvent(JOB, "progress", 3, 4, "checking the regularised latent axes through the decoder"))

@@ -1,25 +1,155 @@
-"""sda-engine: training and generation orchestration, model library, presets and history."""
+"""sda-engine: training and generation orchestration, model library, presets and history.
 
-from sda_engine.generate.compose import GenerationResult, generate
-from sda_engine.generate.request import GenerationRequest
-from sda_engine.generate.session import ModelSession
-from sda_engine.generate.sketch import RenderedAudio, Sketch
-from sda_engine.store.history import ABComparison, FeedResult, History, HistoryEntry
-from sda_engine.store.home import SdaHome, validate_name
-from sda_engine.store.library import ModelLibrary, ModelRecord, ReconcileReport
-from sda_engine.store.presets import ALLOWED_KEYS as PRESET_KEYS
-from sda_engine.store.presets import Preset, PresetStore
-from sda_engine.train.request import TrainRequest
-from sda_engine.train.trainer import TrainResult, plan_training, train_model, train_vocoder
+This package is the apps' only door to models, controls and codes: ``sda_cli`` and ``sda_gradio`` import
+``from sda_engine import ...`` (and ``sda_audio``), never an engine submodule nor ``sda_models`` /
+``sda_control`` (``tests/test_layering.py`` holds that).
+
+The names load on first use (PEP 562): ``import sda_engine`` stays cheap (no torch), so the CLI starts fast
+and ``sda models list`` never imports torch. ``_LAZY`` maps each public name to ``"module"`` or
+``"module:attribute"`` (a re-export under another name); the ``TYPE_CHECKING`` block repeats it for type
+checkers. ``tests/test_layering.py`` checks the two agree with ``__all__``.
+
+Generation's composition is ``generate_files`` (and ``write_sketch``), not ``generate``: that name is the
+subpackage :mod:`sda_engine.generate`, and a function of that name would hide it (an attribute walk such as
+``monkeypatch.setattr("sda_engine.generate.session.X", ...)`` would fail).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__: list[str] = [
+if TYPE_CHECKING:
+    from sda_audio.names import validate_name
+    from sda_control.control_map import ControlMap
+    from sda_control.evaluate import TARGETS as CONTROL_TARGETS
+    from sda_control.evaluate import evaluate_controls
+    from sda_control.names import CONTROL_NAMES, descriptor_of
+    from sda_engine.generate.control_sweeps import session_render_fn
+    from sda_engine.generate.encoding import (
+        check_grid,
+        codes,
+        encode_audio,
+        encode_file,
+        grid_ref,
+        sketch_from_codes,
+    )
+    from sda_engine.generate.pipeline import generate_files, write_sketch
+    from sda_engine.generate.renderer import Renderer
+    from sda_engine.generate.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, VOCODERS, GenerationRequest
+    from sda_engine.generate.session import ModelSession, resolve_model
+    from sda_engine.generate.sketch import RenderedAudio, Sketch
+    from sda_engine.store.generation_writer import GenerationResult
+    from sda_engine.store.history import ABComparison, FeedResult, History, HistoryEntry
+    from sda_engine.store.home import SdaHome
+    from sda_engine.store.library import ModelLibrary, ModelRecord, ReconcileReport
+    from sda_engine.store.presets import ALLOWED_KEYS as PRESET_KEYS
+    from sda_engine.store.presets import Preset, PresetStore
+    from sda_engine.train.controls import fit_model_controls
+    from sda_engine.train.options import KINDS as MODEL_KINDS
+    from sda_engine.train.options import SIZE_CHOICES as MODEL_SIZES
+    from sda_engine.train.options import TrainOptions
+    from sda_engine.train.planner import plan as plan_training
+    from sda_engine.train.request import TrainRequest
+    from sda_engine.train.result import TrainResult
+    from sda_engine.train.trainer import run as run_training
+    from sda_engine.train.vocoder import train_vocoder
+    from sda_engine.train.vocoder_stage import VocoderPlan
+    from sda_models.model_file import read_metadata, upgrade_model_file
+    from sda_models.vocoders.bigvgan_weights import load_bigvgan_generator, resolve_bigvgan_weights
+
+_LAZY: dict[str, str] = {
+    # store: the home folder, the model library, presets, history
+    "SdaHome": "sda_engine.store.home",
+    "validate_name": "sda_audio.names",
+    "ModelLibrary": "sda_engine.store.library",
+    "ModelRecord": "sda_engine.store.library",
+    "ReconcileReport": "sda_engine.store.library",
+    "ABComparison": "sda_engine.store.history",
+    "FeedResult": "sda_engine.store.history",
+    "History": "sda_engine.store.history",
+    "HistoryEntry": "sda_engine.store.history",
+    "PRESET_KEYS": "sda_engine.store.presets:ALLOWED_KEYS",
+    "Preset": "sda_engine.store.presets",
+    "PresetStore": "sda_engine.store.presets",
+    # generation
+    "GenerationRequest": "sda_engine.generate.request",
+    "CHANNELS": "sda_engine.generate.request",
+    "MAX_SECONDS": "sda_engine.generate.request",
+    "STEREO_METHODS": "sda_engine.generate.request",
+    "VOCODERS": "sda_engine.generate.request",
+    "ModelSession": "sda_engine.generate.session",
+    "resolve_model": "sda_engine.generate.session",
+    "Renderer": "sda_engine.generate.renderer",
+    "generate_files": "sda_engine.generate.pipeline",
+    "write_sketch": "sda_engine.generate.pipeline",
+    "GenerationResult": "sda_engine.store.generation_writer",
+    "RenderedAudio": "sda_engine.generate.sketch",
+    "Sketch": "sda_engine.generate.sketch",
+    "encode_audio": "sda_engine.generate.encoding",
+    "sketch_from_codes": "sda_engine.generate.encoding",
+    # the code-grid editor: sda_control.codes itself, and its calls given a session's model
+    "codes": "sda_engine.generate.encoding",
+    "grid_ref": "sda_engine.generate.encoding",
+    "check_grid": "sda_engine.generate.encoding",
+    "encode_file": "sda_engine.generate.encoding",
+    "session_render_fn": "sda_engine.generate.control_sweeps",
+    # training: both faces build TrainOptions; plan_training(options) -> TrainRequest; run_training(request)
+    "TrainOptions": "sda_engine.train.options",
+    "MODEL_KINDS": "sda_engine.train.options:KINDS",
+    "MODEL_SIZES": "sda_engine.train.options:SIZE_CHOICES",
+    "plan_training": "sda_engine.train.planner:plan",
+    "TrainRequest": "sda_engine.train.request",
+    "run_training": "sda_engine.train.trainer:run",
+    "TrainResult": "sda_engine.train.result",
+    "VocoderPlan": "sda_engine.train.vocoder_stage",
+    "train_vocoder": "sda_engine.train.vocoder",
+    "fit_model_controls": "sda_engine.train.controls",
+    # model files (sda_models)
+    "read_metadata": "sda_models.model_file",
+    "upgrade_model_file": "sda_models.model_file",
+    # the pretrained BigVGAN-v2 weights (`sda vocoder download|status`)
+    "resolve_bigvgan_weights": "sda_models.vocoders.bigvgan_weights",
+    "load_bigvgan_generator": "sda_models.vocoders.bigvgan_weights",
+    # the musical controls (sda_control)
+    "CONTROL_NAMES": "sda_control.names",
+    "descriptor_of": "sda_control.names",
+    "ControlMap": "sda_control.control_map",
+    "CONTROL_TARGETS": "sda_control.evaluate:TARGETS",
+    "evaluate_controls": "sda_control.evaluate",
+}
+
+
+def __getattr__(name: str) -> object:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'sda_engine' has no attribute {name!r}")
+    module, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+__all__ = [
     "ABComparison",
+    "CHANNELS",
+    "CONTROL_NAMES",
+    "CONTROL_TARGETS",
+    "ControlMap",
     "FeedResult",
     "GenerationRequest",
+    "GenerationResult",
     "History",
     "HistoryEntry",
+    "MAX_SECONDS",
+    "MODEL_KINDS",
+    "MODEL_SIZES",
     "ModelLibrary",
     "ModelRecord",
     "ModelSession",
@@ -28,15 +158,34 @@ __all__: list[str] = [
     "PresetStore",
     "ReconcileReport",
     "RenderedAudio",
-    "Sketch",
-    "TrainRequest",
+    "Renderer",
+    "STEREO_METHODS",
     "SdaHome",
+    "Sketch",
+    "TrainOptions",
+    "TrainRequest",
     "TrainResult",
-    "GenerationResult",
-    "generate",
+    "VOCODERS",
+    "VocoderPlan",
+    "check_grid",
+    "codes",
+    "descriptor_of",
+    "encode_audio",
+    "encode_file",
+    "evaluate_controls",
+    "fit_model_controls",
+    "generate_files",
+    "grid_ref",
+    "load_bigvgan_generator",
     "plan_training",
-    "train_model",
+    "read_metadata",
+    "resolve_bigvgan_weights",
+    "resolve_model",
+    "run_training",
+    "session_render_fn",
+    "sketch_from_codes",
     "train_vocoder",
+    "upgrade_model_file",
     "validate_name",
+    "write_sketch",
 ]
-

@@ -288,7 +288,8 @@ class PresetSpec:
     prior_max_steps: int = 3000
 
 
-PRESETS: dict[str, PresetSpec] = {
+SIZES: dict[str, PresetSpec] = {
+    # the model sizes (a size is not a preset: presets are saved generation settings)
     "tiny": PresetSpec(
         description="seconds-to-minutes on a laptop CPU; for trying things out and for tests",
         channels=(32, 48, 64), latent_dim=16, res_blocks=1, kernel_size=3, dropout=0.0,
@@ -364,18 +365,19 @@ def preset_config(name: str, kind: str = "rvq", n_files: int | None = None,
     ``rvq_levels`` (2-4), ``codebook_dim`` and ``commitment_weight`` override the preset's RVQ settings
     (VQVAE-05/06) and are validated like every config value.
     """
-    if name not in PRESETS:
+    if name not in SIZES:
         raise ConfigError(f"unknown preset '{name}'", hint=f"use one of {', '.join(PRESET_NAMES)}")
     _check(kind in KINDS, f"unknown autoencoder kind '{kind}'", hint="use 'vae' or 'rvq'")
-    spec = PRESETS[name]
+    spec = SIZES[name]
     size = codebook_size_for(n_files, codebook_size)
+    commitment: dict[str, Any] = {} if commitment_weight is None else {"commitment_weight": commitment_weight}
     ae = AutoencoderConfig(
         kind=kind, channels=spec.channels, latent_dim=spec.latent_dim, res_blocks=spec.res_blocks,
         kernel_size=spec.kernel_size, dropout=spec.dropout, kl_warmup_steps=spec.kl_warmup_steps,
         rvq_levels=spec.rvq_levels if rvq_levels is None else rvq_levels, codebook_size=size,
         codebook_dim=spec.codebook_dim if codebook_dim is None else codebook_dim,
         dead_code_threshold=spec.dead_code_threshold, usage_window=spec.usage_window,
-        **({} if commitment_weight is None else {"commitment_weight": commitment_weight}),
+        **commitment,
     )
     training = TrainingConfig(
         lr=spec.lr, batch_size=spec.batch_size, segment_frames=spec.segment_frames, max_steps=spec.max_steps,

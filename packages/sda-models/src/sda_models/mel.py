@@ -101,6 +101,9 @@ class LogMel(nn.Module):
     computation runs in float32 even under autocast.
     """
 
+    mel_basis: torch.Tensor  # buffers (registered in __init__), declared for type checkers
+    window: torch.Tensor
+
     def __init__(self, config: MelConfig | None = None) -> None:
         super().__init__()
         self.config = config or MelConfig()

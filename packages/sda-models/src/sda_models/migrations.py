@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor
 
@@ -43,6 +43,7 @@ def v1_to_v2(meta: dict[str, Any], tensors: dict[str, Tensor]) -> tuple[dict[str
     config = old.pop("config")
     if not isinstance(config, dict):
         raise TypeError("format-1 'config' must be an object")
+    config = cast("dict[str, Any]", config)
     mel: dict[str, Any] = {}
     autoencoder: dict[str, Any] = {"kind": "vae"}
     for key, value in config.items():
@@ -94,6 +95,7 @@ def migrate(meta: dict[str, Any], tensors: dict[str, Tensor], path: str | Path |
         step = MIGRATIONS.get(version) if type(version) is int else None
         if step is None:
             raise ModelFileError(f"no migration from format {version!r}", path=path)
+        version = cast(int, version)
         try:
             meta, tensors = step(meta, tensors)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -7,9 +7,12 @@ whose JSON value carries ``format_version``, the model ``kind``, every config, t
 dataset summary, training parameters, metrics, dates and package versions (see ``docs/models.md``).
 
 Loading never executes code: the header is validated byte by byte against the file size first
-(:mod:`sda_models.model_format`), then safetensors reads the tensors, older formats are migrated in memory
-(:mod:`sda_models.migrations`), modules are built on CPU from their configs, loaded with ``strict=True`` after
-an explicit key/shape/dtype comparison, moved to the device and put in ``eval()`` mode.
+(:mod:`sda_models.model_format`), then the configs are compared with the header's tensor names, shapes and
+dtypes and with the file's size without building anything (:mod:`sda_models.model_check`, the one validation
+``read_metadata``, ``load_model`` and a library import use), then safetensors reads the tensors, older formats
+are migrated in memory (:mod:`sda_models.migrations`), every float tensor is checked finite, and the modules are
+built on CPU, loaded with ``strict=True``, moved to the device and put in ``eval()`` mode. ``save_model`` runs
+the same structural check on what it is about to write.
 """
 
 from __future__ import annotations
@@ -27,15 +30,22 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import Tensor, nn
+from torch import Tensor
 
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
 from sda_models.autoencoder import MelAutoencoder, build_autoencoder
-from sda_models.configs import AutoencoderConfig, PriorConfig
 from sda_models.device import resolve_device
 from sda_models.mel import MelConfig
 from sda_models.migrations import MIGRATIONS, migrate, v1_to_v2
+from sda_models.model_check import (
+    SECTIONS,
+    CheckedModel,
+    check_layout,
+    check_model_file,
+    check_values,
+    inspect_model_file,
+)
 from sda_models.model_format import (
     FORMAT_VERSION,
     METADATA_KEY,
@@ -44,25 +54,14 @@ from sda_models.model_format import (
     read_header,
     sda_metadata,
 )
+from sda_models.model_layout import DTYPE_NAMES
 from sda_models.normalization import MelStats
 from sda_models.prior import CodePrior
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FORMAT_VERSION", "MIGRATIONS", "ModelBundle", "ModelFileError", "NewerFormatError", "load_model",
-           "read_metadata", "save_model", "upgrade_model_file", "v1_to_v2"]
-
-SECTIONS = ("autoencoder", "stats", "prior", "vocoder", "control")
-OPTIONAL_PARTS = ("prior", "vocoder", "control")
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-# plausibility limits on config values, checked before any module is built (a hostile config must not
-# make the loader allocate gigabytes)
-_MAX_WIDTH = 8192
-_LIMITS = {"channels": _MAX_WIDTH, "latent_dim": _MAX_WIDTH, "codebook_size": 65536, "codebook_dim": _MAX_WIDTH,
-           "res_blocks": 16, "kernel_size": 63, "dilations": 4096, "n_mels": 1024, "downsample": 256,
-           "d_model": _MAX_WIDTH, "n_layers": 64, "n_heads": 256, "ff_mult": 16, "context_frames": 65536,
-           "usage_window": 4096, "levels": 64, "rvq_levels": 64}
-
+__all__ = ["FORMAT_VERSION", "MIGRATIONS", "SECTIONS", "ModelBundle", "ModelFileError", "NewerFormatError",
+           "check_model_file", "load_model", "read_metadata", "save_model", "upgrade_model_file", "v1_to_v2"]
 
 @dataclass
 class ModelBundle:
@@ -163,6 +162,7 @@ def save_model(path: str | Path, bundle: ModelBundle) -> dict[str, Any]:
         tensors.update(_state("vocoder", bundle.vocoder_tensors))
     if bundle.control_tensors:
         tensors.update(_state("control", bundle.control_tensors))
+    _check_before_writing(path, meta, tensors)
     payload = json.dumps(meta, sort_keys=True, allow_nan=False)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: payload})
@@ -170,27 +170,26 @@ def save_model(path: str | Path, bundle: ModelBundle) -> dict[str, Any]:
     return meta
 
 
+def _check_before_writing(path: Path, meta: dict[str, Any], tensors: dict[str, Tensor]) -> None:
+    """Run the loader's structural check on what ``save_model`` is about to write: never write an unloadable file."""
+    entries = {k: (tuple(v.shape), DTYPE_NAMES.get(v.dtype, str(v.dtype))) for k, v in tensors.items()}
+    try:
+        check_layout(path, meta, entries, data_bytes=sum(v.numel() * v.element_size() for v in tensors.values()))
+    except ModelFileError as exc:
+        raise ModelFileError(f"refusing to write a model file that would not load: {exc.message}", path=path,
+                             hint="this is a bug in sda; please report it") from exc
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of a model file (migrated to the current format), reading only its header.
 
-    Cheap enough for a library catalogue: no tensor data is read. ``parts`` says which optional sections
-    (prior, vocoder, control) the file holds; ``migrated_from`` is set when the file is in an older format.
+    Cheap enough for a library catalogue: no tensor data is read, but the file passes the same structural
+    check as :func:`load_model` (:func:`sda_models.model_check.check_model_file` with ``values=False``), so a
+    file whose configs do not describe its tensors is refused here too. ``parts`` says which optional
+    sections (prior, vocoder, control) the file holds; ``migrated_from`` is set when the file is in an older
+    format.
     """
-    header = read_header(path)
-    meta = sda_metadata(header)
-    if meta["format_version"] != FORMAT_VERSION:
-        meta, _ = migrate(meta, {}, path)
-    return meta
-
-
-def _read_tensors(path: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    header = read_header(path)
-    meta = sda_metadata(header)
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except Exception as exc:  # safetensors' own errors are plain exceptions; the header was checked already
-        raise ModelFileError(f"safetensors could not read the tensors ({exc})", path=path) from exc
-    return meta, tensors
+    return check_model_file(path, values=False)
 
 
 def _section(tensors: dict[str, Tensor], name: str) -> dict[str, Tensor]:
@@ -198,116 +197,43 @@ def _section(tensors: dict[str, Tensor], name: str) -> dict[str, Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _check_limits(path: Path, what: str, config: dict[str, Any]) -> None:
-    for key, limit in _LIMITS.items():
-        values = config.get(key)
-        values = values if isinstance(values, list) else [values]
-        for value in values:
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
-                raise ModelFileError(f"the {what} config has an implausible {key}={value}", path=path)
-
-
-def _check_widths(path: Path, what: str, widths: dict[str, int], tensors: dict[str, Tensor]) -> None:
-    """Each width in the config must be some tensor's dimension: a cheap guard, before building a module,
-    against a config edited to allocate far more than the file holds."""
-    dims = {d for t in tensors.values() for d in t.shape}
-    for name, value in widths.items():
-        if value not in dims:
-            raise ModelFileError(f"the {what} config says {name}={value}, which matches none of its "
-                                 "tensors", path=path)
-
-
-def _config(path: Path, cls: type, what: str, data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise ModelFileError(f"the {what} config is missing or not an object", path=path)
-    _check_limits(path, what, data)
+def _read_tensors(checked: CheckedModel) -> dict[str, Tensor]:
+    """The file's tensors (current-format names), after the structural check bounded them by the file size."""
+    path = checked.path
     try:
-        return cls.from_dict(data)
-    except (SdaError, ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise ModelFileError(f"the {what} config is invalid ({exc})", path=path) from exc
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors' own errors are plain exceptions; the header was checked already
+        raise ModelFileError(f"safetensors could not read the tensors ({exc})", path=path) from exc
+    if checked.migrated_from is not None:
+        _, tensors = migrate(sda_metadata(read_header(path)), tensors, path)
+    check_values(path, tensors.items())
+    return tensors
 
 
-def _load_module(path: Path, what: str, module: nn.Module, tensors: dict[str, Tensor]) -> None:
-    """Compare keys, shapes and dtypes explicitly, then ``load_state_dict(strict=True)``."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        detail = []
-        if missing:
-            detail.append(f"missing {len(missing)} tensor(s) e.g. {what}.{missing[0]}")
-        if unexpected:
-            detail.append(f"unexpected {len(unexpected)} tensor(s) e.g. {what}.{unexpected[0][:80]}")
-        raise ModelFileError(f"the {what} weights do not match its config: {'; '.join(detail)}", path=path)
-    for key, want in expected.items():
-        got = tensors[key]
-        if got.shape != want.shape:
-            raise ModelFileError(f"tensor {what}.{key} has shape {tuple(got.shape)}, the config needs "
-                                 f"{tuple(want.shape)}", path=path)
-        if got.dtype != want.dtype:
-            raise ModelFileError(f"tensor {what}.{key} has dtype {got.dtype}, expected {want.dtype}", path=path)
-        if got.dtype in _FLOAT_DTYPES and not bool(torch.isfinite(got).all()):
-            raise ModelFileError(f"tensor {what}.{key} contains NaN or infinite values (corrupted)", path=path)
-    module.load_state_dict(tensors, strict=True)
-
-
-def _bundle(path: Path, meta: dict[str, Any], tensors: dict[str, Tensor]) -> ModelBundle:
-    """Build a CPU :class:`ModelBundle` from current-format metadata and tensors; validates everything."""
-    configs = meta.get("configs")
-    parts = meta.get("parts")
-    if not isinstance(configs, dict) or not isinstance(parts, dict):
-        raise ModelFileError("the metadata lacks its 'configs' or 'parts' section", path=path)
-    if meta.get("kind") not in ("vae", "rvq"):
-        raise ModelFileError(f"unknown model kind {str(meta.get('kind'))[:20]!r}", path=path)
-    stray = sorted({k.split(".", 1)[0] for k in tensors} - set(SECTIONS))
-    if stray:
-        raise ModelFileError(f"unexpected tensors outside the known sections: {stray[0][:80]}...", path=path)
-    for part in OPTIONAL_PARTS:
-        present = any(k.startswith(part + ".") for k in tensors)
-        if parts.get(part) is not present:
-            raise ModelFileError(f"the metadata says prior/vocoder/control part '{part}' is "
-                                 f"{'present' if parts.get(part) else 'absent'} but its tensors are "
-                                 f"{'present' if present else 'missing'}", path=path)
-    ae_config = _config(path, AutoencoderConfig, "autoencoder", configs.get("autoencoder"))
-    if ae_config.kind != meta["kind"]:
-        raise ModelFileError(f"the metadata says kind {meta['kind']} but the autoencoder config says "
-                             f"{ae_config.kind}", path=path)
-    _config(path, MelConfig, "mel", configs.get("mel"))
-    widths = {f"channels[{i}]": c for i, c in enumerate(ae_config.channels)}
-    widths.update(latent_dim=ae_config.latent_dim, n_mels=ae_config.n_mels)
-    if ae_config.kind == "rvq":
-        widths.update(codebook_size=ae_config.codebook_size, codebook_dim=ae_config.effective_codebook_dim)
-    _check_widths(path, "autoencoder", widths, _section(tensors, "autoencoder"))
-    autoencoder = build_autoencoder(ae_config)
-    _load_module(path, "autoencoder", autoencoder, _section(tensors, "autoencoder"))
-    stats_tensors = _section(tensors, "stats")
-    if set(stats_tensors) != {"mean", "std"} or any(
-        t.shape != (ae_config.n_mels,) or t.dtype != torch.float32 for t in stats_tensors.values()
-    ):
-        raise ModelFileError(f"the normalisation stats must be stats.mean and stats.std, float32 of shape "
-                             f"({ae_config.n_mels},)", path=path)
+def _bundle(checked: CheckedModel, tensors: dict[str, Tensor]) -> ModelBundle:
+    """Build a CPU :class:`ModelBundle` from a checked file's configs and its (matching, finite) tensors."""
+    path = checked.path
+    autoencoder = build_autoencoder(checked.autoencoder)
+    autoencoder.load_state_dict(_section(tensors, "autoencoder"), strict=True)
     try:
-        stats = MelStats.from_tensors(stats_tensors)
-        if not bool(torch.isfinite(stats.mean).all()) or not bool(torch.isfinite(stats.std).all()):
-            raise ValueError("non-finite values")
+        stats = MelStats.from_tensors(_section(tensors, "stats"))
     except ValueError as exc:
         raise ModelFileError(f"the normalisation stats are invalid ({exc})", path=path) from exc
     prior = None
-    if parts.get("prior"):
-        prior_config = _config(path, PriorConfig, "prior", configs.get("prior"))
-        _check_widths(path, "prior", {"d_model": prior_config.d_model, "codebook_size": prior_config.codebook_size,
-                                      "context_frames": prior_config.context_frames,
-                                      "ff_mult * d_model": prior_config.ff_mult * prior_config.d_model},
-                      _section(tensors, "prior"))
-        prior = CodePrior(prior_config)
-        _load_module(path, "prior", prior, _section(tensors, "prior"))
-    return ModelBundle(metadata=meta, autoencoder=autoencoder, stats=stats, prior=prior,
+    if checked.prior is not None:
+        prior = CodePrior(checked.prior)
+        prior.load_state_dict(_section(tensors, "prior"), strict=True)
+    return ModelBundle(metadata=checked.metadata, autoencoder=autoencoder, stats=stats, prior=prior,
                        vocoder_tensors=_section(tensors, "vocoder") or None,
                        control_tensors=_section(tensors, "control") or None)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
     """Load a ``.sda`` file (any supported format) onto ``device`` in eval mode.
+
+    The file is validated first (:func:`sda_models.model_check.check_model_file`: configs against tensor
+    names, shapes, dtypes and the file's size, before any module is built), then its tensors are read and
+    checked finite, the modules built on CPU and loaded with ``strict=True``.
 
     Raises:
         ModelFileError: the file is missing, truncated, corrupted, hostile or inconsistent.
@@ -316,10 +242,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> ModelBun
     path = Path(path)
     target = device if isinstance(device, torch.device) else resolve_device(device)
     try:
-        meta, tensors = _read_tensors(path)
-        if meta["format_version"] != FORMAT_VERSION:
-            meta, tensors = migrate(meta, tensors, path)
-        bundle = _bundle(path, meta, tensors)
+        checked = inspect_model_file(path, values=False)
+        bundle = _bundle(checked, _read_tensors(checked))
     except SdaError:
         raise
     except Exception as exc:  # last-resort guard: hostile input must never escape as another error type

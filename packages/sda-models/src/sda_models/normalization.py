@@ -63,7 +63,7 @@ class MelStats:
                 m = m.permute(1, 0, 2).reshape(m.shape[1], -1)
             if m.dim() != 2:
                 raise ValueError(f"from_mels expects (n_mels, T) tensors, got {tuple(mel.shape)}")
-            if total is None:
+            if total is None or sq_total is None:
                 total = torch.zeros(m.shape[0], dtype=torch.float64)
                 sq_total = torch.zeros(m.shape[0], dtype=torch.float64)
             elif m.shape[0] != total.shape[0]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -305,7 +306,7 @@ def _cached_step(prior: CodePrior, token: Tensor, cache: _WindowCache) -> Tensor
     pos = cache.used
     x = token + prior.pos_emb.weight[pos:pos + 1]
     b, t, d = x.shape
-    for i, block in enumerate(prior.blocks):
+    for i, block in enumerate(cast("list[_Block]", prior.blocks)):
         h = F.layer_norm(x, (d,), block.norm1.weight, block.norm1.bias, block.norm1.eps)
         q, k, v = F.linear(h, block.qkv.weight, block.qkv.bias).view(
             b, t, 3, block.n_heads, d // block.n_heads).permute(2, 0, 3, 1, 4)
@@ -314,7 +315,7 @@ def _cached_step(prior: CodePrior, token: Tensor, cache: _WindowCache) -> Tensor
         attn = F.scaled_dot_product_attention(q, cache.keys[i, :, :, :pos + 1], cache.values[i, :, :, :pos + 1])
         x = x + F.linear(attn.transpose(1, 2).reshape(b, t, d), block.proj.weight, block.proj.bias)
         h = F.layer_norm(x, (d,), block.norm2.weight, block.norm2.bias, block.norm2.eps)
-        up, _act, down = block.mlp
+        up, _act, down = cast("tuple[nn.Linear, nn.GELU, nn.Linear]", block.mlp)
         x = x + F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
     cache.used = pos + 1
     return F.layer_norm(x, (d,), prior.norm.weight, prior.norm.bias, prior.norm.eps)[:, -1]
@@ -322,7 +323,7 @@ def _cached_step(prior: CodePrior, token: Tensor, cache: _WindowCache) -> Tensor
 
 def _head_logits(head: nn.Module, cond: Tensor) -> Tensor:
     """``head(cond)`` for a level head ``LayerNorm -> Linear -> GELU -> Linear`` (functional, same result)."""
-    norm, up, _act, down = head
+    norm, up, _act, down = cast("tuple[nn.LayerNorm, nn.Linear, nn.GELU, nn.Linear]", head)
     h = F.layer_norm(cond, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     return F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,18 @@ def kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator) -> Tensor:
 
 class EMAQuantizer(nn.Module):
     """One codebook level: ``x (N, D) -> (quantised (N, D), codes (N,), commitment loss)``."""
+
+    # buffers (registered in __init__), declared for type checkers
+    embed: Tensor
+    embed_sum: Tensor
+    cluster_size: Tensor
+    initialized: Tensor
+    steps: Tensor
+    last_used: Tensor
+    recent_counts: Tensor
+    total_resets: Tensor
+    samples: Tensor
+    samples_filled: Tensor
 
     def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, dead_code_threshold: int = 100,
                  usage_window: int = 100, kmeans_iters: int = 10, seed: int = 0,
@@ -196,6 +209,11 @@ class ResidualVectorQuantizer(nn.Module):
             for level in range(levels)
         ])
 
+    @property
+    def codebooks(self) -> Sequence[EMAQuantizer]:
+        """The codebook levels, coarsest first: ``self.quantizers`` as type checkers should see it."""
+        return cast("Sequence[EMAQuantizer]", self.quantizers)
+
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``z (B, D, T) -> (quantised (B, D, T), codes (B, levels, T), {"commitment": scalar})``."""
         with torch.autocast(device_type=z.device.type, enabled=False):
@@ -205,7 +223,7 @@ class ResidualVectorQuantizer(nn.Module):
             residual = flat
             total = torch.zeros_like(flat)
             codes, commitments = [], []
-            for quantizer in self.quantizers:
+            for quantizer in self.codebooks:
                 q, idx, commit = quantizer(residual)
                 total = total + q
                 residual = residual - q.detach()
@@ -223,7 +241,7 @@ class ResidualVectorQuantizer(nn.Module):
         b, c, t = h.shape
         residual = h.permute(0, 2, 1).reshape(b * t, c)
         codes = []
-        for quantizer in self.quantizers:
+        for quantizer in self.codebooks:
             idx = quantizer.codes_for(residual)
             residual = residual - quantizer.lookup(idx)
             codes.append(idx)
@@ -236,13 +254,13 @@ class ResidualVectorQuantizer(nn.Module):
         if int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size:
             raise ValueError(f"codes must be in [0, {self.codebook_size}), got range "
                              f"[{int(codes.min())}, {int(codes.max())}]")
-        total = sum(q.lookup(codes[:, i]) for i, q in enumerate(self.quantizers))  # (B, T, C)
+        total = cast(Tensor, sum(q.lookup(codes[:, i]) for i, q in enumerate(self.codebooks)))  # (B, T, C)
         return self.proj_out(total.permute(0, 2, 1))
 
     def health(self) -> list[dict[str, Any]]:
         """Per level: ``level, utilisation, perplexity, dead_codes, resets, low_utilisation`` (VQVAE-04/07)."""
         report = []
-        for level, quantizer in enumerate(self.quantizers):
+        for level, quantizer in enumerate(self.codebooks):
             entry = {"level": level, **quantizer.health(self.low_utilisation)}
             if entry["low_utilisation"]:
                 log.debug("RVQ level %d uses only %.0f%% of its %d codes", level,

@@ -61,7 +61,7 @@ def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_me
     if grad_clip:
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
     else:
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params])) if params \
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params if p.grad is not None])) if params \
             else torch.zeros(())
     if scaler is not None:
         scaler.step(optimizer)

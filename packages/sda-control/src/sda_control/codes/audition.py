@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from sda_audio.errors import SdaError
+
+if TYPE_CHECKING:
+    from sda_models.rvq import ResidualVectorQuantizer
 
 DEFAULT_SECONDS = 1.5
 
@@ -32,7 +35,8 @@ class EntryGrid:
     how: str
 
 
-def entry_grid(rvq: Any, level: int, index: int, frames: int, corpus: list[Tensor] | None = None) -> EntryGrid:
+def entry_grid(rvq: ResidualVectorQuantizer, level: int, index: int, frames: int,
+               corpus: list[Tensor] | None = None) -> EntryGrid:
     """Level ``level`` (0 = coarsest) held at code ``index`` for ``frames`` frames (see the module docstring).
 
     ``corpus``: code grids ``(levels, T)`` of the training audio, when available.
@@ -49,11 +53,12 @@ def entry_grid(rvq: Any, level: int, index: int, frames: int, corpus: list[Tenso
     column[:level] = torch.tensor(context, dtype=torch.long)
     column[level] = index
     for finer in range(level + 1, levels):
-        column[finer] = int(rvq.quantizers[finer].embed.float().norm(dim=1).argmin())
+        column[finer] = int(rvq.codebooks[finer].embed.float().norm(dim=1).argmin())
     return EntryGrid(codes=column[:, None].repeat(1, frames), level=level, index=index, context=context, how=how)
 
 
-def _context(rvq: Any, level: int, index: int, corpus: list[Tensor] | None) -> tuple[list[int], str]:
+def _context(rvq: ResidualVectorQuantizer, level: int, index: int, corpus: list[Tensor] | None
+             ) -> tuple[list[int], str]:
     if level == 0:
         return [], "the coarsest level needs no context"
     if corpus:
@@ -64,6 +69,6 @@ def _context(rvq: Any, level: int, index: int, corpus: list[Tensor] | None) -> t
         if together:
             best, n = together.most_common(1)[0]
             return list(best), f"the coarser codes it sits on most often in the training audio ({n} frames)"
-    counters = [int(rvq.quantizers[lv].cluster_size.float().argmax()) for lv in range(level)]
+    counters = [int(rvq.codebooks[lv].cluster_size.float().argmax()) for lv in range(level)]
     why = "never used in the training audio; " if corpus else ""
     return counters, f"{why}each coarser level's most used code (the quantiser's usage counters)"

@@ -8,7 +8,7 @@ the codes of the frames it touched before and after. :func:`undo` writes the ``b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -16,6 +16,9 @@ from torch import Tensor
 from sda_audio.errors import SdaError
 from sda_control.codes.embedding import mix_codes, seam_ramp
 from sda_control.codes.grid import CodeGrid, Edit, now
+
+if TYPE_CHECKING:
+    from sda_models.rvq import ResidualVectorQuantizer
 
 DEFAULT_SEAM_FRAMES = 3
 
@@ -116,7 +119,7 @@ def set_code(grid: CodeGrid, level: int, frame: int, index: int) -> CodeGrid:
     return record(grid, "set", {"level": level, "frame": frame, "index": index}, frame, column)
 
 
-def swap_region(grid: CodeGrid, source: CodeGrid, rvq: Any, start: int, stop: int,
+def swap_region(grid: CodeGrid, source: CodeGrid, rvq: ResidualVectorQuantizer, start: int, stop: int,
                 levels: Sequence[int] | None = None, seam: int = DEFAULT_SEAM_FRAMES) -> CodeGrid:
     """Frames ``[start, stop)`` of ``source`` (same times) replace those of ``grid`` on ``levels``.
 
@@ -157,7 +160,7 @@ def swap_region(grid: CodeGrid, source: CodeGrid, rvq: Any, start: int, stop: in
     return record(grid, "swap", params, lo, new)
 
 
-def blend_grids(a: CodeGrid, b: CodeGrid, rvq: Any, amount: float) -> CodeGrid:
+def blend_grids(a: CodeGrid, b: CodeGrid, rvq: ResidualVectorQuantizer, amount: float) -> CodeGrid:
     """A new grid between ``a`` (amount 0) and ``b`` (amount 1): summed embeddings interpolated, re-quantised.
 
     The result has ``a``'s length; a shorter ``b`` is looped. Its edit log starts empty; its source

@@ -8,17 +8,20 @@ between the two sounds, rather than a mix of unrelated indices.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from sda_models.rvq import ResidualVectorQuantizer
+
 
 @torch.no_grad()
-def summed_embedding(rvq: Any, codes: Tensor) -> Tensor:
+def summed_embedding(rvq: ResidualVectorQuantizer, codes: Tensor) -> Tensor:
     """Codes ``(levels, T)`` -> the sum of their codebook vectors ``(T, codebook_dim)`` (float32, CPU)."""
     total = None
-    for level, quantizer in enumerate(rvq.quantizers):
+    for level, quantizer in enumerate(rvq.codebooks):
         vec = quantizer.lookup(codes[level].to(quantizer.embed.device)).float().cpu()
         total = vec if total is None else total + vec
     assert total is not None
@@ -26,11 +29,11 @@ def summed_embedding(rvq: Any, codes: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def quantise(rvq: Any, embedding: Tensor) -> Tensor:
+def quantise(rvq: ResidualVectorQuantizer, embedding: Tensor) -> Tensor:
     """Residual quantisation of ``(T, codebook_dim)`` vectors with the model's codebooks -> ``(levels, T)``."""
     residual = embedding.float()
     codes = []
-    for quantizer in rvq.quantizers:
+    for quantizer in rvq.codebooks:
         embed = quantizer.embed.float().cpu()
         dist = residual.pow(2).sum(1, keepdim=True) - 2 * residual @ embed.T + embed.pow(2).sum(1)[None]
         idx = dist.argmin(dim=1)
@@ -39,7 +42,7 @@ def quantise(rvq: Any, embedding: Tensor) -> Tensor:
     return torch.stack(codes).long()
 
 
-def mix_codes(rvq: Any, a: Tensor, b: Tensor, amount: Tensor | float) -> Tensor:
+def mix_codes(rvq: ResidualVectorQuantizer, a: Tensor, b: Tensor, amount: Tensor | float) -> Tensor:
     """Columns of ``a`` and ``b`` ``(levels, T)`` mixed in embedding space (``amount`` 0 = a, 1 = b, scalar
     or per column ``(T,)``) and quantised again -> ``(levels, T)``. Columns with amount 0 or 1 come back
     exactly as ``a`` or ``b`` (no re-quantisation of an unmixed column)."""

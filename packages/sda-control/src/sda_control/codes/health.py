@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -20,6 +20,9 @@ from torch import Tensor
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_control.codes.grid import level_labels
 from sda_control.codes.model import audio_to_codes, require_rvq
+
+if TYPE_CHECKING:
+    from sda_models.model_file import ModelBundle
 
 HEALTHY_USE = 0.6  # share of codes used: at or above on every level = green
 COLLAPSED_USE = 0.25  # below on any level = red
@@ -64,13 +67,13 @@ class UsageCounts:
     corpus: list[Tensor]
 
 
-def existing_training_files(bundle: Any) -> list[Path]:
+def existing_training_files(bundle: ModelBundle) -> list[Path]:
     """The model's training files that are still on disk."""
     files = [Path(f) for f in (bundle.metadata.get("dataset") or {}).get("files", [])]
     return [f for f in files if f.is_file()]
 
 
-def codebook_usage(bundle: Any, name: str, files: Sequence[str | Path] | None = None,
+def codebook_usage(bundle: ModelBundle, name: str, files: Sequence[str | Path] | None = None,
                    on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> UsageCounts:
     """Count each code's uses by encoding ``files`` (default: the training files still on disk); with no
     file at hand, the quantiser's saved usage counters."""
@@ -80,7 +83,7 @@ def codebook_usage(bundle: Any, name: str, files: Sequence[str | Path] | None = 
     paths = [Path(f) for f in files] if files is not None else existing_training_files(bundle)
     counts = torch.zeros(rvq.levels, rvq.codebook_size, dtype=torch.long)
     if not paths:
-        for level, q in enumerate(rvq.quantizers):
+        for level, q in enumerate(rvq.codebooks):
             counts[level] = q.recent_counts.float().sum(0).round().long().cpu()
         return UsageCounts(counts, "the quantiser's usage counters (training files not found)", 0, [])
     corpus = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_control.codes.edits import check_levels, record
 from sda_control.codes.grid import CodeGrid
+
+if TYPE_CHECKING:
+    from sda_models.prior import CodePrior
 
 DEFAULT_CANDIDATES = 8
 DEFAULT_RIGHT_FRAMES = 8
@@ -37,9 +40,10 @@ class RegenerationInfo:
     scores: list[float]
 
 
-def regenerate_region(grid: CodeGrid, prior: Any, start: int, stop: int, levels: Sequence[int] | None = None,
-                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                      candidates: int = DEFAULT_CANDIDATES, right_frames: int = DEFAULT_RIGHT_FRAMES,
+def regenerate_region(grid: CodeGrid, prior: CodePrior | None, start: int, stop: int,
+                      levels: Sequence[int] | None = None, temperature: float = 1.0, top_k: int = 0,
+                      top_p: float = 1.0, seed: int = 0, candidates: int = DEFAULT_CANDIDATES,
+                      right_frames: int = DEFAULT_RIGHT_FRAMES,
                       on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None
                       ) -> tuple[CodeGrid, RegenerationInfo]:
     """Frames ``[start, stop)`` of ``levels`` (default all) drawn again by ``prior``; returns the edited grid.
@@ -76,7 +80,7 @@ def regenerate_region(grid: CodeGrid, prior: Any, start: int, stop: int, levels:
 
 
 @torch.no_grad()
-def _sample_masked(prior: Any, codes: Tensor, start: int, stop: int, chosen: list[int], n: int,
+def _sample_masked(prior: CodePrior, codes: Tensor, start: int, stop: int, chosen: list[int], n: int,
                    gen: torch.Generator, temperature: float, top_k: int, top_p: float,
                    on_event: ProgressCallback, cancel: CancelToken | None) -> Tensor:
     """``n`` candidates ``(n, levels, stop)``: codes before ``start`` kept, masked cells drawn step by step.
@@ -108,7 +112,7 @@ def _sample_masked(prior: Any, codes: Tensor, start: int, stop: int, chosen: lis
 
 
 @torch.no_grad()
-def _right_context_scores(prior: Any, filled: Tensor, codes: Tensor, stop: int, right: int) -> list[float]:
+def _right_context_scores(prior: CodePrior, filled: Tensor, codes: Tensor, stop: int, right: int) -> list[float]:
     """Per candidate: log-probability of the real ``right`` columns after the region (all levels)."""
     device = next(prior.parameters()).device
     ctx = prior.config.context_frames

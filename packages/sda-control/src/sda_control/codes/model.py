@@ -1,13 +1,14 @@
 """Between a model and its code grids: the RVQ check, audio -> codes through the mel front end, codes -> mel.
 
-Everything here takes an ``sda_models`` :class:`~sda_models.model_file.ModelBundle`; opening models by name
-and rendering audio belong to the engine above this package.
+Everything here takes an ``sda_models`` :class:`~sda_models.model_file.ModelBundle` (and the model's name and
+file digest where a grid records them); opening models by name and rendering audio belong to the engine above
+this package, which passes what these functions need.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,8 +17,12 @@ from torch import Tensor
 from sda_audio.errors import SdaError
 from sda_control.codes.grid import CodeGrid, ModelRef
 
+if TYPE_CHECKING:
+    from sda_models.model_file import ModelBundle
+    from sda_models.rvq import ResidualVectorQuantizer
 
-def require_rvq(bundle: Any, name: str) -> Any:
+
+def require_rvq(bundle: ModelBundle, name: str) -> ResidualVectorQuantizer:
     """The bundle's RVQ quantiser, or an SdaError saying that a VAE model has no codes."""
     rvq = getattr(bundle.autoencoder, "rvq", None)
     if bundle.kind != "rvq" or rvq is None:
@@ -26,19 +31,19 @@ def require_rvq(bundle: Any, name: str) -> Any:
     return rvq
 
 
-def frame_seconds(bundle: Any) -> float:
+def frame_seconds(bundle: ModelBundle) -> float:
     """Seconds per latent frame: the autoencoder's downsampling times the mel hop."""
     mel = bundle.mel_config
     return bundle.autoencoder.config.downsample * mel.hop_length / mel.sampling_rate
 
 
-def model_ref(bundle: Any, name: str, sha256: str, path: str | Path | None = None) -> ModelRef:
+def model_ref(bundle: ModelBundle, name: str, sha256: str, path: str | Path | None = None) -> ModelRef:
     rvq = require_rvq(bundle, name)
     return ModelRef(name=name, sha256=sha256, levels=int(rvq.levels), codebook_size=int(rvq.codebook_size),
                     frame_seconds=frame_seconds(bundle), path=str(path) if path is not None else None)
 
 
-def check_model(grid: CodeGrid, bundle: Any, name: str, sha256: str) -> None:
+def check_model(grid: CodeGrid, bundle: ModelBundle, name: str, sha256: str) -> None:
     """Refuse a model whose codes mean something else than the grid's (another model or another version)."""
     ref = model_ref(bundle, name, sha256)
     where = grid.path
@@ -60,17 +65,7 @@ def model_to_open(grid: CodeGrid) -> str:
     return grid.model.name
 
 
-def session_ref(session: Any) -> ModelRef:
-    """The :class:`ModelRef` of an open model session (anything with ``bundle, name, sha256, path``)."""
-    return model_ref(session.bundle, session.name, session.sha256, session.path)
-
-
-def check_session(grid: CodeGrid, session: Any) -> None:
-    """:func:`check_model` against an open model session."""
-    check_model(grid, session.bundle, session.name, session.sha256)
-
-
-def _device(bundle: Any) -> torch.device:
+def _device(bundle: ModelBundle) -> torch.device:
     return next(bundle.autoencoder.parameters()).device
 
 
@@ -89,7 +84,7 @@ def mono_44k(samples: np.ndarray | Tensor, sample_rate: int, target_rate: int) -
 
 
 @torch.no_grad()
-def audio_to_codes(bundle: Any, samples: np.ndarray | Tensor, sample_rate: int, name: str = "model") -> Tensor:
+def audio_to_codes(bundle: ModelBundle, samples: np.ndarray | Tensor, sample_rate: int, name: str = "model") -> Tensor:
     """Audio (any rate, length, channels) -> the model's codes ``(levels, frames)`` (long, CPU).
 
     The audio goes through the model's own mel front end and normalisation, then ``encode_codes``, in one
@@ -110,7 +105,7 @@ def audio_to_codes(bundle: Any, samples: np.ndarray | Tensor, sample_rate: int, 
 
 
 @torch.no_grad()
-def codes_to_mel(bundle: Any, codes: Tensor, name: str = "model") -> Tensor:
+def codes_to_mel(bundle: ModelBundle, codes: Tensor, name: str = "model") -> Tensor:
     """Codes ``(levels, frames)`` -> the log-mel ``(n_mels, frames * downsample)`` the decoder makes (CPU)."""
     require_rvq(bundle, name)
     dev = _device(bundle)
@@ -119,7 +114,7 @@ def codes_to_mel(bundle: Any, codes: Tensor, name: str = "model") -> Tensor:
 
 
 @torch.no_grad()
-def audio_to_mel(bundle: Any, samples: np.ndarray | Tensor, sample_rate: int) -> Tensor:
+def audio_to_mel(bundle: ModelBundle, samples: np.ndarray | Tensor, sample_rate: int) -> Tensor:
     """The model's log-mel ``(n_mels, frames)`` of any audio (for comparisons with :func:`codes_to_mel`)."""
     from sda_models.mel import LogMel
 
@@ -127,9 +122,9 @@ def audio_to_mel(bundle: Any, samples: np.ndarray | Tensor, sample_rate: int) ->
     return LogMel(cfg)(mono_44k(samples, sample_rate, cfg.sampling_rate)[None])[0]
 
 
-def encode_file(bundle: Any, ref: ModelRef, path: str | Path) -> CodeGrid:
+def encode_file(bundle: ModelBundle, ref: ModelRef, path: str | Path) -> CodeGrid:
     """An audio file (any format sda reads) -> its code grid, with the file's hash and format recorded."""
-    from sda_audio.dataset import file_sha256
+    from sda_audio.files import file_sha256
     from sda_audio.io import read_audio
 
     path = Path(path)

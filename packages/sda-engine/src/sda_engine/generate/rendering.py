@@ -1,6 +1,6 @@
 """The steps of rendering: sketch sampling, chunked decoding, dynamics, density gating, chunked vocoding.
 
-:class:`sda_engine.generate.session.ModelSession` composes them; they are plain functions of a model bundle and a
+:class:`sda_engine.generate.renderer.Renderer` composes them; they are plain functions of a model bundle and a
 :class:`~sda_engine.generate.request.GenerationRequest`.
 
 Long durations are made in chunks:
@@ -41,16 +41,21 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 
+from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.generate.sketch import Sketch
 from sda_engine.generate.stitching import crossfade_concat, smooth_latent_path
+from sda_models.device import cpu_generator
+from sda_models.latent_var import sample_latent_dynamics
 from sda_models.loudness_match import match_dynamics
 from sda_models.mel import LOG_CLAMP, MelConfig
+from sda_models.prior import sample as sample_codes
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +90,6 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
 
     Density above 0 makes the sketch :func:`density_speed` times longer in
     latent frames (``samples`` stays the output length): :func:`render_mel` plays it back that much faster."""
-    from sda_models.device import cpu_generator
-
     ae = bundle.autoencoder
     ds = ae.config.downsample
     speed = density_speed(request.control.value("density"))  # dense: more of the sequence per second
@@ -96,11 +99,7 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
     on_event(ProgressEvent(SAMPLE_JOB, "start", step=0, total=frames,
                            message=f"sampling {frames} latent frames (seed {seed})"))
     if ae.config.kind == "rvq":
-        from sda_models.prior import sample
-
         if bundle.prior is None:
-            from sda_audio.errors import SdaError
-
             raise SdaError("this RVQ model has no prior, so it cannot generate",
                            hint="train it again (the prior is trained after the autoencoder)", action="retrain")
 
@@ -108,7 +107,7 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
             on_event(ProgressEvent(SAMPLE_JOB, event.kind, step=event.step, total=event.total,
                                    message=event.message, metrics=event.metrics, data=event.data))
 
-        codes = sample(bundle.prior, frames, gen, temperature=request.temperature, top_k=request.top_k,
+        codes = sample_codes(bundle.prior, frames, gen, temperature=request.temperature, top_k=request.top_k,
                        top_p=request.top_p, on_event=relabel, cancel=cancel)
         with torch.no_grad():
             latent = ae.rvq.decode_codes(codes[None].to(device))
@@ -116,8 +115,6 @@ def sample_sketch(bundle: Any, request: Any, seed: int, device: torch.device,
     else:
         dynamics = bundle.metadata.get("latent_dynamics")
         if dynamics:
-            from sda_models.latent_var import sample_latent_dynamics
-
             path = sample_latent_dynamics(dynamics, frames, gen, temperature=request.temperature)
         else:
             anchor = max(1, round(VAE_ANCHOR_SECONDS * SAMPLE_RATE / HOP / ds))
@@ -134,8 +131,6 @@ def sketch_latent(bundle: Any, sketch: Sketch, device: torch.device) -> torch.Te
     assert sketch.codes is not None
     ae = bundle.autoencoder
     if ae.config.kind != "rvq":
-        from sda_audio.errors import SdaError
-
         raise SdaError("this model is a VAE: it has no codes to decode", hint="use an RVQ model for code grids")
     with torch.no_grad():
         return ae.rvq.decode_codes(sketch.codes[None].to(device))
@@ -231,8 +226,6 @@ def density_gate(log_mel: torch.Tensor, share: float, seed: int = 0) -> torch.Te
     n = log_mel.shape[-1]
     if share <= 0.0 or n < 4:
         return log_mel
-    from sda_models.device import cpu_generator
-
     spans = _event_bounds(event_onsets(log_mel), n)
     knot = max(2, round(GATE_FIELD_SECONDS * SAMPLE_RATE / HOP))
     knots = torch.randn(n // knot + 2, generator=cpu_generator(seed + GATE_SEED_OFFSET), dtype=torch.float64)
@@ -295,8 +288,6 @@ def vocode_chunks(vocoder: Any, log_mel: torch.Tensor, cancel: CancelToken | Non
     workers = min(VOCODE_WORKERS, n_chunks, torch.get_num_threads())
     chunks: list[np.ndarray] = []
     if workers > 1 and getattr(vocoder, "thread_safe", False):
-        from concurrent.futures import ThreadPoolExecutor
-
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

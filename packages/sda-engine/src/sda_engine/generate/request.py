@@ -144,6 +144,8 @@ class ControlPart:
 
 
 def _control_names() -> tuple[str, ...]:
+    # imported here: ``sda_control`` pulls in torch (seconds, measured with -X importtime), and a request must
+    # stay cheap to build (the CLI parses its options before it loads a model)
     from sda_control.names import CONTROL_NAMES
 
     return tuple(CONTROL_NAMES)
@@ -226,6 +228,7 @@ class ExportPart:
 
     def settings(self, channels: str) -> Any:
         """The :class:`sda_audio.export.ExportSettings` for ``channels`` (``mono`` or ``stereo``)."""
+        # imported here: sda_audio.export imports pyloudnorm and scipy (seconds, measured with -X importtime)
         from sda_audio.export import ExportSettings
 
         return ExportSettings(format=self.format, sample_rate=self.sample_rate, bit_depth=self.bit_depth,
@@ -390,7 +393,7 @@ def migrate_legacy(flat: Mapping[str, Any], legacy_density: bool = False) -> dic
         elif key == "sliders":
             out["controls"] = value
         elif key == "density" and legacy_density:
-            out["density"] = density_control(value)
+            out["density"] = density_control(value)  # pyright: ignore[reportArgumentType]
         elif key == "blend" and isinstance(value, list) and value and isinstance(value[0], Mapping):
             out["blend"] = [(str(item["model"]), item["weight"]) for item in value[1:]]
         else:

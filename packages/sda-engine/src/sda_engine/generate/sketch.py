@@ -1,8 +1,10 @@
-"""What a model session hands between its steps: a :class:`Sketch` (what to play) and :class:`RenderedAudio`.
+"""What generation hands between its steps: a :class:`Sketch` (what to play) and :class:`RenderedAudio`.
 
 A sketch is the model's own description of a piece of sound before it is heard: the RVQ code grid
 (``codes``, levels x frames) for RVQ models, or the VAE latent sequence (``latent``) for VAE models. The
-GUI, the musical sliders and the code-grid editor work on sketches; rendering turns one into audio.
+GUI, the musical sliders and the code-grid editor work on sketches; the renderer
+(:class:`~sda_engine.generate.renderer.Renderer`) turns one into :class:`RenderedAudio`, which
+:func:`~sda_engine.store.generation_writer.write_generation` writes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from sda_models.mel import MelConfig
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,6 @@ class Sketch:
         """A code grid ``(levels, T')``; by default it renders to all its frames (``T' * downsample * hop``,
         ``hop`` from :class:`sda_models.mel.MelConfig`)."""
         if hop is None:
-            from sda_models.mel import MelConfig
-
             hop = MelConfig().hop_length
         codes = codes.detach().long().cpu()
         return cls("codes", samples if samples is not None else codes.shape[-1] * downsample * hop, codes=codes,
@@ -77,12 +79,15 @@ class RenderedAudio:
 
     Attributes:
         samples: ``(channels, T)`` float32 (1 channel for mono, 2 for stereo and binaural).
-        sample_rate: Hz (the model's: 44100).
+        sample_rate: Hz (the model's, :class:`~sda_models.mel.MelConfig`'s ``sampling_rate``).
         seed: the sketch's seed (``None`` for an encoded or edited sketch).
         vocoder / vocoder_reason: which vocoder made it, and why that one.
         channels: ``mono``, ``stereo`` or ``binaural``.
         seams: sample positions where vocoder chunks were crossfaded.
-        notes: how the request was realised where it could not be followed literally (for the sidecar).
+        notes: how the request was realised (``controls``: latent/steered/assisted per moved control) and
+            where it could not be followed literally (for the sidecar).
+        blend_method: ``"latent"`` (related models decode one latent path), ``"mix"`` (their audio is mixed)
+            or ``None`` (no blend); blend: ``[{"model", "weight"}, ...]`` with the main model first, or ``None``.
     """
 
     samples: np.ndarray
@@ -93,6 +98,8 @@ class RenderedAudio:
     channels: str
     seams: list[int] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    blend_method: str | None = None
+    blend: list[dict[str, Any]] | None = None
 
     @property
     def duration(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,24 @@ from sda_engine.store.model_meta import file_sha256
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus"}
+
+
+def taken_error(path: Path) -> SdaError:
+    """The error for a file name that is already taken (the remedy: action ``overwrite``)."""
+    return SdaError("a file is already there", path=path, hint="choose another name, or replace it",
+                    action="overwrite")
+
+
+def claim_file(path: Path) -> Path:
+    """Create ``path`` empty, exclusively (``O_EXCL``: of two callers racing for one name, exactly one gets
+    it), for an atomic write to replace; raises :func:`taken_error` when something is there. How generations
+    and A/B copies are written without replacing anything."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        raise taken_error(path) from None
+    os.close(fd)
+    return path
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,7 @@ class History:
                 (now_iso(), model_name, model_sha256, params_json, seed, audio, sidecar, vocoder,
                  vocoder_reason, duration, sample_rate, format, notes))
             entry_id = cur.lastrowid
+        assert entry_id is not None  # an INSERT always sets it
         return self.show(int(entry_id))
 
     def list(self, limit: int | None = 50, model: str | None = None) -> list[HistoryEntry]:
@@ -235,10 +255,11 @@ class History:
             waveform_thumbnail(entry.audio_path, png, width=width, height=height)
         return png
 
-    def ab(self, id1: int, id2: int, out_dir: str | Path | None = None) -> ABComparison:
+    def ab(self, id1: int, id2: int, out_dir: str | Path | None = None, overwrite: bool = False) -> ABComparison:
         """Compare two generations: differing settings and loudness-matched 24-bit WAV copies.
 
-        Copies go to ``out_dir`` (default ``history/ab/``) as ``ab_<id1>_<id2>_a.wav`` / ``_b.wav``.
+        Copies go to ``out_dir`` (default ``history/ab/``) as ``ab_<id1>_<id2>_a.wav`` / ``_b.wav``; copies
+        already there are refused (action ``overwrite``) unless ``overwrite``.
         """
         a, b = self.show(id1), self.show(id2)
         for entry in (a, b):
@@ -247,8 +268,18 @@ class History:
                                hint="it was moved or deleted; pick another generation")
         folder = Path(out_dir) if out_dir is not None else self.home.ab_dir
         stem = folder / f"ab_{a.id}_{b.id}"
-        ma, mb = loudness_match([a.audio_path, b.audio_path],
-                                [stem.with_name(stem.name + "_a.wav"), stem.with_name(stem.name + "_b.wav")])
+        targets = [stem.with_name(stem.name + "_a.wav"), stem.with_name(stem.name + "_b.wav")]
+        claimed: list[Path] = []
+        try:
+            if not overwrite:
+                folder.mkdir(parents=True, exist_ok=True)
+                for target in targets:
+                    claimed.append(claim_file(target))
+            ma, mb = loudness_match([a.audio_path, b.audio_path], targets)
+        except BaseException:
+            for path in claimed:
+                path.unlink(missing_ok=True)
+            raise
         return ABComparison(a=a, b=b, param_differences=differences(a.settings(), b.settings()),
                             a_matched=ma, b_matched=mb)
 

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
 
 from sda_audio.errors import SdaError
-
-if TYPE_CHECKING:
-    from sda_engine.store.catalogue import Catalog
+from sda_audio.names import validate_name  # the one rule for dataset, model and preset names (re-exported)
+from sda_engine.store.catalogue import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +31,6 @@ CATALOG_NAME = "catalog.sqlite3"
 MODEL_SUFFIX = ".sda"
 CORPUS_SUFFIX = ".corpus.safetensors"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-
 
 def default_root() -> Path:
     """``$SDA_HOME`` if set, else the platform's user data folder for ``sda``."""
@@ -43,17 +38,6 @@ def default_root() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir("sda"))
-
-
-def validate_name(name: str, what: str = "model") -> str:
-    """Check a library name (used as a file name); return it unchanged or raise ``SdaError``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith(".sda") or ".." in name:
-        raise SdaError(
-            f"{name!r} is not a usable {what} name",
-            hint="use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit "
-                 "(no spaces, no '..', no .sda ending)",
-        )
-    return name
 
 
 class SdaHome:
@@ -108,8 +92,6 @@ class SdaHome:
     @cached_property
     def catalog(self) -> Catalog:
         """The SQLite catalogue (opened and migrated on first access)."""
-        from sda_engine.store.catalogue import Catalog
-
         return Catalog(self.catalog_path)
 
     # per-name paths ----------------------------------------------------------------------------

@@ -16,68 +16,19 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sda_audio.atomic import atomic_path
 from sda_audio.errors import SdaError
+from sda_audio.files import file_sha256
 from sda_engine.store.catalogue import now_iso, to_iso
 from sda_engine.store.home import MODEL_SUFFIX, SdaHome, validate_name
 from sda_engine.store.library_repair import ReconcileReport, reconcile_library
-from sda_engine.store.model_meta import ModelSummary, file_sha256, summarize_model
+from sda_engine.store.model_meta import ModelSummary, summarize_model
+from sda_engine.store.model_rows import ModelRecord, finish_delete, relative_path, upsert_row
 
 log = logging.getLogger(__name__)
-
-_COLUMNS = ("name, path, kind, created, updated, dataset_name, dataset_hash, n_files, duration, "
-            "format_version, has_prior, has_vocoder, has_control, file_sha256, size_bytes, metrics_json, "
-            "tags_json, description, state")
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One catalogued model (``path`` is absolute; times are ISO 8601 UTC strings)."""
-
-    id: int
-    name: str
-    path: Path
-    kind: str | None
-    created: str
-    updated: str
-    dataset_name: str | None
-    dataset_hash: str | None
-    n_files: int | None
-    duration: float | None
-    format_version: int | None
-    has_prior: bool
-    has_vocoder: bool
-    has_control: bool
-    file_sha256: str | None
-    size_bytes: int | None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    tags: tuple[str, ...] = ()
-    description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
-        data["tags"] = list(self.tags)
-        return data
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row, root: Path) -> ModelRecord:
-        return cls(
-            id=row["id"], name=row["name"], path=root / row["path"], kind=row["kind"],
-            created=row["created"], updated=row["updated"], dataset_name=row["dataset_name"],
-            dataset_hash=row["dataset_hash"], n_files=row["n_files"], duration=row["duration"],
-            format_version=row["format_version"], has_prior=bool(row["has_prior"]),
-            has_vocoder=bool(row["has_vocoder"]), has_control=bool(row["has_control"]),
-            file_sha256=row["file_sha256"], size_bytes=row["size_bytes"],
-            metrics=json.loads(row["metrics_json"] or "{}"),
-            tags=tuple(json.loads(row["tags_json"] or "[]")), description=row["description"] or "",
-        )
-
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
@@ -118,7 +69,7 @@ class ModelLibrary:
 
     # paths ---------------------------------------------------------------------------------------
     def _rel(self, path: Path) -> str:
-        return path.relative_to(self.home.root).as_posix()
+        return relative_path(self.home.root, path)
 
     def corpus_index_path(self, name: str) -> Path:
         """Where the corpus vocoder keeps this model's index (``corpus/<name>.corpus.safetensors``)."""
@@ -223,19 +174,7 @@ class ModelLibrary:
     # writes --------------------------------------------------------------------------------------
     def _upsert(self, conn: sqlite3.Connection, name: str, target: Path, summary: ModelSummary,
                 tags: list[str] | None, description: str | None) -> None:
-        now = now_iso()
-        values = (name, self._rel(target), summary.kind, now, now, summary.dataset_name,
-                  summary.dataset_hash, summary.n_files, summary.duration, summary.format_version,
-                  int(summary.has_prior), int(summary.has_vocoder), int(summary.has_control),
-                  summary.file_sha256, summary.size_bytes, json.dumps(summary.metrics, default=str),
-                  json.dumps(tags or []), description or "", "ready")
-        keep = {"tags_json": tags is None, "description": description is None}
-        updates = [f"{col} = excluded.{col}" for col in
-                   ("path", "kind", "updated", "dataset_name", "dataset_hash", "n_files", "duration",
-                    "format_version", "has_prior", "has_vocoder", "has_control", "file_sha256",
-                    "size_bytes", "metrics_json", "tags_json", "description", "state") if not keep.get(col)]
-        conn.execute(f"INSERT INTO models ({_COLUMNS}) VALUES ({', '.join('?' * 19)}) "
-                     f"ON CONFLICT(name) DO UPDATE SET {', '.join(updates)}", values)
+        upsert_row(conn, self.home.root, name, target, summary, tags, description)
 
     def _store(self, source: Path, name: str, *, tags: list[str] | None, description: str | None,
                move: bool, replacing: bool) -> ModelRecord:
@@ -300,12 +239,11 @@ class ModelLibrary:
 
     def upgrade_model(self, name: str) -> ModelRecord:
         """Rewrite a model file in the current format (``sda_models.model_file``) and refresh its row."""
+        # imported here: sda_models.model_file imports torch (measured ~4 s); the library's other
+        # operations never need it
+        from sda_models.model_file import upgrade_model_file
+
         record = self.get(name)
-        try:
-            from sda_models.model_file import upgrade_model_file
-        except ImportError as exc:
-            raise SdaError("this sda build cannot upgrade model files", path=record.path,
-                           hint="install a complete sda-models package") from exc
         upgrade_model_file(record.path)
         return self.refresh(name)
 
@@ -343,9 +281,7 @@ class ModelLibrary:
         return record
 
     def _finish_delete(self, name: str, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM models WHERE name = ? AND state = 'deleting'", (name,))
+        finish_delete(self.catalog, name, path)
 
     def rename(self, old: str, new: str) -> ModelRecord:
         """Rename a model (file, row, its presets and history rows, corpus index and checkpoint folder)."""
@@ -393,4 +329,4 @@ class ModelLibrary:
         rows whose file vanished, catalogues orphan ``.sda`` files, refreshes rows whose file size
         changed, and removes temporary files older than ``temp_age_s`` seconds.
         """
-        return reconcile_library(self, temp_age_s)
+        return reconcile_library(self.home, temp_age_s)

@@ -1,4 +1,8 @@
-"""Repairs of the model library after an interrupted add, delete or rename (see ``library.py``)."""
+"""Repairs of the model library after an interrupted add, delete or rename (see ``library.py``).
+
+Works on the home folder and the catalogue's ``models`` rows (:mod:`sda_engine.store.model_rows`) directly,
+so the library imports this module and not the other way round.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sda_audio.errors import SdaError
+from sda_audio.files import file_sha256
 from sda_engine.store.catalogue import now_iso
-from sda_engine.store.home import MODEL_SUFFIX, validate_name
-from sda_engine.store.model_meta import file_sha256, summarize_model
-
-if TYPE_CHECKING:
-    from sda_engine.store.library import ModelLibrary
+from sda_engine.store.home import MODEL_SUFFIX, SdaHome, validate_name
+from sda_engine.store.model_meta import summarize_model
+from sda_engine.store.model_rows import finish_delete, relative_path, upsert_row
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +46,20 @@ class ReconcileReport:
         return asdict(self)
 
 
-def reconcile_library(lib: ModelLibrary, temp_age_s: float = 600.0) -> ReconcileReport:
-    """Make ``lib``'s catalogue rows and ``models/`` files agree (see ``ModelLibrary.reconcile``)."""
+def reconcile_library(home: SdaHome, temp_age_s: float = 600.0) -> ReconcileReport:
+    """Make ``home``'s catalogue rows and ``models/`` files agree (see ``ModelLibrary.reconcile``)."""
     report = ReconcileReport()
-    models_dir = lib.home.models_dir
-    with lib.catalog.connect() as conn:
+    catalog = home.catalog
+    models_dir = home.models_dir
+    with catalog.connect() as conn:
         rows = conn.execute("SELECT name, path, state, size_bytes, file_sha256 FROM models").fetchall()
     for row in rows:
         if row["state"] == "deleting":
-            lib._finish_delete(row["name"], lib.home.root / row["path"])
+            finish_delete(catalog, row["name"], home.root / row["path"])
             report.finished_deletes.append(row["name"])
     rows = [r for r in rows if r["state"] != "deleting"]
-    known = {(lib.home.root / r["path"]).resolve() for r in rows}
-    missing = {r["name"]: r for r in rows if not (lib.home.root / r["path"]).is_file()}
+    known = {(home.root / r["path"]).resolve() for r in rows}
+    missing = {r["name"]: r for r in rows if not (home.root / r["path"]).is_file()}
     now = time.time()
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
         if _TMP_RE.match(path.name):
@@ -65,16 +69,16 @@ def reconcile_library(lib: ModelLibrary, temp_age_s: float = 600.0) -> Reconcile
             continue
         if path.suffix != MODEL_SUFFIX or not path.is_file() or path.resolve() in known:
             continue
-        _adopt(lib, path, missing, report)
+        _adopt(home, path, missing, report)
     for name in missing:
-        with lib.catalog.transaction() as conn:
+        with catalog.transaction() as conn:
             conn.execute("DELETE FROM models WHERE name = ?", (name,))
         report.removed_rows.append(name)
     for row in rows:
-        path = lib.home.root / row["path"]
+        path = home.root / row["path"]
         if row["name"] not in missing and path.is_file() and path.stat().st_size != row["size_bytes"]:
             try:
-                lib.refresh(row["name"])
+                _catalogue(home, row["name"], path)
                 report.refreshed.append(row["name"])
             except SdaError as exc:
                 log.warning("could not refresh model %s: %s", row["name"], exc)
@@ -84,7 +88,14 @@ def reconcile_library(lib: ModelLibrary, temp_age_s: float = 600.0) -> Reconcile
     return report
 
 
-def _adopt(lib: ModelLibrary, path: Path, missing: dict[str, sqlite3.Row], report: ReconcileReport) -> None:
+def _catalogue(home: SdaHome, name: str, path: Path) -> None:
+    """Write the row of model ``name`` from its file's metadata, keeping the row's tags and description."""
+    summary = summarize_model(path)
+    with home.catalog.transaction() as conn:
+        upsert_row(conn, home.root, name, path, summary, None, None)
+
+
+def _adopt(home: SdaHome, path: Path, missing: dict[str, sqlite3.Row], report: ReconcileReport) -> None:
     """Catalogue an orphan file, re-pointing a vanished row with the same bytes if there is one."""
     name = path.name.removesuffix(MODEL_SUFFIX)
     try:
@@ -96,17 +107,15 @@ def _adopt(lib: ModelLibrary, path: Path, missing: dict[str, sqlite3.Row], repor
         return
     for old_name, row in list(missing.items()):
         if row["file_sha256"] == digest and old_name != name:
-            with lib.catalog.transaction() as conn:
+            with home.catalog.transaction() as conn:
                 conn.execute("UPDATE models SET name = ?, path = ?, updated = ? WHERE name = ?",
-                             (name, lib._rel(path), now_iso(), old_name))
+                             (name, relative_path(home.root, path), now_iso(), old_name))
                 conn.execute("UPDATE history SET model_name = ? WHERE model_name = ?", (name, old_name))
             del missing[old_name]
             report.repointed.append((old_name, name))
             return
     try:
-        summary = summarize_model(path)
-        with lib.catalog.transaction() as conn:
-            lib._upsert(conn, name, path, summary, None, None)
+        _catalogue(home, name, path)
         missing.pop(name, None)
         report.recatalogued.append(name)
     except SdaError as exc:

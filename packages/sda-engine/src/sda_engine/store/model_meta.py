@@ -1,10 +1,10 @@
 """Read what the catalogue needs to know about a ``.sda`` file, without loading its weights.
 
-Uses ``sda_models.model_file.read_metadata`` when it is available and otherwise reads the JSON
-stored under the safetensors header key ``sda``. Every field is read defensively: a file written
-by an older or newer sda still gets a catalogue row, with unknown fields left empty.
+Current-format files are read from the JSON stored under the safetensors header key ``sda`` (no torch);
+older formats go through ``sda_models.model_file.read_metadata``, which migrates them. Every field is read
+defensively: a file written by an older or newer sda still gets a catalogue row, with unknown fields left
+empty.
 """
-
 from __future__ import annotations
 
 import json
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sda_audio.dataset import file_sha256
+from safetensors import safe_open
+
 from sda_audio.errors import SdaError
+from sda_audio.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ class ModelSummary:
 
 def _header(path: Path) -> tuple[dict[str, str], list[str]]:
     """Raw safetensors header metadata and tensor names (no tensor data is read)."""
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="numpy") as handle:
             return dict(handle.metadata() or {}), list(handle.keys())
@@ -75,17 +75,12 @@ def read_model_metadata(path: Path) -> dict[str, Any]:
     version = _as_int(meta.get("format_version")) if isinstance(meta, dict) else None
     if version is not None and version >= CURRENT_FORMAT_VERSION:
         return meta
-    try:
-        from sda_models.model_file import read_metadata
-    except ImportError:
-        read_metadata = None
-    if read_metadata is not None:
-        migrated = read_metadata(path)
-        return dict(migrated) if isinstance(migrated, Mapping) else {}
-    if not isinstance(meta, dict):
-        raise SdaError("this file has no readable sda metadata", path=path,
-                       hint="give a .sda model file that sda wrote when it trained a model")
-    return meta
+    # imported here: sda_models.model_file imports torch (measured ~4 s), which listing and
+    # reconciling a library of current-format files never need
+    from sda_models.model_file import read_metadata
+
+    migrated = read_metadata(path)
+    return dict(migrated) if isinstance(migrated, Mapping) else {}
 
 
 def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
@@ -123,7 +118,8 @@ def _kind(meta: Mapping[str, Any]) -> str | None:
         for key in ("autoencoder", "autoencoder_config", "config"):
             section = meta.get(key)
             if isinstance(section, Mapping):
-                inner = section.get("autoencoder") if isinstance(section.get("autoencoder"), Mapping) else section
+                nested = section.get("autoencoder")
+                inner = nested if isinstance(nested, Mapping) else section
                 kind = inner.get("kind")
                 if kind is not None:
                     break

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sda_audio.errors import SdaError
+from sda_audio.names import validate_name
 from sda_engine.generate.request import FIELDS, GenerationRequest, fold_controls, migrate_legacy
 from sda_engine.store.catalogue import now_iso
 from sda_engine.store.home import SdaHome
@@ -26,12 +27,9 @@ ALLOWED_KEYS: tuple[str, ...] = tuple(sorted(FIELDS))
 
 
 def validate_preset_name(name: str) -> str:
-    """Preset names are free text (spaces allowed), 1-80 characters, no control characters."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 80 or name != name.strip() \
-            or any(ord(ch) < 32 for ch in name):
-        raise SdaError(f"{name!r} is not a usable preset name",
-                       hint="use 1-80 characters without leading/trailing spaces or control characters")
-    return name
+    """Preset names follow sda's one name rule (:func:`sda_audio.names.validate_name`): no path separators,
+    no leading dot or dash, no ``..``, no control characters, not padded; returned normalised (NFC)."""
+    return validate_name(name, "preset")
 
 
 def validate_params(params: Mapping[str, Any], legacy: bool = False) -> dict[str, Any]:
@@ -119,7 +117,7 @@ class PresetStore:
     def save(self, name: str, params: Mapping[str, Any], model: str | None = None,
              overwrite: bool = False) -> Preset:
         """Save ``params`` as preset ``name`` (global when ``model`` is ``None``)."""
-        validate_preset_name(name)
+        name = validate_preset_name(name)
         clean = validate_params(params)
         now = now_iso()
         with self.catalog.transaction() as conn:
@@ -136,6 +134,7 @@ class PresetStore:
                 conn.execute("INSERT INTO presets (name, model_name, params_json, created, updated) "
                              "VALUES (?, ?, ?, ?, ?)", (name, model, json.dumps(clean), now, now))
             row = self._find(conn, name, model)
+        assert row is not None  # written in this transaction
         log.info("saved preset %s (%s)", name, model or "global")
         return Preset.from_row(row)
 
@@ -174,7 +173,7 @@ class PresetStore:
 
     def rename(self, old: str, new: str, model: str | None = None) -> Preset:
         """Rename preset ``old`` of ``model`` (or global) to ``new``."""
-        validate_preset_name(new)
+        new = validate_preset_name(new)
         with self.catalog.transaction() as conn:
             row = self._find(conn, old, model)
             if row is None:
@@ -184,6 +183,7 @@ class PresetStore:
                 raise SdaError(f"a preset named {new!r} already exists", hint="choose another name")
             conn.execute("UPDATE presets SET name = ?, updated = ? WHERE id = ?", (new, now_iso(), row["id"]))
             row = self._find(conn, new, model)
+        assert row is not None  # renamed in this transaction
         return Preset.from_row(row)
 
     def delete(self, name: str, model: str | None = None) -> Preset:

@@ -1,4 +1,5 @@
-"""The autoencoder stage: model, optimizer, step, validation, health warnings, previews, checkpoint state."""
+"""The autoencoder stage: model, optimizer, step, validation, health warnings, previews; its state is
+registered with :class:`~sda_engine.train.stage.TorchStage`, which checkpoints and restores it."""
 
 from __future__ import annotations
 
@@ -7,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from sda_audio.atomic import atomic_path
 from sda_engine.store.home import SdaHome
-from sda_engine.train.checkpoints import (
-    Checkpoint,
-    capture_module_extras,
-    capture_rng,
-    restore_module_extras,
-    restore_rng,
-)
+from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import SAMPLE_RATE, TrainingData, load_mono
-from sda_engine.train.stages import StageHooks
+from sda_engine.train.stage import SavedTensorsPart, TorchStage
+from sda_models.attributes import mel_attributes
+from sda_models.autoencoder import build_autoencoder
+from sda_models.mel import LogMel
+from sda_models.normalization import MelStats
+from sda_models.training import eval_step, lr_at, make_optimizer, train_step
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ MAX_VAL_WINDOWS = 16
 
 def write_preview(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write a mono float preview as 16-bit WAV, atomically."""
-    import soundfile as sf
-
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 0.99:
         audio = audio * (0.99 / peak)
@@ -39,8 +38,12 @@ def write_preview(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE)
     return path
 
 
-class AutoencoderStage:
-    """Everything the autoencoder stage needs; :meth:`hooks` plugs it into :func:`run_stage`.
+class AutoencoderStage(TorchStage):
+    """Everything the autoencoder stage needs (a :class:`~sda_engine.train.stage.Stage` for the loop).
+
+    Registered state: the model's weights with their generators and reservoirs, the optimizer, the torch and
+    sampler RNG, the normalisation statistics (read back by the constructor) and the warnings already given;
+    the model's weights are its best state.
 
     Args:
         cfg / tr: autoencoder and training configs.
@@ -54,11 +57,7 @@ class AutoencoderStage:
 
     def __init__(self, cfg: Any, tr: Any, data: TrainingData, device: torch.device, home: SdaHome, name: str,
                  growing: Any = None, ckpt: Checkpoint | None = None, vocoder: Any = None) -> None:
-        from sda_models.autoencoder import build_autoencoder
-        from sda_models.mel import LogMel
-        from sda_models.normalization import MelStats
-        from sda_models.training import make_optimizer
-
+        super().__init__()
         self.cfg, self.tr, self.data, self.device = cfg, tr, data, device
         self.home, self.name, self.vocoder = home, name, vocoder
         self.mel_cpu = LogMel()
@@ -76,8 +75,16 @@ class AutoencoderStage:
         self.optimizer = make_optimizer(self.model, tr)
         val = data.validation_waves(MAX_VAL_WINDOWS)
         self.val_x, self.val_attrs = self.prepare(val) if val.shape[0] else (None, None)
-        self.step = 0
         self._warned: set[str] = set()
+        self.register_stateful("autoencoder", self.model, extras=True)
+        self.register_best_state("autoencoder")
+        self.register_stateful("optim.autoencoder", self.optimizer)
+        self.register_rng(data.generator)
+        self.register_part("stats", SavedTensorsPart(lambda: self.stats.to_tensors(STATS_PREFIX)))
+        self.register_meta("warned.autoencoder", lambda: sorted(self._warned), self._set_warned)
+
+    def _set_warned(self, keys: list[str]) -> None:
+        self._warned = set(keys)
 
     # -- helpers -----------------------------------------------------------------------------
     def mel_norm(self, waves: torch.Tensor) -> torch.Tensor:
@@ -93,8 +100,6 @@ class AutoencoderStage:
 
     def attributes(self, log_mel: torch.Tensor) -> torch.Tensor | None:
         """The regularised attributes ``(B, n)`` of windows' log-mels, or ``None`` when regularisation is off."""
-        from sda_models.attributes import mel_attributes
-
         if not self.cfg.regularised:
             return None
         return mel_attributes(log_mel, self.cfg.attributes, self.mel.config)
@@ -124,10 +129,8 @@ class AutoencoderStage:
             self.model.train(was)
         return float(np.mean(errors)) if errors else float("nan")
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- the stage ---------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
-        from sda_models.training import lr_at, train_step
-
         self.step = step
         waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
         x, attrs = self.prepare(waves)
@@ -143,8 +146,6 @@ class AutoencoderStage:
         return metrics
 
     def evaluate(self) -> dict[str, float] | None:
-        from sda_models.training import eval_step
-
         if self.val_x is None:
             return None
         m = eval_step(self.model, self.val_x, self.cfg, self.step, attributes=self.val_attrs)
@@ -192,36 +193,6 @@ class AutoencoderStage:
         path = self.home.previews_dir / self.name / f"autoencoder-step{step:07d}.wav"
         return str(write_preview(path, np.asarray(audio, np.float32)))
 
-    def save(self, ckpt: Checkpoint) -> None:
-        ckpt.put_module("autoencoder", self.model)
-        capture_module_extras(ckpt, "autoencoder", self.model)
-        ckpt.put_state("optim.autoencoder", self.optimizer.state_dict())
-        capture_rng(ckpt, self.data.generator)
-        ckpt.tensors.update(self.stats.to_tensors(STATS_PREFIX))
-        ckpt.meta["warned.autoencoder"] = sorted(self._warned)
-
-    def load(self, ckpt: Checkpoint) -> None:
-        self.load_weights(ckpt)
-        self.optimizer.load_state_dict(ckpt.get_state("optim.autoencoder"))
-        restore_rng(ckpt, self.data.generator)
-        self._warned = set(ckpt.meta.get("warned.autoencoder", []))
-        self.step = ckpt.step
-
     def load_weights(self, ckpt: Checkpoint) -> None:
-        self.model.load_state_dict(ckpt.module_state("autoencoder"))
-        restore_module_extras(ckpt, "autoencoder", self.model)
-
-    def snapshot_best(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu").clone() for k, v in self.model.state_dict().items()}
-
-    def restore_best(self, snapshot: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(snapshot)
-
-    def current_lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    def hooks(self) -> StageHooks:
-        return StageHooks(train_step=self.train_step, evaluate=self.evaluate, save=self.save, load=self.load,
-                          snapshot_best=self.snapshot_best, restore_best=self.restore_best,
-                          current_lr=self.current_lr, health=self.health, preview=self.preview,
-                          after_eval=self.after_eval)
+        """Restore the model's weights (and generators, reservoirs) alone, e.g. from a prior-stage checkpoint."""
+        self.load_modules(ckpt)

@@ -276,4 +276,4 @@ def restore_module_extras(ckpt: Checkpoint, part: str, module: torch.nn.Module) 
         if key in ckpt.tensors and isinstance(gen, torch.Generator):
             gen.set_state(ckpt.tensors[key])
         if name in ints and isinstance(getattr(sub, "_write_pos", None), int):
-            sub._write_pos = int(ints[name])
+            sub._write_pos = int(ints[name])  # pyright: ignore[reportArgumentType]  (a plain int attribute)

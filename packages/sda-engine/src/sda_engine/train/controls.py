@@ -1,8 +1,5 @@
-"""Fitting the musical controls of a model that already exists (``sda controls fit``, the GUI's button).
-
-A newly trained model gets its controls in ``sda train`` (:func:`sda_engine.train.finishing.fit_controls_for`);
-this is the same fit for a model in the library (or a ``.sda`` file), written back atomically.
-"""
+"""Fitting the eight musical controls: of a just-trained model (sub-job ``train.control`` of ``sda train``)
+and of a model that already exists (``sda controls fit``, the GUI's button), written back atomically."""
 
 from __future__ import annotations
 
@@ -10,16 +7,47 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sda_audio.errors import SdaError
-from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
+import torch
+
+from sda_audio.dataset import list_audio_files
+from sda_audio.errors import Cancelled, SdaError
+from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_control.fit import attach_controls, fit_controls
+from sda_engine.generate.session import resolve_model
 from sda_engine.store.home import SdaHome
+from sda_engine.store.library import ModelLibrary
+from sda_engine.store.locks import model_lock
+from sda_models.model_file import ModelBundle, load_model, save_model
+
+CONTROL_JOB = "train.control"
+
+ControlSection = tuple[dict[str, torch.Tensor], dict[str, Any]]
+"""``(control tensors, control config)``: the ``control.*`` section of a model file."""
+
+
+def fit_controls_for(bundle: ModelBundle, files: Sequence[str | Path], on_event: ProgressCallback,
+                     cancel: CancelToken | None) -> ControlSection | None:
+    """Fit the musical controls of a just-trained model (``bundle``) on its training files (sub-job
+    ``train.control``).
+
+    Returns the control section, or ``None`` with a warning when the fit is impossible (e.g. no file long
+    enough): the model is saved either way, and ``sda controls fit`` can try again.
+    """
+    try:
+        tensors, config, report = fit_controls(bundle, list(files), on_event=on_event, cancel=cancel)
+    except Cancelled:
+        raise
+    except SdaError as exc:
+        on_event(ProgressEvent(CONTROL_JOB, "warning", message=f"the musical controls could not be fitted: {exc}"))
+        return None
+    on_event(ProgressEvent(CONTROL_JOB, "info", message="musical controls:\n" + report.to_text(),
+                           data={"report": report.to_dict()}))
+    return tensors, config
 
 
 def training_files(metadata: dict[str, Any], data: str | Path | Sequence[str | Path] | None = None) -> list[Path]:
     """The recordings to fit on: ``data`` (a folder or files) when given, else the training files the model
     recorded (all must still be on disk)."""
-    from sda_audio.dataset import list_audio_files
-
     if data is not None:
         files = [Path(p) for p in list_audio_files(data)]
         if not files:
@@ -42,28 +70,32 @@ def fit_model_controls(model: str | Path, home: SdaHome | str | Path | None = No
     """Fit the eight musical controls of ``model`` (library name or ``.sda`` path) and store them in its file.
 
     Returns ``(model file, report)`` (:class:`sda_control.fit.ControlFitReport`). A library model's file is
-    replaced atomically through the library (re-catalogued); a loose ``.sda`` file is rewritten atomically.
-    Events: job ``train.control``.
+    replaced atomically through the library (re-catalogued) while its lock is held (a model being trained
+    by another job is refused); a loose ``.sda`` file is rewritten atomically. Events: job ``train.control``.
     """
-    from sda_control.fit import attach_controls, fit_controls
-    from sda_engine.generate.session import resolve_model
-    from sda_engine.store.library import ModelLibrary
-    from sda_models.model_file import load_model, save_model
-
     home = home if isinstance(home, SdaHome) else SdaHome(home)
     path, name = resolve_model(model, home)
+    library = ModelLibrary(home, reconcile=False)
+    in_library = library.exists(name) and Path(library.resolve(name)).resolve() == path.resolve()
+    if not in_library:
+        return _fit_and_write(path, None, library, data, on_event, cancel, config)
+    with model_lock(home, name, job="fitted with its musical controls"):
+        return _fit_and_write(path, name, library, data, on_event, cancel, config)
+
+
+def _fit_and_write(path: Path, name: str | None, library: ModelLibrary, data: Any, on_event: ProgressCallback,
+                   cancel: CancelToken | None, config: Any) -> tuple[Path, Any]:
     bundle = load_model(path, device="cpu")
     files = training_files(bundle.metadata, data)
     tensors, control_config, report = fit_controls(bundle, files, on_event=on_event, cancel=cancel, config=config)
     attach_controls(bundle, tensors, control_config)
-    library = ModelLibrary(home, reconcile=False)
-    if library.exists(name) and Path(library.resolve(name)).resolve() == path.resolve():
-        staging = path.with_name(f".{path.stem}.controls.tmp")
-        try:
-            save_model(staging, bundle)
-            path = Path(library.update_model(name, staging, move=True).path)
-        finally:
-            staging.unlink(missing_ok=True)
-    else:
+    if name is None:
         save_model(path, bundle)
+        return path, report
+    staging = path.with_name(f".{path.stem}.controls.tmp")
+    try:
+        save_model(staging, bundle)
+        path = Path(library.update_model(name, staging, move=True).path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path, report

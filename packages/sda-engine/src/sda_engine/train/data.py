@@ -175,8 +175,9 @@ class TrainingData:
             max_off = len(samples) - self.segment_samples
             off = int(torch.randint(0, max_off + 1, (1,), generator=g).item()) if max_off > 0 else 0
             seg = torch.from_numpy(samples[off: off + self.segment_samples].copy())
-            if augment and self.augment is not None:
-                seg = self.augment(seg.unsqueeze(0), SAMPLE_RATE, g).reshape(-1)
+            augmenter = self.augment
+            if augment and augmenter is not None:
+                seg = augmenter(seg.unsqueeze(0), SAMPLE_RATE, g).reshape(-1)
                 seg = _fit(seg, self.segment_samples)
             out[b] = seg
         return out

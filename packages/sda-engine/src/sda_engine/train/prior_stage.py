@@ -1,4 +1,5 @@
-"""The prior stage (RVQ models): code extraction with the frozen autoencoder, prior training, memorisation."""
+"""The prior stage (RVQ models): code extraction with the frozen autoencoder, prior training, memorisation;
+its state is registered with :class:`~sda_engine.train.stage.TorchStage`, which checkpoints and restores it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import torch
 
 from sda_engine.store.home import SdaHome
 from sda_engine.train.autoencoder_stage import STATS_PREFIX, AutoencoderStage, write_preview
-from sda_engine.train.checkpoints import Checkpoint, capture_rng, restore_rng
+from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import TrainingData
-from sda_engine.train.stages import StageHooks
+from sda_engine.train.stage import ModulePart, SavedTensorsPart, SaveOnlyPart, TorchStage
+from sda_models.device import cpu_generator
 from sda_models.mel import MelConfig
+from sda_models.memorisation import MemorisationMonitor
+from sda_models.prior import CodePrior, evaluate_prior, prior_train_step, random_code_windows, sample
+from sda_models.training import lr_at
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,12 @@ def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[
     return out
 
 
-class PriorStage:
-    """The code prior's training stage; :meth:`hooks` plugs it into :func:`run_stage`.
+class PriorStage(TorchStage):
+    """The code prior's training stage (a :class:`~sda_engine.train.stage.Stage` for the loop).
+
+    Registered state: the prior's weights (its best state), the optimizer, the torch and sampler RNG and the
+    memorisation monitor; the frozen autoencoder's weights and statistics are written too (the constructor
+    reads them back before it extracts the codes).
 
     Args:
         cfg / tr: prior and training configs (``tr.segment_frames`` mel frames per window).
@@ -60,9 +69,7 @@ class PriorStage:
 
     def __init__(self, cfg: Any, tr: Any, ae: AutoencoderStage, data: TrainingData, device: torch.device,
                  home: SdaHome, name: str, ckpt: Checkpoint | None = None, init_prior: Any = None) -> None:
-        from sda_models.memorisation import MemorisationMonitor
-        from sda_models.prior import CodePrior
-
+        super().__init__()
         self.cfg, self.tr, self.ae, self.data, self.device = cfg, tr, ae, data, device
         self.home, self.name = home, name
         if ckpt is not None and ckpt.stage == "prior":
@@ -79,8 +86,17 @@ class PriorStage:
                                            weight_decay=tr.weight_decay)
         self.val_batch = self._val_windows()
         self.monitor = MemorisationMonitor()
-        self.step = 0
         self._last_train_ppl = math.inf
+        self.register_part("autoencoder", SaveOnlyPart(ModulePart("autoencoder", ae.model)))
+        self.register_stateful("prior", self.prior)
+        self.register_best_state("prior")
+        self.register_stateful("optim.prior", self.optimizer)
+        self.register_rng(data.generator)
+        self.register_part("stats", SavedTensorsPart(lambda: ae.stats.to_tensors(STATS_PREFIX)))
+        self.register_meta("memorisation", lambda: self.monitor.to_dict(), self._set_monitor)
+
+    def _set_monitor(self, state: dict[str, Any]) -> None:
+        self.monitor = MemorisationMonitor.from_dict(state)
 
     def _val_windows(self) -> torch.Tensor | None:
         wins = []
@@ -94,9 +110,6 @@ class PriorStage:
         return torch.stack(wins).to(self.device) if wins else None
 
     def train_step(self, step: int) -> dict[str, float]:
-        from sda_models.prior import prior_train_step, random_code_windows
-        from sda_models.training import lr_at
-
         self.step = step
         batch = random_code_windows(self.train_codes, self.tr.batch_size, self.window, self.data.generator)
         for group in self.optimizer.param_groups:
@@ -106,8 +119,6 @@ class PriorStage:
         return stats
 
     def evaluate(self) -> dict[str, float] | None:
-        from sda_models.prior import evaluate_prior
-
         if self.val_batch is None:
             return None
         m = evaluate_prior(self.prior, self.val_batch)
@@ -121,9 +132,6 @@ class PriorStage:
 
     @torch.no_grad()
     def preview(self, step: int) -> str | None:
-        from sda_models.device import cpu_generator
-        from sda_models.prior import sample
-
         if self.ae.vocoder is None:
             return None
         codes = sample(self.prior, self.window * 2, cpu_generator(step))
@@ -137,35 +145,3 @@ class PriorStage:
         audio = self.ae.vocoder.synthesize(mel)
         path = self.home.previews_dir / self.name / f"prior-step{step:07d}.wav"
         return str(write_preview(path, np.asarray(audio, np.float32)))
-
-    def save(self, ckpt: Checkpoint) -> None:
-        ckpt.put_module("autoencoder", self.ae.model)
-        ckpt.put_module("prior", self.prior)
-        ckpt.put_state("optim.prior", self.optimizer.state_dict())
-        capture_rng(ckpt, self.data.generator)
-        ckpt.tensors.update(self.ae.stats.to_tensors(STATS_PREFIX))
-        ckpt.meta["memorisation"] = self.monitor.to_dict()
-
-    def load(self, ckpt: Checkpoint) -> None:
-        from sda_models.memorisation import MemorisationMonitor
-
-        self.prior.load_state_dict(ckpt.module_state("prior"))
-        self.optimizer.load_state_dict(ckpt.get_state("optim.prior"))
-        restore_rng(ckpt, self.data.generator)
-        if "memorisation" in ckpt.meta:
-            self.monitor = MemorisationMonitor.from_dict(ckpt.meta["memorisation"])
-        self.step = ckpt.step
-
-    def snapshot_best(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu").clone() for k, v in self.prior.state_dict().items()}
-
-    def restore_best(self, snapshot: dict[str, torch.Tensor]) -> None:
-        self.prior.load_state_dict(snapshot)
-
-    def current_lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    def hooks(self) -> StageHooks:
-        return StageHooks(train_step=self.train_step, evaluate=self.evaluate, save=self.save, load=self.load,
-                          snapshot_best=self.snapshot_best, restore_best=self.restore_best,
-                          current_lr=self.current_lr, preview=self.preview, after_eval=self.after_eval)

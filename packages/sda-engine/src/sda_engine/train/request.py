@@ -1,10 +1,11 @@
-"""What a training run was asked to do, resolved: files, model size, configs, budgets, lineage.
+"""What a training run will do, resolved: the model, files, size, configs, budget and its split, lineage.
 
-:func:`sda_engine.train.trainer.plan_training` turns the caller's arguments into a :class:`TrainRequest`;
-:func:`sda_engine.train.trainer.train_model` runs it. The request is stored in every training checkpoint
-(``meta["request"]``), so a resumed run continues with exactly the settings it was started with.
+:func:`sda_engine.train.planner.plan` turns :class:`~sda_engine.train.options.TrainOptions` into a
+:class:`TrainRequest`; :func:`sda_engine.train.trainer.run` runs it. The request is stored in every training
+checkpoint (``meta["request"]``), so a resumed run continues with exactly the settings it was started with.
 Checkpoints written before this type existed kept an untyped ``meta["setup"]`` dict whose size was
-called ``preset``; :meth:`TrainRequest.from_checkpoint_meta` reads both.
+called ``preset``; :meth:`TrainRequest.from_checkpoint_meta` reads both (and version 1 requests, which had
+no model name, device, run flags or budget split).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sda_audio.errors import SdaError
-from sda_models.configs import AutoencoderConfig, PriorConfig, TrainingConfig
+from sda_engine.train.budget import split_budget
+from sda_engine.train.options import KINDS
+from sda_models.configs import SIZES, AutoencoderConfig, PriorConfig, TrainingConfig
 
-KINDS = ("rvq", "vae")
-SIZES = ("tiny", "small", "full")
-"""Model sizes (``auto`` is resolved to one of these before a request exists)."""
-REQUEST_VERSION = 1
+REQUEST_VERSION = 2
+_SPLIT_INPUTS = {"files", "size", "prior", "max_minutes", "vocoder_minutes", "vocoder_steps", "fit_controls"}
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,17 @@ class TrainRequest:
         prior / prior_training: the code prior's (RVQ only; ``None`` for a VAE).
         old_files: growing only - the files the existing model was trained on (replayed).
         patience: evaluations without a better validation loss before early stopping.
-        max_minutes: training-time budget of the model stages (60 % autoencoder / 40 % prior), counted
-            across resumes; ``None``: the step counts alone.
+        max_minutes: wall-clock budget of the whole job, counted across resumes; ``None``: the step counts
+            alone. ``budget`` is its planned split, seconds per part (:func:`~sda_engine.train.budget.split_budget`).
         vocoder_minutes / vocoder_steps: train a per-model HiFi-GAN for that long (``0`` / ``None``: no).
         grown_from: growing only - the sha256 of the model file that was grown.
         lineage: the lineage id shared by a model and the models grown from it (``None``: a new one).
         fit_controls: fit the eight musical controls after the model stages (:mod:`sda_control.fit`).
+        name: the model's library name (``""`` in a request read from a version-1 checkpoint until the
+            resuming run names it).
+        device: where it trains (``cpu``, ``cuda``, ``mps``, as resolved by the plan).
+        resume: continue from the newest checkpoint of ``name``; overwrite: replace a library model of the
+            same name.
     """
 
     files: tuple[str, ...]
@@ -60,10 +66,19 @@ class TrainRequest:
     grown_from: str | None = None
     lineage: str | None = None
     fit_controls: bool = True
+    name: str = ""
+    device: str = "cpu"
+    resume: bool = False
+    overwrite: bool = False
+    budget: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(str(f) for f in self.files))
         object.__setattr__(self, "old_files", tuple(str(f) for f in self.old_files))
+        budget = self.budget.items() if isinstance(self.budget, dict) else self.budget
+        object.__setattr__(self, "budget", tuple((str(k), float(v)) for k, v in budget))
+        if not self.name and self.resume:
+            raise SdaError("a resumed run needs the model's name", hint="name the model to resume")
         if not self.files:
             raise SdaError("a training request needs at least one audio file", hint="add recordings to train on")
         if self.kind not in KINDS:
@@ -72,16 +87,26 @@ class TrainRequest:
             raise SdaError(f"unknown model size '{self.size}'", hint="use tiny, small, full or auto")
         if self.autoencoder.kind != self.kind:
             raise SdaError(f"the autoencoder config is a {self.autoencoder.kind} but the request is for a "
-                           f"{self.kind} model", hint="build the request with plan_training")
+                           f"{self.kind} model", hint="build the request with plan()")
         if (self.prior is None) != (self.prior_training is None):
             raise SdaError("a code prior needs both its config and its training config",
-                           hint="build the request with plan_training")
+                           hint="build the request with plan()")
         if self.patience < 1:
             raise SdaError(f"patience must be at least 1 evaluation, got {self.patience}", hint="use 1 or more")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise SdaError(f"cannot train for {self.max_minutes} minutes", hint="give a positive number of minutes")
         if self.vocoder_minutes < 0 or (self.vocoder_steps is not None and self.vocoder_steps < 1):
             raise SdaError("the vocoder budget must be positive", hint="give positive minutes or steps, or none")
+        if self.max_minutes is None:
+            object.__setattr__(self, "budget", ())
+        elif not self.budget:  # the plan's split (a stored request keeps the split it was planned with)
+            object.__setattr__(self, "budget", split_budget(self))
+
+    @property
+    def budget_split(self) -> dict[str, float]:
+        """The planned split of the job's time budget, seconds per part in the order they run (``{}``: no
+        budget)."""
+        return dict(self.budget)
 
     @property
     def regularise_controls(self) -> bool:
@@ -106,6 +131,9 @@ class TrainRequest:
         return tuple(out)
 
     def replace(self, **changes: Any) -> TrainRequest:
+        """A copy with ``changes``; a change to what the budget covers re-plans its split."""
+        if "budget" not in changes and set(changes) & _SPLIT_INPUTS:
+            changes["budget"] = ()
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,11 +147,14 @@ class TrainRequest:
             "patience": self.patience, "max_minutes": self.max_minutes,
             "vocoder_minutes": self.vocoder_minutes, "vocoder_steps": self.vocoder_steps,
             "grown_from": self.grown_from, "lineage": self.lineage, "fit_controls": self.fit_controls,
+            "name": self.name, "device": self.device, "resume": self.resume, "overwrite": self.overwrite,
+            "budget": self.budget_split,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainRequest:
-        """Read :meth:`to_dict`'s output, or an old checkpoint's ``setup`` dict (``preset`` = size)."""
+        """Read :meth:`to_dict`'s output (this version or version 1), or an old checkpoint's ``setup`` dict
+        (``preset`` = size). A request with a budget but no split gets the plan's split."""
         data = dict(data)
         version = int(data.pop("version", REQUEST_VERSION))
         if version > REQUEST_VERSION:
@@ -153,6 +184,9 @@ class TrainRequest:
                 vocoder_steps=int(data["vocoder_steps"]) if data.get("vocoder_steps") else None,
                 grown_from=data.get("grown_from"), lineage=data.get("lineage"),
                 fit_controls=bool(data.get("fit_controls", True)),
+                name=str(data.get("name") or ""), device=str(data.get("device") or "cpu"),
+                resume=bool(data.get("resume", False)), overwrite=bool(data.get("overwrite", False)),
+                budget=tuple((data.get("budget") or {}).items()),
             )
         except KeyError as exc:
             raise SdaError(f"the training request lacks {exc}", hint="train from scratch", action="restart") from exc

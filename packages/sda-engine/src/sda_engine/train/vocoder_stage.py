@@ -1,10 +1,10 @@
-"""The per-model HiFi-GAN vocoder stage: hooks that plug the HiFi-GAN trainer into the one training loop.
+"""The per-model HiFi-GAN vocoder stage: the HiFi-GAN trainer as a :class:`~sda_engine.train.stage.Stage`.
 
-:func:`sda_engine.train.stages.run_stage` runs it (job ``train.vocoder``) like every other stage: ``start``,
+:func:`sda_engine.train.loop.run_stage` runs it (job ``train.vocoder``) like every other stage: ``start``,
 ``info`` (resuming), ``progress`` (the step's losses with ``loss`` = the generator loss, ``lr``,
 ``eta_seconds``, ``steps_per_second``, ``elapsed_minutes``), ``warning`` (non-finite loss), ``checkpoint``
 and ``done``. There is no validation inside the loop: the trained vocoder is checked against the
-Griffin-Lim floor afterwards (:func:`sda_engine.train.finishing.vocoder_validation`).
+Griffin-Lim floor afterwards (:func:`sda_engine.train.vocoder.vocoder_validation`).
 
 A checkpoint (stage ``vocoder``) holds the :class:`~sda_models.vocoders.hifigan_training.HifiGanTrainer`
 state (weights, optimiser moments, schedulers, augmentation RNG: tensors ``trainer.*`` + JSON ``trainer``),
@@ -25,10 +25,11 @@ import torch
 
 from sda_audio.errors import SdaError
 from sda_audio.progress import ProgressCallback, ignore_events
-from sda_engine.train.checkpoints import Checkpoint, capture_rng, restore_rng
+from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import TrainingData
-from sda_engine.train.stages import StageHooks, StagePlan
-from sda_models.mel import MelConfig
+from sda_engine.train.loop import StagePlan
+from sda_engine.train.stage import TorchStage
+from sda_models.mel import LogMel, MelConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,45 +47,84 @@ class VocoderPlan:
     Attributes:
         minutes: training-time budget, counted across resumes (``None``: ``max_steps`` alone).
         max_steps: stop after this many steps in total (``None``: the time budget alone).
-        batch_size / segment_samples: batch shape ``(batch_size, segment_samples)``.
+        batch_size / segment_samples: batch shape ``(batch_size, segment_samples)`` (segments are at most as
+            long as the data's windows).
         log_every: ``progress`` event interval; checkpoint_every: checkpoint interval (steps).
+        deadline: when the job's time budget ends (``time.monotonic()``; ``None``: no whole-job budget).
     """
 
-    minutes: float | None
+    minutes: float | None = 10.0
     max_steps: int | None = None
     batch_size: int = 4
     segment_samples: int = 16384
     log_every: int = 10
     checkpoint_every: int = 100
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.minutes is None and self.max_steps is None:
+            raise SdaError("the vocoder training has no limit", hint="give a number of minutes or of steps")
+        if self.minutes is not None and not self.minutes > 0:
+            raise SdaError(f"cannot train a vocoder for {self.minutes} minutes",
+                           hint="give a positive number of minutes")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise SdaError(f"cannot train a vocoder for {self.max_steps} steps", hint="give a positive number of steps")
+        object.__setattr__(self, "log_every", max(1, int(self.log_every)))
+        object.__setattr__(self, "checkpoint_every", max(1, int(self.checkpoint_every)))
+
+    def replace(self, **changes: Any) -> VocoderPlan:
+        return dataclasses.replace(self, **changes)
 
     def stage_plan(self) -> StagePlan:
-        """The plan :func:`~sda_engine.train.stages.run_stage` runs (a finished run given more budget trains on)."""
-        return StagePlan(STAGE, JOB, self.max_steps, log_every=max(1, self.log_every), eval_every=0,
-                         checkpoint_every=max(1, self.checkpoint_every),
+        """The plan :func:`~sda_engine.train.loop.run_stage` runs (a finished run given more budget trains on)."""
+        return StagePlan(STAGE, JOB, self.max_steps, log_every=self.log_every, eval_every=0,
+                         checkpoint_every=self.checkpoint_every,
                          budget_seconds=self.minutes * 60.0 if self.minutes is not None else None,
-                         continue_finished=True, title="the model's own HiFi-GAN vocoder")
+                         continue_finished=True, title="the model's own HiFi-GAN vocoder", deadline=self.deadline)
 
 
-class VocoderStage:
-    """A ``HifiGanTrainer`` on segments of ``data``; :meth:`hooks` plugs it into :func:`run_stage`."""
+class TrainerPart:
+    """The HiFi-GAN trainer's state (weights, optimiser moments, schedulers, augmentation RNG): tensors
+    ``trainer.*`` and JSON ``meta["trainer"]``."""
+
+    HEAD = "trainer."
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def save(self, ckpt: Checkpoint) -> None:
+        tensors, meta = self.trainer.state_dict()
+        ckpt.tensors.update({f"{self.HEAD}{k}": v for k, v in tensors.items()})
+        ckpt.meta["trainer"] = meta
+
+    def load(self, ckpt: Checkpoint) -> None:
+        head = self.HEAD
+        self.trainer.load_state_dict({k[len(head):]: v for k, v in ckpt.tensors.items() if k.startswith(head)},
+                                     ckpt.meta["trainer"])
+
+
+class VocoderStage(TorchStage):
+    """A ``HifiGanTrainer`` on segments of ``data`` (a :class:`~sda_engine.train.stage.Stage` for the loop).
+
+    Registered state: the trainer, the torch and sampler RNG, and the batch shape (a checkpoint made with
+    another shape is refused). There is no validation inside the loop.
+    """
 
     def __init__(self, trainer: Any, data: TrainingData, plan: VocoderPlan) -> None:
-        from sda_models.mel import LogMel
-
+        super().__init__()
         self.trainer, self.data, self.plan = trainer, data, plan
         self.mel = LogMel().to(trainer.device)
+        self.register_part("trainer", TrainerPart(trainer))
+        self.register_rng(data.generator)
+        self.register_meta("batch_size", lambda: plan.batch_size, lambda value: None)
+        self.register_meta("segment_samples", lambda: plan.segment_samples, lambda value: None)
 
     def train_step(self, step: int) -> dict[str, float]:
+        self.step = step
         waves, log_mel = draw_batch(self.data, self.plan, self.mel, self.trainer.device)
         metrics = {k: float(v) for k, v in self.trainer.step(waves, log_mel).items()}
         metrics["loss"] = metrics.get("loss_g", float("nan"))
         return metrics
-
-    def save(self, ckpt: Checkpoint) -> None:
-        tensors, meta = self.trainer.state_dict()
-        ckpt.tensors.update({f"trainer.{k}": v for k, v in tensors.items()})
-        capture_rng(ckpt, self.data.generator)
-        ckpt.meta.update(trainer=meta, batch_size=self.plan.batch_size, segment_samples=self.plan.segment_samples)
 
     def load(self, ckpt: Checkpoint) -> None:
         if ckpt.stage != STAGE or "trainer" not in ckpt.meta:
@@ -97,13 +137,7 @@ class VocoderStage:
             raise SdaError(f"this vocoder checkpoint was made with batches of {shape[0]} x {shape[1]} samples",
                            path=ckpt.path, hint="continue it with the same settings, or start the vocoder afresh",
                            action="restart")
-        head = "trainer."
-        self.trainer.load_state_dict({k[len(head):]: v for k, v in ckpt.tensors.items() if k.startswith(head)},
-                                     ckpt.meta["trainer"])
-        restore_rng(ckpt, self.data.generator)
-
-    def hooks(self) -> StageHooks:
-        return StageHooks(train_step=self.train_step, save=self.save, load=self.load)
+        super().load(ckpt)
 
 
 def vocoder_training_data(files: Any, seed: int, on_event: ProgressCallback = ignore_events,

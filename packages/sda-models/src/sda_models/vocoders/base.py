@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sda_models.mel import MelConfig
+
 
 @dataclass(frozen=True)
 class VocoderChoice:
@@ -26,7 +28,7 @@ class Vocoder(abc.ABC):
     """
 
     name: str = "vocoder"
-    sample_rate: int = 44100
+    sample_rate: int = MelConfig().sampling_rate
     hop_length: int = 512
 
     @abc.abstractmethod

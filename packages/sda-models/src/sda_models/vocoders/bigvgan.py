@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sda_models.mel import MelConfig
 
 HF_REPO_ID = "nvidia/bigvgan_v2_44khz_128band_512x"
 AA_KERNEL_SIZE = 12  # Activation1d up/down filter taps in BigVGAN v2
@@ -47,7 +49,7 @@ class BigVGANConfig:
     snake_logscale: bool = True
     use_tanh_at_final: bool = False
     use_bias_at_final: bool = False
-    sampling_rate: int = 44100
+    sampling_rate: int = MelConfig().sampling_rate  # the checkpoint's rate: MelConfig is its mel definition
 
     def __post_init__(self) -> None:
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
@@ -124,6 +126,8 @@ def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> 
 class UpSample1d(nn.Module):
     """Zero-stuffing x``ratio`` upsampler followed by the Kaiser-sinc low-pass. ``(B, C, T) -> (B, C, rT)``."""
 
+    filter: torch.Tensor  # buffer (registered in __init__), declared for type checkers
+
     def __init__(self, ratio: int = 2, kernel_size: int = AA_KERNEL_SIZE) -> None:
         super().__init__()
         self.ratio = ratio
@@ -141,6 +145,8 @@ class UpSample1d(nn.Module):
 
 class LowPassFilter1d(nn.Module):
     """Depthwise Kaiser-sinc low-pass with stride and replicate padding. ``(B, C, T) -> (B, C, T/stride)``."""
+
+    filter: torch.Tensor  # buffer (registered in __init__), declared for type checkers
 
     def __init__(self, cutoff: float, half_width: float, stride: int, kernel_size: int) -> None:
         super().__init__()
@@ -305,7 +311,7 @@ class BigVGANGenerator(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
-        for i, up in enumerate(self.ups):
+        for i, up in enumerate(cast("list[nn.ModuleList]", self.ups)):
             x = up[0](x)
             blocks = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]
             acc = blocks[0](x)

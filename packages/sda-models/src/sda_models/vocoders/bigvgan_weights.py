@@ -155,8 +155,9 @@ def resolve_bigvgan_weights(
 
     cached = {name: try_to_load_from_cache(repo_id, name, cache_dir=cache_dir, revision=revision)
               for name in (CHECKPOINT_FILE, CONFIG_FILE)}
-    if all(isinstance(p, str) for p in cached.values()):
-        return BigVGANWeights(Path(cached[CHECKPOINT_FILE]), Path(cached[CONFIG_FILE]), "cache")
+    checkpoint, config = cached[CHECKPOINT_FILE], cached[CONFIG_FILE]
+    if isinstance(checkpoint, str) and isinstance(config, str):
+        return BigVGANWeights(Path(checkpoint), Path(config), "cache")
     if not allow_download or _offline():
         raise SdaError(f"the BigVGAN vocoder weights ({repo_id}/{CHECKPOINT_FILE}, about 490 MB) are not "
                        "downloaded and downloading is off (offline mode)", hint=DOWNLOAD_HINT, action="get_bigvgan")

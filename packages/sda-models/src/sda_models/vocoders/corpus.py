@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -145,12 +145,12 @@ def nearest_frames(query: torch.Tensor, features: torch.Tensor, k: int) -> tuple
             d = torch.cdist(q, features[c0:c0 + cols])
             values, indices = torch.topk(d, min(k, d.shape[1]), dim=1, largest=False, sorted=True)
             indices = indices + c0
-            if best_d is not None:
+            if best_d is not None and best_i is not None:
                 values, order = torch.topk(torch.cat([best_d, values], 1), k, dim=1, largest=False, sorted=True)
                 indices = torch.gather(torch.cat([best_i, indices], 1), 1, order)
             best_d, best_i = values, indices
-        dists.append(best_d.cpu() * scale)
-        idxs.append(best_i.cpu())
+        dists.append(cast(torch.Tensor, best_d).cpu() * scale)  # set by the first block of columns
+        idxs.append(cast(torch.Tensor, best_i).cpu())
     return torch.cat(dists), torch.cat(idxs)
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from sda_audio.atomic import atomic_path
-from sda_audio.dataset import file_sha256
 from sda_audio.errors import SdaError
+from sda_audio.files import file_sha256
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_models.mel import LogMel, MelConfig
 

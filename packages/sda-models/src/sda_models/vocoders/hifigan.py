@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from sda_audio.errors import SdaError
 from sda_models.device import resolve_device
+from sda_models.mel import MelConfig
 from sda_models.vocoders.base import Vocoder
 from sda_models.vocoders.chunking import render_chunked
 
@@ -38,7 +39,7 @@ class HifiGanConfig:
     upsample_initial_channel: int = 128
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    sampling_rate: int = 44100
+    sampling_rate: int = MelConfig().sampling_rate
 
     def __post_init__(self) -> None:
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
@@ -79,7 +80,7 @@ TINY_HIFIGAN = HifiGanConfig(upsample_initial_channel=16, resblock_kernel_sizes=
 def _wn(conv: nn.Module) -> nn.Module:
     """HiFi-GAN init N(0, 0.01), then weight norm (init first: a parametrised weight is recomputed)."""
     with torch.no_grad():
-        conv.weight.normal_(0.0, 0.01)
+        cast(torch.Tensor, conv.weight).normal_(0.0, 0.01)
     return weight_norm(conv)
 
 

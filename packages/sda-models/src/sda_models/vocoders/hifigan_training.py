@@ -13,7 +13,7 @@ The engine drives the loop (events, cancel, checkpoints): ``trainer.step(wave, l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -99,7 +99,7 @@ class HifiGanTrainer:
         self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
         self.augment = DiscriminatorAugment(seed=config.seed + 1, gain_db=config.augment_gain_db,
                                             max_shift=config.augment_max_shift, noise_std=config.augment_noise_std)
-        betas = tuple(config.adam_betas)
+        betas = cast("tuple[float, float]", tuple(config.adam_betas))
         self.opt_g = torch.optim.AdamW(self.generator.parameters(), config.learning_rate, betas=betas)
         self.opt_d = torch.optim.AdamW([*self.mpd.parameters(), *self.msd.parameters()], config.learning_rate,
                                        betas=betas)

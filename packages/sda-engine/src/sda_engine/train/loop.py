@@ -1,21 +1,22 @@
 """The one training loop of every stage: steps, events, evaluation, early stopping, checkpoints, cancel.
 
-A stage (autoencoder, prior, vocoder) supplies callables in a :class:`StageHooks`; :func:`run_stage` owns the
+A stage (autoencoder, prior, vocoder) is a :class:`~sda_engine.train.stage.Stage`; :func:`run_stage` owns the
 loop, so cancel -> checkpoint, Ctrl-C, ETA and time budgets live here and nowhere else:
 
 - emits, under the plan's job (``train.<stage>``), ``start``, ``progress`` (every ``log_every`` steps: the
   step's losses with ``loss``, the last ``val_loss``, ``lr``, ``eta_seconds``, ``steps_per_second``,
   ``elapsed_minutes``), ``metrics`` (each evaluation: ``loss``, ``train_loss``, ``val_loss``, codebook health
-  per level), ``warning`` (overfitting: validation rising while training falls; hooks may add their own),
+  per level), ``warning`` (overfitting: validation rising while training falls; stages may add their own),
   ``preview``, ``checkpoint`` and ``done`` events. ``step``/``total`` always count optimisation steps; with a
   time budget and no step limit, ``total`` is the number of steps the budget allows at the current rate
   (``data["total_estimated"]``);
-- stops early after ``patience`` evaluations without a better validation loss, or when the training-time
-  budget is spent (counted across resumes: the time spent is stored in every checkpoint as
-  ``elapsed_seconds``), restoring the best weights;
+- stops early after ``patience`` evaluations without a better validation loss, when the stage's
+  training-time budget is spent (counted across resumes: the time spent is stored in every checkpoint as
+  ``elapsed_seconds``) or when the job's deadline has come (a whole-job budget; a stage always takes its
+  first step), restoring the best weights;
 - saves a checkpoint every ``checkpoint_every`` steps and when cancelled (cancel token or Ctrl-C), then
   raises :class:`~sda_audio.errors.Cancelled`;
-- resumes exactly from a checkpoint: the hooks restore weights, optimizer, scheduler and RNG states, and the
+- resumes exactly from a checkpoint: the stage restores weights, optimizer, scheduler and RNG states, and the
   loop restores its own bookkeeping (history, best metric, patience counter, time spent).
 """
 
@@ -27,7 +28,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,43 +37,9 @@ import torch
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
 from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
+from sda_engine.train.stage import Stage
 
 log = logging.getLogger(__name__)
-
-
-def _no_evaluation() -> dict[str, float] | None:
-    return None
-
-
-@dataclass
-class StageHooks:
-    """What a stage plugs into :func:`run_stage`.
-
-    Attributes:
-        train_step: ``(step) -> dict`` runs optimisation step ``step`` (1-based); the dict has ``loss``
-            and any other floats.
-        save: ``(ckpt) -> None`` puts weights, optimizer, scheduler and RNG states into a checkpoint.
-        load: ``(ckpt) -> None`` restores them (and refuses a checkpoint made with other settings).
-        evaluate: ``() -> dict`` validation metrics with ``val_loss`` (``None``: no validation data).
-        snapshot_best: ``() -> Any`` a copy of the current weights (called when validation improves).
-        restore_best: ``(snapshot) -> None`` puts the best weights back.
-        current_lr: ``() -> float``, added to each step's metrics as ``lr`` (``None``: the step reports it).
-        health: ``() -> list[dict] | None`` codebook health per level (RVQ), included in metrics events.
-        preview: ``(step) -> str | None`` renders an audio preview and returns its path.
-        after_eval: ``(step, metrics) -> list[str]`` stage-specific warnings (collapse, utilisation,
-            memorisation); returning a string starting with ``"stop:"`` stops the stage.
-    """
-
-    train_step: Callable[[int], dict[str, float]]
-    save: Callable[[Checkpoint], None]
-    load: Callable[[Checkpoint], None]
-    evaluate: Callable[[], dict[str, float] | None] = _no_evaluation
-    snapshot_best: Callable[[], Any] = lambda: None
-    restore_best: Callable[[Any], None] = lambda snapshot: None
-    current_lr: Callable[[], float] | None = None
-    health: Callable[[], list[dict[str, Any]] | None] = lambda: None
-    preview: Callable[[int], str | None] = lambda step: None
-    after_eval: Callable[[int, dict[str, float]], list[str]] = lambda step, m: []
 
 
 @dataclass(frozen=True)
@@ -87,6 +54,8 @@ class StagePlan:
             evaluate / preview).
         patience: evaluations without a better validation loss before an early stop.
         budget_seconds: training time for the stage, counted across resumes (``None``: no limit).
+        deadline: when the stage must stop, as a ``time.monotonic()`` value (the whole job's budget; ``None``:
+            none); a stage always takes its first step.
         continue_finished: resuming a finished stage trains on when the plan allows more steps or time
             (the vocoder: "train it for longer"); otherwise a finished stage is returned as it was.
         title: what the ``start`` event says is being trained.
@@ -103,6 +72,17 @@ class StagePlan:
     budget_seconds: float | None = None
     continue_finished: bool = False
     title: str = ""
+    deadline: float | None = None
+
+    def seconds_left(self, spent: float) -> float | None:
+        """Training time left by the stage's budget and the job's deadline, whichever ends first (``None``:
+        no time limit)."""
+        left = []
+        if self.budget_seconds is not None:
+            left.append(max(0.0, self.budget_seconds - spent))
+        if self.deadline is not None:
+            left.append(max(0.0, self.deadline - time.monotonic()))
+        return min(left) if left else None
 
 
 @dataclass
@@ -166,12 +146,13 @@ def _loop_state(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _eta(plan: StagePlan, step: int, rate: float, spent: float) -> float:
-    """Seconds left: by the steps still to run and/or the time budget still unspent, whichever ends first."""
+    """Seconds left: by the steps still to run and/or the time still allowed, whichever ends first."""
     left = []
     if plan.max_steps is not None:
         left.append((plan.max_steps - step) / rate if rate > 0 else math.inf)
-    if plan.budget_seconds is not None:
-        left.append(max(0.0, plan.budget_seconds - spent))
+    time_left = plan.seconds_left(spent)
+    if time_left is not None:
+        left.append(time_left)
     return min(left) if left else math.nan
 
 
@@ -180,14 +161,15 @@ def _total(plan: StagePlan, step: int, rate: float, spent: float) -> tuple[int |
     current rate (``data["total_estimated"]``)."""
     if plan.max_steps is not None:
         return plan.max_steps, {}
-    if plan.budget_seconds is None or rate <= 0:
+    time_left = plan.seconds_left(spent)
+    if time_left is None or rate <= 0:
         return None, {}
-    return step + int(max(0.0, plan.budget_seconds - spent) * rate), {"total_estimated": True}
+    return step + int(time_left * rate), {"total_estimated": True}
 
 
 def run_stage(
     plan: StagePlan,
-    hooks: StageHooks,
+    stage: Stage,
     manager: CheckpointManager,
     on_event: ProgressCallback,
     cancel: CancelToken,
@@ -199,7 +181,7 @@ def run_stage(
     See the module docstring. Raises :class:`~sda_audio.errors.Cancelled` (action ``resume``) when the
     cancel token is set or Ctrl-C is pressed, after saving a checkpoint.
     """
-    if plan.max_steps is None and plan.budget_seconds is None:
+    if plan.max_steps is None and plan.budget_seconds is None and plan.deadline is None:
         raise SdaError(f"the {plan.stage} training has no limit", hint="give a number of minutes or of steps")
     meta = dict(meta or {})
     out = StageOutcome(steps=0, stop_reason="")
@@ -209,7 +191,7 @@ def run_stage(
     start_step = 0
     spent = 0.0
     if resume_from is not None and resume_from.stage == plan.stage:
-        hooks.load(resume_from)
+        stage.load(resume_from)
         state = _loop_state(resume_from.meta)
         start_step = resume_from.step
         spent = float(resume_from.meta.get("elapsed_seconds", 0.0))
@@ -237,7 +219,7 @@ def run_stage(
 
     def checkpoint(step: int, finished: bool = False) -> None:
         ckpt = Checkpoint(step=step, stage=plan.stage, meta=dict(meta))
-        hooks.save(ckpt)
+        stage.save(ckpt)
         if best_snapshot is not None:
             for k, v in best_snapshot.items():
                 ckpt.tensors[f"model.best.{k}"] = v.detach().cpu().contiguous()
@@ -255,6 +237,8 @@ def run_stage(
     limits = [f"up to {plan.max_steps} steps"] if plan.max_steps is not None else []
     if plan.budget_seconds is not None:
         limits.append(f"{plan.budget_seconds / 60:g} min of training time")
+    if plan.deadline is not None:
+        limits.append(f"the {max(0.0, plan.deadline - time.monotonic()) / 60:.2g} min the job's time budget leaves")
     on_event(ProgressEvent(plan.job, "start", step=start_step, total=plan.max_steps,
                            message=f"training {plan.title or 'the ' + plan.stage} for {' or '.join(limits)}"))
     step = start_step
@@ -269,16 +253,20 @@ def run_stage(
             if plan.budget_seconds is not None and elapsed() >= plan.budget_seconds:
                 stop_reason = "time budget reached"
                 break
+            if plan.deadline is not None and step > 0 and time.monotonic() >= plan.deadline:
+                stop_reason = "time budget reached"
+                break
             step += 1
             try:
-                metrics = hooks.train_step(step)
+                metrics = stage.train_step(step)
             except KeyboardInterrupt:
                 # interrupted mid-step: the weights may be half-updated, so keep the last saved checkpoint
                 raise Cancelled(f"{plan.stage} training was interrupted at step {step}; the last checkpoint "
                                 "was kept", hint="resume the training to continue from it",
                                 action="resume") from None
-            if hooks.current_lr is not None:
-                metrics["lr"] = hooks.current_lr()
+            lr = stage.current_lr()
+            if lr is not None:
+                metrics["lr"] = lr
             out.history.append({"step": float(step), **{k: float(v) for k, v in metrics.items()}})
             if not math.isfinite(metrics.get("loss", 0.0)):
                 on_event(ProgressEvent(plan.job, "warning", step=step, message=f"the {plan.stage} loss is not finite"))
@@ -294,21 +282,21 @@ def run_stage(
             stop = False
             if plan.eval_every and (step % plan.eval_every == 0 or step == plan.max_steps):
                 with torch.random.fork_rng(devices=[]):
-                    val = hooks.evaluate()
+                    val = stage.evaluate()
                 recent = [h.get("recon", h["loss"]) for h in out.history[-plan.eval_every:]]
                 train_loss = sum(recent) / max(1, len(recent))
                 entry = {"step": float(step), "train_loss": train_loss}
                 if val is not None:
                     entry.update({k: float(v) for k, v in val.items()})
                 out.evals.append(entry)
-                health = hooks.health()
+                health = stage.health()
                 total, extra = _total(plan, step, rate, elapsed())
                 on_event(ProgressEvent(plan.job, "metrics", step=step, total=total,
                                        message=f"{plan.stage} evaluation at step {step}",
                                        metrics={"loss": metrics["loss"],
                                                 **{k: v for k, v in entry.items() if k != "step"}},
                                        data={**extra, **({"codebook_health": health} if health else {})}))
-                warnings = list(hooks.after_eval(step, entry))
+                warnings = list(stage.after_eval(step, entry))
                 if val is not None and "val_loss" in entry:
                     if _overfitting(out.evals, out.history):
                         warnings.append("overfitting: validation loss has risen for 3 evaluations while the "
@@ -316,7 +304,7 @@ def run_stage(
                     if entry["val_loss"] < best_val * (1 - 1e-4):
                         best_val = entry["val_loss"]
                         bad_evals = 0
-                        best_snapshot = hooks.snapshot_best()
+                        best_snapshot = stage.snapshot_best()
                     else:
                         bad_evals += 1
                         if bad_evals >= plan.patience:
@@ -331,7 +319,7 @@ def run_stage(
                     on_event(ProgressEvent(plan.job, "warning", step=step, total=total, message=w))
             if plan.preview_every and step % plan.preview_every == 0:
                 with torch.random.fork_rng(devices=[]):
-                    path = hooks.preview(step)
+                    path = stage.preview(step)
                 if path:
                     out.previews.append(path)
                     on_event(ProgressEvent(plan.job, "preview", step=step, total=_total(plan, step, rate, elapsed())[0],
@@ -341,7 +329,7 @@ def run_stage(
             if stop:
                 break
     if best_snapshot is not None:
-        hooks.restore_best(best_snapshot)
+        stage.restore_best(best_snapshot)
     out.steps = step
     out.stop_reason = stop_reason
     out.best_val = best_val if math.isfinite(best_val) else None

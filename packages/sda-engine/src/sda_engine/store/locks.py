@@ -1,0 +1,103 @@
+"""Per-model locks: one job at a time may train a model or write its name into the library.
+
+A lock is an OS file lock (``fcntl.flock``, non-blocking; ``msvcrt.locking`` on Windows) on
+``<home>/locks/<name>.lock``. The operating system drops it when the holder exits or crashes, so a lock is
+never left behind; the file itself stays and names the last holder's pid and job, which a loser reads to say
+who holds it. Locks are per open file, so two threads of one process exclude each other too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from sda_audio.errors import SdaError
+from sda_engine.store.home import SdaHome, validate_name
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+else:
+    import fcntl
+
+log = logging.getLogger(__name__)
+
+LOCKS_FOLDER = "locks"
+HOLDER_WIDTH = 120
+
+
+def lock_path(home: SdaHome, name: str) -> Path:
+    """``<home>/locks/<name>.lock`` (the folder is created on first use)."""
+    return home.root / LOCKS_FOLDER / f"{validate_name(name)}.lock"
+
+
+def _try_lock(handle: IO[str]) -> bool:
+    try:
+        if sys.platform == "win32":  # pragma: no cover
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(handle: IO[str]) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _holder(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def model_lock(home: SdaHome, name: str, job: str = "trained") -> Iterator[Path]:
+    """Hold the lock of model ``name`` for the ``with`` block; yield the lock file's path.
+
+    Args:
+        home: the sda home (its ``locks/`` folder holds the lock files).
+        name: the model's library name.
+        job: what the holder does to the model, in the words of the loser's message ("model 'x' is being
+            <job> by another job").
+
+    Raises:
+        SdaError: another job (thread or process) holds the lock; the message names its pid.
+    """
+    path = lock_path(home, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
+    except OSError as exc:
+        raise SdaError(f"cannot create the lock file of model '{name}' ({exc.strerror or exc})", path=path,
+                       hint="check that the sda home folder is writable") from exc
+    try:
+        if not _try_lock(handle):
+            holder = _holder(path)
+            pid = holder.get("pid", "unknown")
+            what = holder.get("job", job)
+            raise SdaError(f"model '{name}' is being {what} by another job (pid {pid})", path=path,
+                           hint="wait for that job to finish (or stop it), or use another model name")
+        # one write of a fixed width, so a loser reading at the same moment sees the old or the new holder
+        handle.seek(0)
+        handle.write(json.dumps({"pid": os.getpid(), "job": job}).ljust(HOLDER_WIDTH) + "\n")
+        handle.flush()
+        log.debug("locked model %s (%s)", name, path)
+        try:
+            yield path
+        finally:
+            _unlock(handle)
+    finally:
+        handle.close()
