@@ -12,7 +12,7 @@ import soundfile as sf
 
 from sda_audio.errors import SdaError
 from sda_engine.store.ab import integrated_loudness, match_gains, peak_dbfs
-from sda_engine.store.history import History
+from sda_engine.store.history import History, HistoryRecord
 from sda_engine.store.home import SdaHome
 from sda_engine.store.model_meta import file_sha256
 
@@ -34,9 +34,9 @@ def hist(tmp_path) -> History:
 
 
 def rec(hist: History, audio: Path, seed: int = 1, model: str = "drums", **params):
-    return hist.record(model, "abc123", {"temperature": 1.0, "sliders": {"bright": 0.1}, **params}, seed,
-                       audio, audio.with_suffix(".wav.json"), "bigvgan", "no per-model vocoder",
-                       2.0, 44100, None)
+    return hist.record(HistoryRecord(model, "abc123", {"temperature": 1.0, "sliders": {"bright": 0.1}, **params},
+                                     seed, audio, audio.with_suffix(".wav.json"), "bigvgan",
+                                     "no per-model vocoder", 2.0, 44100, None))
 
 
 def test_record_list_show(tmp_path, hist):

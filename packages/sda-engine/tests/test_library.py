@@ -156,7 +156,7 @@ def test_import_export_update(tmp_path, lib):
 
 
 def test_rename_moves_file_corpus_checkpoints_and_presets(tmp_path, lib):
-    from sda_engine.store.history import History
+    from sda_engine.store.history import History, HistoryRecord
     from sda_engine.store.presets import PresetStore
 
     lib.add_model(fake_sda(tmp_path / "a.sda"), "old")
@@ -165,7 +165,7 @@ def test_rename_moves_file_corpus_checkpoints_and_presets(tmp_path, lib):
     presets = PresetStore(lib.home)
     presets.save("soft", {"temperature": 0.7}, model="old")
     history = History(lib.home)
-    history.record("old", "sha", {}, 1, tmp_path / "gen.wav")
+    history.record(HistoryRecord("old", "sha", {}, 1, tmp_path / "gen.wav"))
     rec = lib.rename("old", "new")
     assert rec.path == lib.home.models_dir / "new.sda" and rec.path.is_file()
     assert lib.corpus_index_path("new").is_file() and lib.checkpoint_dir("new").is_dir()

@@ -42,7 +42,7 @@ from sda_audio.export import export_audio
 from sda_engine import __version__
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.sketch import RenderedAudio
-from sda_engine.store.history import History, claim_file, taken_error
+from sda_engine.store.history import History, HistoryRecord, claim_file, taken_error
 from sda_engine.store.home import SdaHome
 
 log = logging.getLogger(__name__)
@@ -222,10 +222,10 @@ def write_generation(audio: RenderedAudio, request: GenerationRequest, path: str
         written = export_audio(audio.samples, audio.sample_rate, target, settings, metadata)
     sidecar = sidecar_path(written)
     history_params = {**one.to_dict(), "run": {k: v for k, v in parameters.items() if k in RUN_KEYS}}
-    entry = History(model.home).record(model.name, model.sha256, history_params, audio.seed, written, sidecar,
-                                       vocoder=audio.vocoder, vocoder_reason=audio.vocoder_reason,
-                                       duration=audio.duration, sample_rate=request.sample_rate,
-                                       format=request.format)
+    entry = History(model.home).record(HistoryRecord(
+        model.name, model.sha256, history_params, audio.seed, written, sidecar, vocoder=audio.vocoder,
+        vocoder_reason=audio.vocoder_reason, duration=audio.duration, sample_rate=request.sample_rate,
+        format=request.format))
     log.info("wrote %s (history #%s)", written, entry.id)
     return GenerationResult(path=written, sidecar=sidecar, seed=audio.seed, duration=audio.duration,
                             model=model.name, model_sha256=model.sha256, vocoder=audio.vocoder,

@@ -164,6 +164,25 @@ def _existing_hashes(folder: Path) -> set[str]:
     return hashes
 
 
+@dataclass(frozen=True)
+class HistoryRecord:
+    """What one generation adds to the history: the model, the request of exactly that file (``params``), its
+    seed, where its audio and sidecar are, and how it was vocoded."""
+
+    model_name: str | None
+    model_sha256: str | None
+    params: Mapping[str, Any]
+    seed: int | None
+    audio_path: str | Path
+    sidecar_path: str | Path | None = None
+    vocoder: str | None = None
+    vocoder_reason: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    format: str | None = None
+    notes: str = ""
+
+
 class History:
     """The generation history in the catalogue."""
 
@@ -183,12 +202,12 @@ class History:
             path, n = folder / f"{stem}-{n}.{ext}", n + 1
         return path
 
-    def record(self, model_name: str | None, model_sha256: str | None, params: Mapping[str, Any],
-               seed: int | None, audio_path: str | Path, sidecar_path: str | Path | None = None,
-               vocoder: str | None = None, vocoder_reason: str | None = None,
-               duration: float | None = None, sample_rate: int | None = None, format: str | None = None,
-               notes: str = "") -> HistoryEntry:
+    def record(self, item: HistoryRecord) -> HistoryEntry:
         """Add one generation; returns the stored entry (with its id)."""
+        model_name, model_sha256, seed, vocoder = item.model_name, item.model_sha256, item.seed, item.vocoder
+        vocoder_reason, duration, sample_rate, format, notes = (item.vocoder_reason, item.duration,
+                                                                item.sample_rate, item.format, item.notes)
+        params, audio_path, sidecar_path = item.params, item.audio_path, item.sidecar_path
         params_json = json.dumps(dict(params), default=str, sort_keys=True)
         audio = str(Path(audio_path).expanduser().resolve())
         sidecar = str(Path(sidecar_path).expanduser().resolve()) if sidecar_path else None
