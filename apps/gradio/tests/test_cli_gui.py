@@ -27,7 +27,8 @@ def test_sda_gui_serves_on_localhost_with_the_given_port(monkeypatch: pytest.Mon
         seen.update(kwargs)
 
     monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
+    monkeypatch.setattr("sda_gradio.serving.wait_until_ready", lambda url, timeout=0: True)  # nothing is served
     result = CliRunner().invoke(app, ["gui", "--port", "7999", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "http://127.0.0.1:7999/" in result.output
+    assert "ready: http://127.0.0.1:7999/" in result.output
     assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7999 and seen["share"] is False

@@ -170,6 +170,8 @@ def test_training_in_the_worker_draws_curves_and_says_where_the_model_is(trained
     frame = tab_train.curve_frame(snap, "autoencoder")
     assert {"train", "validation"} <= set(frame["series"]) and len(tab_train.curve_frame(snap, "prior")) > 0
     assert "tiny.sda" in tab_train.status_markdown(snap) and snap.health
+    assert "**Verdict:** " in tab_train.status_markdown(snap)  # "Still improving: ..." or "Converged: ..."
+    assert ("Still improving" in tab_train.status_markdown(snap)) != ("Converged" in tab_train.status_markdown(snap))
     assert any("checkpoint saved" in line for line in snap.log)
     tab_train.start_training(trained, tab_train.TrainForm(dataset="demo", name="tiny", **FAST_TRAIN))
     again = trained.train.wait(120)
@@ -219,7 +221,7 @@ def test_history_show_use_ab_and_feed(trained: AppState) -> None:
     newest = rows[0][0]
     assert rows[0][2] == "tiny" and rows[0][3] == 11
     text, path, params = tab_history.show(trained, newest)
-    assert f"#{newest}" in text and path == audio and params["render"]["seed"] == 11
+    assert f"#{newest}" in text and path == audio and "seed 11" in text and "**Seed**: 11" in params and "{" not in params
     model, form = tab_history.use_settings(trained, newest)
     assert model == "tiny" and tab_generate.request_from_form(form).seed == 11
     compared, a, b = tab_history.ab(trained, newest, rows[1][0])
@@ -297,7 +299,8 @@ def test_fitting_the_controls_makes_the_sliders_usable(trained: AppState) -> Non
     assert snap.status == "done", snap.error
     assert "sliders on the Generate tab" in tab_train.status_markdown(snap)
     methods = tab_generate.control_methods(trained, "tiny")
-    assert all(m.startswith("realised: ") for m in methods.values())
+    assert all(m.endswith(("by the model", "as an effect")) for m in methods.values())
+    assert "darker" in methods["brightness"] and "latent" not in " ".join(methods.values())
     values = tab_generate.form_values(GenerationRequest().replace(duration=1.0, channels="mono",
                                                                   controls={"brightness": 0.6, "density": -0.4}))
     *_, (text, audio, _) = tab_generate.run_generation(trained, "tiny", values, poll=0.05)
@@ -343,3 +346,39 @@ def test_the_train_form_builds_the_engines_options() -> None:
     assert vae.options("/data/demo").rvq == {}  # RVQ settings are not sent for a VAE
     resumed = form.options(resume=True)
     assert resumed.resume and resumed.dataset is None and resumed.max_minutes == 2.0
+
+
+def test_an_empty_curve_keeps_its_column_types_and_legend() -> None:
+    from sda_gradio.jobs import JobState
+
+    empty = tab_train.curve_frame(JobState(), "autoencoder")
+    assert len(empty) == 0 and str(empty["series"].dtype) == "object" and str(empty["step"].dtype) == "int64"
+    snap = JobState(curve=[{"stage": "prior", "step": 1, "series": "validation", "loss": 1.0},
+                           {"stage": "prior", "step": 1, "series": "train", "loss": 2.0}])
+    assert tab_train.curve_series(snap, "prior") == ("train", "validation")
+    assert tab_train.curve_series(snap, "autoencoder") == ()
+
+
+def test_negative_numbers_on_the_train_form_are_messages() -> None:
+    with pytest.raises(SdaError, match="time budget cannot be negative"):
+        tab_train.TrainForm(dataset="demo", name="x", minutes=-5).options("/data/demo")
+    with pytest.raises(SdaError, match="batch size must be a number"):
+        tab_train.TrainForm(dataset="demo", name="x", batch_size="lots").options("/data/demo")  # type: ignore[arg-type]
+
+
+def test_a_resumed_run_starts_with_the_stored_curve(tmp_path: Path) -> None:
+    import json
+
+    state = AppState(tmp_path / "home", device="cpu")
+    folder = state.home.checkpoint_dir("m")
+    folder.mkdir(parents=True)
+    history = [{"step": float(i), "loss": 1.0 / i} for i in range(1, 2001)]
+    meta = {"step": 2000, "stage": "autoencoder", "loop": {"history": history,
+                                                          "evals": [{"step": 1000.0, "val_loss": 0.5}]}}
+    (folder / "autoencoder-00002000.json").write_text(json.dumps(meta))
+    curve = tab_train.stored_curve(state, "m")
+    train = [p for p in curve if p["series"] == "train"]
+    assert 300 <= len(train) <= 401 and train[0]["step"] == 1 and train[-1]["step"] == 2000
+    assert [p["step"] for p in curve if p["series"] == "validation"] == [1000]
+    state.train.start("resuming", lambda on_event, cancel: None, curve=curve)
+    assert state.train.wait(10).curve == curve

@@ -39,6 +39,23 @@ def fake_sda(path: Path, seed: int = 0, *, kind: str = "rvq", dataset: str = "dr
     return path
 
 
+def real_sda(path: Path, seed: int = 1) -> Path:
+    """A tiny model file that passes the one model-file check (``import_model`` runs it; ``fake_sda`` would not)."""
+    import torch
+
+    from sda_models.autoencoder import build_autoencoder
+    from sda_models.configs import AutoencoderConfig
+    from sda_models.model_file import ModelBundle, save_model
+    from sda_models.normalization import MelStats
+
+    config = AutoencoderConfig(kind="rvq", channels=(8, 12, 16), latent_dim=8, res_blocks=1, kernel_size=3,
+                               dilations=(1,), rvq_levels=2, codebook_size=16, codebook_dim=8)
+    stats = MelStats(mean=torch.zeros(128) - 5, std=torch.ones(128))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(path, ModelBundle(metadata={}, autoencoder=build_autoencoder(config, seed=seed), stats=stats))
+    return path
+
+
 @pytest.fixture
 def home(tmp_path) -> SdaHome:
     return SdaHome(tmp_path / "home")
@@ -141,7 +158,7 @@ def test_resolve_name_or_path(tmp_path, lib):
 
 
 def test_import_export_update(tmp_path, lib):
-    rec = lib.import_model(fake_sda(tmp_path / "My Model!.sda"))
+    rec = lib.import_model(real_sda(tmp_path / "My Model!.sda"))
     assert rec.name == "My-Model"
     out = lib.export_model("My-Model", tmp_path)
     assert out == tmp_path / "My-Model.sda" and file_sha256(out) == rec.file_sha256
@@ -191,6 +208,12 @@ def test_delete_removes_row_file_and_extras(tmp_path, lib):
 
 
 V1_FIXTURE = Path(__file__).resolve().parents[2] / "sda-models" / "tests" / "fixtures" / "tiny_v1.sda"
+
+
+def test_import_refuses_what_loading_refuses(tmp_path, lib):
+    with pytest.raises(SdaError, match="configs"):  # a header that parses but names no configs
+        lib.import_model(fake_sda(tmp_path / "hollow.sda"))
+    assert lib.list_models() == [] and not any(lib.home.models_dir.glob("*.sda"))
 
 
 def test_import_v1_file_uses_model_file_migration(lib):
@@ -368,7 +391,7 @@ def test_killed_process_mid_delete(tmp_path, home):
 
 
 def test_export_and_import_carry_the_corpus_index(tmp_path, lib):
-    lib.add_model(fake_sda(tmp_path / "src.sda"), "rain")
+    lib.add_model(real_sda(tmp_path / "src.sda"), "rain")
     lib.corpus_index_path("rain").write_bytes(b"corpus-index-bytes")
     exported = lib.export_model("rain", tmp_path / "out" / "rain-copy.sda")
     beside = tmp_path / "out" / "rain-copy.corpus.safetensors"

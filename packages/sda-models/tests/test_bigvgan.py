@@ -157,11 +157,15 @@ def test_local_checkpoint_loads_strictly_and_caches_safetensors(tmp_path: Path) 
     np.testing.assert_allclose(audio, ref.reshape(-1).numpy(), atol=1e-5)
 
 
-def test_environment_variable_points_at_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_local_path_points_at_weights_and_the_environment_is_the_apps_business(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _save_checkpoint(tmp_path, _random_generator(MICRO))
-    monkeypatch.setenv("SDA_BIGVGAN_WEIGHTS", str(path))
-    weights = resolve_bigvgan_weights()
+    weights = resolve_bigvgan_weights(path)
     assert weights.checkpoint == path and weights.source == "local"
+    # SDA_BIGVGAN_WEIGHTS is read once at the app edge (the CLI) and passed down; this library never reads it
+    monkeypatch.setenv("SDA_BIGVGAN_WEIGHTS", str(path))
+    with pytest.raises(SdaError):
+        resolve_bigvgan_weights(cache_dir=tmp_path / "hf", allow_download=False)
 
 
 def test_mismatched_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

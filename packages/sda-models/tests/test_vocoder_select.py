@@ -73,10 +73,13 @@ def test_auto_uses_local_bigvgan_without_a_hifigan(corpus_path, fake_bigvgan) ->
     assert choice.name == "bigvgan" and "no per-model HiFi-GAN" in choice.reason
 
 
-def test_auto_uses_bigvgan_from_the_environment(corpus_path, fake_bigvgan, monkeypatch) -> None:
-    monkeypatch.setenv("SDA_BIGVGAN_WEIGHTS", str(fake_bigvgan))
-    _vocoder, choice = select_vocoder("auto", corpus_index_path=corpus_path, device="cpu")
+def test_auto_uses_bigvgan_from_a_path_the_app_passes(corpus_path, fake_bigvgan, monkeypatch) -> None:
+    _vocoder, choice = select_vocoder("auto", corpus_index_path=corpus_path, bigvgan_weights=fake_bigvgan,
+                                      device="cpu")
     assert choice.name == "bigvgan"
+    monkeypatch.setenv("SDA_BIGVGAN_WEIGHTS", str(fake_bigvgan))  # the app's variable: not read down here
+    _vocoder, choice = select_vocoder("auto", corpus_index_path=corpus_path, device="cpu")
+    assert choice.name != "bigvgan"
 
 
 def test_auto_falls_back_to_corpus_offline(corpus_path, monkeypatch) -> None:

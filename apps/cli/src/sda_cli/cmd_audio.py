@@ -14,11 +14,14 @@ from sda_cli.output import console, print_json, print_table, seconds
 def demo_data(
     folder: Path = typer.Argument(..., help="Folder to write the demo dataset into (created if missing)."),
     seed: int = typer.Option(0, help="Seed: the same seed always gives the same files."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace demo files already in the folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
 ) -> None:
     """Synthesise a small, varied demo dataset (drones, bells, winds, pulses, clusters, dry and wet)."""
-    from sda_audio.demo import make_demo_dataset
+    from sda_audio.demo import SKETCHES, make_demo_dataset
 
+    if not overwrite:
+        _refuse_existing([folder / f"{name}.wav" for name in SKETCHES])
     paths = make_demo_dataset(folder, seed=seed)
     if json_out:
         print_json([str(p) for p in paths])
@@ -60,6 +63,7 @@ def export_audio(
     peak: float = typer.Option(-1.0, "--peak", help="Peak ceiling in dBFS; output never exceeds it."),
     mp3_bitrate: int = typer.Option(320, "--mp3-bitrate", help="MP3 bitrate in kbit/s."),
     azimuth: float = typer.Option(30.0, "--azimuth", help="Binaural only: source direction in degrees (+ = right)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file (and its .json sidecar)."),
 ) -> None:
     """Convert an audio file through sda's export path (resampling, dither, loudness, tags, sidecar JSON)."""
     import numpy as np
@@ -70,6 +74,9 @@ def export_audio(
     from sda_audio.io import read_audio
 
     fmt = (format or output.suffix.lstrip(".") or "wav").lower()
+    if not overwrite:
+        target = output if output.suffix else output.with_name(f"{output.name}.{fmt}")
+        _refuse_existing([target, target.with_name(target.name + ".json")])
     clip = read_audio(source)
     samples = clip.samples
     out_channels = channels
@@ -86,3 +93,14 @@ def export_audio(
                        metadata={"source": str(source), "channels_requested": channels})
     console.print(f"wrote [bold]{path}[/] ({fmt}, {sample_rate} Hz, {channels}, "
                   f"{seconds(clip.samples.shape[-1] / clip.sample_rate)})")
+
+
+def _refuse_existing(paths: list[Path]) -> None:
+    """Refuse to replace files that are already there (``--overwrite`` replaces them)."""
+    from sda_audio.errors import SdaError
+
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise SdaError(f"a file is already there{more}; nothing was written", path=existing[0],
+                       hint="choose another name or folder, or replace it", action="overwrite")

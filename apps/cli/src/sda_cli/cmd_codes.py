@@ -24,9 +24,10 @@ _MODEL = typer.Option(None, "--model", "-m", help="Model to use (default: the on
 
 
 def _open(model: str | Path, device: str) -> Any:
+    from sda_cli.environment import bigvgan_weights
     from sda_engine import ModelSession
 
-    return ModelSession.open(model, device)
+    return ModelSession.open(model, device, bigvgan_weights=bigvgan_weights())
 
 
 def _open_for(grid: Any, model: str | None, device: str) -> Any:

@@ -85,6 +85,7 @@ def evaluate(
 ) -> None:
     """Sweep each control, render, re-measure: Spearman rho, effect (data-sigma) and cross-talk."""
     from sda_audio.errors import SdaError
+    from sda_cli.environment import bigvgan_weights
     from sda_cli.progress_view import event_view
     from sda_engine import (
         CONTROL_NAMES,
@@ -98,7 +99,7 @@ def evaluate(
     if mode not in MODES:
         raise SdaError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
     names = tuple(n.strip() for n in only.split(",")) if only else CONTROL_NAMES
-    session = ModelSession.open(model, device=device)
+    session = ModelSession.open(model, device=device, bigvgan_weights=bigvgan_weights())
     cmap = ControlMap.from_bundle(session.bundle)
     if cmap is None:
         raise SdaError("this model has no fitted controls", path=session.path,

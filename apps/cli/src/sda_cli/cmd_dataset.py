@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from sda_cli.errors import handle_errors
 from sda_cli.output import console, print_json, print_table, seconds
@@ -34,6 +35,10 @@ def import_(
     sources: list[Path] = typer.Argument(..., help="Audio files and/or folders (searched recursively)."),
     name: str = typer.Option(..., "--name", "-n", help="Name of the dataset to create or add to."),
     dest: Path | None = typer.Option(None, "--dest", help="Dataset folder (default: the sda library's datasets/NAME)."),
+    repair_non_finite: bool = typer.Option(
+        False, "--repair-non-finite",
+        help="Import a file with NaN/infinite samples as a repaired copy (those samples set to 0; the original "
+             "is untouched) instead of rejecting it."),
     json_out: bool = typer.Option(False, "--json", help="Print the import result as JSON."),
 ) -> None:
     """Copy recordings into a named dataset with a manifest; duplicates by content are skipped."""
@@ -45,7 +50,7 @@ def import_(
 
         dest = SdaHome().dataset_dir(name)  # checks the name (the one rule for dataset, model and preset names)
     with RichEventView() as view:
-        result = import_dataset(sources, dest, name, on_event=view)
+        result = import_dataset(sources, dest, name, on_event=view, repair_non_finite=repair_non_finite)
     if json_out:
         print_json(result.to_dict())
         return
@@ -54,7 +59,10 @@ def import_(
     for item in result.duplicates:
         console.print(f"  [yellow]duplicate[/] {item}")
     for item in result.rejected:
-        console.print(f"  [red]rejected[/] {item}")
+        console.print(f"  [red]rejected[/] {escape(str(item))}")
+    if not repair_non_finite and any("NaN" in str(item) or "infinite" in str(item) for item in result.rejected):
+        console.print("  files with NaN/infinite samples: import them again with [bold]--repair-non-finite[/] "
+                      "(those samples become 0; the originals stay untouched)")
     console.print(f"next: [bold]sda dataset validate {dest}[/]")
 
 
@@ -68,10 +76,17 @@ def validate(
     from sda_audio.validation import validate_dataset
 
     report = validate_dataset(resolve_dataset_folder(path))
+    damaged = report.non_finite_files
     if json_out:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        data["non_finite_files"] = [str(p) for p in damaged]
+        print_json(data)
     else:
         print(report.to_text())
+        if damaged:
+            print(f"{len(damaged)} file(s) have NaN or infinite samples: " + ", ".join(p.name for p in damaged))
+            print("  `sda dataset import FILES --name NAME --repair-non-finite` imports repaired copies "
+                  "(those samples set to 0; the originals untouched)")
     raise typer.Exit(0 if report.ok else 1)
 
 

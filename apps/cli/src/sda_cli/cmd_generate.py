@@ -61,18 +61,24 @@ def generate(
     bit_depth: int | None = typer.Option(None, "--bit-depth", "-b", help="16, 24 (default) or 32 (float)."),
     loudness: float | None = typer.Option(None, "--loudness", help="Normalise to this many LUFS (e.g. -14)."),
     variations: int | None = typer.Option(None, "--variations", "-n", help="Write K files with consecutive seeds."),
+    form: str | None = typer.Option(None, "--form",
+                                    help="auto (the model's, default), oneshot (single hits: NAME_001.wav ... in a "
+                                         "folder), phrase (strokes with silence between) or texture."),
+    bpm: float | None = typer.Option(None, "--bpm", help="Phrase: the pulse onsets lock to (default: the material's)."),
     vocoder: str | None = typer.Option(None, "--vocoder", help="auto, hifigan, bigvgan or corpus."),
     blend: str | None = typer.Option(None, "--blend", help="Blend models, e.g. rain:0.7,bells:0.3."),
     preset: str | None = typer.Option(None, "--preset", help="Start from a saved preset; options override it."),
     azimuth: float | None = typer.Option(None, "--azimuth", help="Binaural: direction in degrees (+ = right)."),
     bigvgan_weights: Path | None = typer.Option(None, "--bigvgan-weights",
-                                                help="Local BigVGAN bigvgan_generator.pt (or its folder)."),
+                                                help="Local BigVGAN bigvgan_generator.pt (or its folder); "
+                                                     "default: $SDA_BIGVGAN_WEIGHTS."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files (and sidecars) already at --output."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (or set SDA_DEVICE)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
 ) -> None:
     """Generate new audio from a model (and record it in your history)."""
     from sda_audio.errors import SdaError
+    from sda_cli.environment import bigvgan_weights as weights_from_env  # --bigvgan-weights, else the env var
     from sda_engine import GenerationRequest, ModelSession, PresetStore, generate_files
 
     blend_pairs = parse_blend(blend) if blend else None
@@ -89,9 +95,10 @@ def generate(
         brightness=brightness, warmth=warmth, roughness=roughness, tension=tension, rhythmic=rhythmic, pulse=pulse,
         density=density, reverb=reverb,
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
-        vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs)
+        vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs,
+        form=form, bpm=bpm)
     with event_view(json_events) as view:
-        session = ModelSession.open(model, device, bigvgan_weights=bigvgan_weights)
+        session = ModelSession.open(model, device, bigvgan_weights=weights_from_env(bigvgan_weights))
         results = generate_files(session, request, output, overwrite=overwrite, on_event=view)
     if json_events:
         print_json({"results": [r.to_dict() for r in results]})
@@ -107,3 +114,10 @@ def generate(
                                                for name, how in sorted(realised.items())))
     if first.blend_method:
         console.print(f"blend: {first.blend_method}")
+    shaped = [r.notes["form"] for r in results if isinstance(r.notes.get("form"), dict)]
+    if shaped and shaped[0].get("form") == "oneshot":
+        ok = sum(1 for n in shaped if n.get("passed"))
+        console.print(f"form: one-shots, {ok} of {len(shaped)} passed every one-shot check"
+                      + ("" if ok == len(shaped) else " (the sidecars say which failed)"))
+    elif shaped:
+        console.print(f"form: phrase, {shaped[0].get('events')} strokes; density, pulse and rhythmic steered")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
+from sda_audio.errors import SdaError
 from sda_cli.cmd_codes import health
-from sda_cli.errors import handle_errors
+from sda_cli.errors import err_console, handle_errors
 from sda_cli.output import console, print_json, print_table, seconds
 
 models_app = typer.Typer(help="Browse and manage your trained models.", no_args_is_help=True)
@@ -39,8 +41,10 @@ def list_(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the models in your library."""
-    records = _library().list_models(kind=kind, tag=tag, dataset=dataset, has_vocoder=has_vocoder,
-                                     since=since, until=until)
+    library = _library()
+    records = library.list_models(kind=kind, tag=tag, dataset=dataset, has_vocoder=has_vocoder,
+                                  since=since, until=until)
+    _report_broken(library)
     if json_out:
         print_json([r.to_dict() for r in records])
     elif not records:
@@ -54,11 +58,20 @@ def list_(
 def search(text: str = typer.Argument(..., help="Text found in a name, tag, description or dataset."),
            json_out: bool = typer.Option(False, "--json")) -> None:
     """Find models by name, tag, description or dataset."""
-    records = _library().search(text)
+    library = _library()
+    records = library.search(text)
+    _report_broken(library)
     if json_out:
         print_json([r.to_dict() for r in records])
     else:
         print_table(f"Models matching '{text}'", _COLUMNS, _rows(records))
+
+
+def _report_broken(library) -> None:
+    """Model files in the library folder that fail the model-file check: one line each on stderr, never a crash
+    (stdout stays the table or the JSON a script reads)."""
+    for file_name, why in sorted(library.last_reconcile.broken.items()):
+        err_console.print(f"[yellow]broken:[/] {escape(file_name)}: {escape(why)}", markup=True, highlight=False)
 
 
 @models_app.command("show")
@@ -66,16 +79,30 @@ def search(text: str = typer.Argument(..., help="Text found in a name, tag, desc
 def show(name: str = typer.Argument(..., help="Model name (or path to a .sda file)."),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """Everything recorded about one model: dataset, configs, metrics, parts."""
-    from sda_engine import read_metadata
+    from sda_engine import check_model_file
 
     library = _library()
     path = library.resolve(name)
     record = library.find_by_path(path)
-    meta = read_metadata(path)
+    try:
+        meta = check_model_file(path)  # the one model-file check (layout and finite weights)
+    except SdaError as exc:  # listed as broken with the check's message, not a crash
+        if json_out:
+            print_json({"record": record.to_dict() if record else None, "broken": str(exc), "metadata": None})
+        else:
+            console.print(f"[bold]{record.name if record else path.name}[/]  {path}")
+            console.print(f"  [red]broken:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    section = meta.get("form") if isinstance(meta.get("form"), dict) else None
+    form = section.get("form") if section else None
     if json_out:
-        print_json({"record": record.to_dict() if record else None, "metadata": meta})
+        print_json({"record": record.to_dict() if record else None, "form": form, "metadata": meta})
         return
     console.print(f"[bold]{record.name if record else path.name}[/]  {path}")
+    if section:
+        console.print(f"  form: {form} ({section.get('message')})")
+    else:
+        console.print("  form: not recorded (trained before sda detected forms; generated as a texture)")
     for key in ("format_version", "kind", "created", "sda_version"):
         if key in meta:
             console.print(f"  {key}: {meta[key]}")

@@ -40,6 +40,9 @@ def train(
         False, "--regularise-controls",
         help="Tie latent dimensions to brightness, warmth and rhythmic while training (AR-VAE), so those "
              "controls can move the latent itself."),
+    form: str = typer.Option("auto", "--form",
+                             help="Generate in this form: oneshot, phrase or texture (default: detected from the "
+                                  "recordings)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
     preset: str | None = typer.Option(None, "--preset", hidden=True,
                                       help="Deprecated name of --size (presets are saved generation settings)."),
@@ -55,11 +58,12 @@ def train(
         resume=resume, vocoder_minutes=vocoder_minutes, steps=steps, prior_steps=prior_steps,
         checkpoint_every=checkpoint_every, overwrite=overwrite, rvq_levels=levels, codebook_size=codebook_size,
         codebook_dim=codebook_dim, commitment_weight=commitment_weight, device=device, seed=seed,
-        controls=controls, regularise_controls=regularise_controls)
+        controls=controls, regularise_controls=regularise_controls, form=form)
     with event_view(json_events) as view:
         result = run_training(plan_training(options, on_event=view), on_event=view, cancel=CancelToken())
+    verdict = _verdict(result)
     if json_events:
-        print_json({"result": result.to_dict()})
+        print_json({"result": result.to_dict(), "verdict": verdict})
         return
     console.print(f"trained [bold]{result.name}[/] ({result.kind}, size {result.size} on {result.device}) "
                   f"in {seconds(result.seconds)} -> {result.model_path}")
@@ -76,7 +80,16 @@ def train(
         console.print(f"  old files' reconstruction error: {result.recon_before:.4f} -> {result.recon_after:.4f}")
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {warning}")
+    if verdict:
+        console.print(f"verdict: {verdict}")
     console.print(f"next: [bold]sda generate {result.name} --duration 20 -o out.wav[/]")
+
+
+def _verdict(result: object) -> str | None:
+    """The engine's one-sentence "still improving / converged" verdict on the run's validation curve."""
+    from sda_engine import training_verdict
+
+    return training_verdict(result) or None
 
 
 def _size_from(size: str, preset: str | None) -> str:

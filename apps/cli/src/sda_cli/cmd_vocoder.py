@@ -23,11 +23,12 @@ def download(
     This is the only network access sda ever makes, and only when you run this command (or pick
     --vocoder bigvgan without the weights). Offline, copy the file over and use --from PATH.
     """
+    from sda_cli.environment import bigvgan_weights
     from sda_cli.progress_view import RichEventView
     from sda_engine import load_bigvgan_generator, resolve_bigvgan_weights
 
     with RichEventView() as view:
-        weights = resolve_bigvgan_weights(local, allow_download=True, on_event=view)
+        weights = resolve_bigvgan_weights(bigvgan_weights(local), allow_download=True, on_event=view)
     console.print(f"BigVGAN weights ({weights.source}): {weights.checkpoint}")
     if check:
         load_bigvgan_generator(weights)
@@ -39,10 +40,11 @@ def download(
 def status(json_out: bool = typer.Option(False, "--json")) -> None:
     """Which vocoders are available offline, and which one `auto` picks for each model."""
     from sda_audio.errors import SdaError
+    from sda_cli.environment import bigvgan_weights
     from sda_engine import ModelLibrary, resolve_bigvgan_weights
 
     try:
-        weights = resolve_bigvgan_weights(allow_download=False)
+        weights = resolve_bigvgan_weights(bigvgan_weights(), allow_download=False)
         bigvgan = {"available": True, "path": str(weights.checkpoint), "source": weights.source}
     except SdaError as exc:
         bigvgan = {"available": False, "why": str(exc)}

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sda_audio.atomic import disk_full_error, is_disk_full
 from sda_audio.errors import Cancelled, SdaError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,6 +47,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def disk_full(exc: BaseException) -> SdaError:
+    """"The disk is full", naming the file being written when ``exc`` (or an exception it came from) knows it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = getattr(current, "filename", None)
+        if name:
+            return disk_full_error(name)
+        current = current.__cause__ or current.__context__
+    return SdaError("the disk is full; nothing was written",
+                    hint="free some space on that disk, or choose another location, and try again")
+
+
 def handle_errors(func: F) -> F:
     """Decorate a command so SdaError, OSError and Ctrl-C end with one line and a non-zero exit."""
 
@@ -64,9 +79,13 @@ def handle_errors(func: F) -> F:
         except SdaError as exc:
             raise fail(error_text(exc)) from None
         except OSError as exc:
+            if is_disk_full(exc):
+                raise fail(error_text(disk_full(exc))) from None
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             raise fail(f"{where}{exc.strerror or exc} (check the path, permissions and free disk space)") from None
         except Exception as exc:  # an sda bug: still one line, details only when asked
+            if is_disk_full(exc):  # a native writer's own error type (safetensors' StorageFull, ...)
+                raise fail(error_text(disk_full(exc))) from None
             if os.environ.get("SDA_DEBUG"):
                 raise
             log.debug("unexpected error", exc_info=True)

@@ -19,7 +19,9 @@ from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
 from sda_cli.cmd_train import train, train_vocoder
 from sda_cli.cmd_vocoder import vocoder_app
+from sda_cli.output import configure_help_width
 
+configure_help_width()  # before `sda --help`, which is rendered before any callback runs
 app = typer.Typer(
     name="sda",
     help="Small DataSet Audio: train a generative model on your own recordings and make new sound with it.",
@@ -40,6 +42,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages."),
 ) -> None:
+    configure_help_width()  # again per run: a test runner swaps stdout after import
     logging.basicConfig(level=logging.INFO if verbose or os.environ.get("SDA_DEBUG") else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 

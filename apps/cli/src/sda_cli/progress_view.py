@@ -55,7 +55,7 @@ class RichEventView:
     """
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or _stderr_console()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -104,6 +104,18 @@ class RichEventView:
             self.console.print(f"[dim]{event.job}:[/] {event.message}", soft_wrap="\n" in event.message)
         elif event.kind == "checkpoint" and event.message:
             self.console.print(f"[dim]{event.job}: {event.message}[/]")
+
+
+def _stderr_console() -> Console:
+    """Rich on a terminal; off one (a log file, a pipe) lines are never wrapped or cut at 80 columns."""
+    console = Console(stderr=True)
+    if console.is_terminal:
+        return console
+    return Console(stderr=True, width=OFF_TERMINAL_WIDTH, soft_wrap=True)
+
+
+OFF_TERMINAL_WIDTH = 200
+"""The progress view's width when stderr is not a terminal: the bars' final state and metrics fit whole."""
 
 
 def event_view(json_events: bool) -> JsonEventPrinter | RichEventView:

@@ -22,8 +22,17 @@ TABS = ("Data", "Train", "Generate", "Codes", "Library", "History")
 CSS = """
 #sda-title h1 { margin-bottom: 0; }
 .sda-note { opacity: 0.8; }
-.sda-waves .thumbnail-item { aspect-ratio: 5 / 1 !important; height: auto !important; }
-.sda-waves .grid-container { grid-auto-rows: auto !important; }
+.sda-waves .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex !important;
+  flex-direction: column; }
+.sda-waves .thumbnail-item > img { aspect-ratio: 5 / 1; height: auto !important; flex: none; }
+.sda-waves .caption-label { position: static !important; max-width: 100% !important; width: 100%;
+  border: none !important; border-top: 1px solid var(--border-color-primary) !important; border-radius: 0 !important;
+  white-space: normal !important; }
+.sda-waves .grid-container { grid-auto-rows: auto !important; grid-template-rows: none !important; }
+.sda-ab { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+.sda-ab audio { flex: 1 1 320px; }
+.sda-ab-switch { padding: 8px 16px; border-radius: 8px; border: 1px solid var(--border-color-primary);
+  background: var(--button-secondary-background-fill); cursor: pointer; font-weight: 600; }
 """
 
 
@@ -93,15 +102,19 @@ def build_app(home: SdaHome | str | Path | None = None, device: str = "auto", st
 
 
 def serve(app: Any, port: int = 7860, block: bool = True, quiet: bool = False, open_browser: bool = False) -> Any:
-    """Serve a built app on ``http://127.0.0.1:<port>`` (never on other interfaces). With ``block=False`` it
-    returns at once (call ``app.close()`` to stop it)."""
+    """Serve a built app on ``http://127.0.0.1:<port>`` (never on other interfaces; a request whose ``Host`` is
+    not 127.0.0.1, localhost or [::1] with this port is refused, see :mod:`sda_gradio.serving`). With
+    ``block=False`` it returns at once (call ``app.close()`` to stop it)."""
     import gradio.themes
+
+    from sda_gradio.serving import middleware
 
     state: AppState = app.sda_state
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=HOST, server_port=port, share=False, inbrowser=open_browser,
                prevent_thread_lock=not block, show_error=False, quiet=quiet, ssr_mode=False,
-               allowed_paths=[str(state.home.root)], footer_links=[], theme=gradio.themes.Soft(), css=CSS)
+               allowed_paths=[str(state.home.root)], footer_links=[], theme=gradio.themes.Soft(), css=CSS,
+               app_kwargs={"middleware": middleware(port)})  # Host must be 127.0.0.1/localhost:port (rebinding)
     return app
 
 

@@ -105,13 +105,17 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     # -- control ---------------------------------------------------------------------------------
-    def start(self, title: str, fn: Callable[[ProgressCallback, CancelToken], Any]) -> None:
+    def start(self, title: str, fn: Callable[[ProgressCallback, CancelToken], Any],
+              curve: list[dict[str, Any]] | None = None) -> None:
+        """Run ``fn`` in the worker; ``curve``: loss points the job continues (a resumed training's stored
+        curve), drawn before its first new point."""
         with self._lock:
             if self._state.running:
                 raise SdaError(f"{self._state.title} is still running",
                                hint="wait for it to finish or cancel it first")
             self._token = CancelToken()
             self._state = JobState(title=title, status="running", started=time.time(),
+                                   curve=[dict(p) for p in (curve or [])][-MAX_CURVE_POINTS:],
                                    version=self._state.version + 1)
             token = self._token
             self._thread = threading.Thread(target=self._run, args=(fn, token), name=f"sda-{self.name}",

@@ -9,6 +9,7 @@ to one caller at a time.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,9 @@ class AppState:
     def __init__(self, home: SdaHome | str | Path | None = None, device: str = "auto") -> None:
         self.home = home if isinstance(home, SdaHome) else SdaHome(home)
         self.device = device
+        # the GUI's one read of SDA_BIGVGAN_WEIGHTS (as the CLI's sda_cli.environment): passed down as an argument
+        weights = os.environ.get("SDA_BIGVGAN_WEIGHTS", "").strip()
+        self.bigvgan_weights: Path | None = Path(weights).expanduser() if weights else None
         self.train = JobRunner("train")
         self.generate = JobRunner("generate")
         self._sessions: dict[str, tuple[tuple[str, int], Any]] = {}
@@ -47,7 +51,7 @@ class AppState:
             cached = self._sessions.get(model)
             if cached is not None and cached[0] == key:
                 return cached[1]
-        session = ModelSession.open(model, self.device, self.home)
+        session = ModelSession.open(model, self.device, self.home, bigvgan_weights=self.bigvgan_weights)
         with self._lock:
             self.opened += 1
             self._sessions.pop(model, None)

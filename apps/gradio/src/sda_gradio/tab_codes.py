@@ -68,6 +68,13 @@ def grid_picture(view: CodesView, region: tuple[int, int] | None = None) -> np.n
     return image
 
 
+def selected_code(view: CodesView) -> int | None:
+    """The code in the selected cell (what the "Code for the selected cell" box shows)."""
+    if view.grid is None:
+        return None
+    return int(view.grid.codes[view.level, view.frame])
+
+
 def describe(view: CodesView) -> str:
     """The grid and the selected cell in words, with the edit log."""
     if view.grid is None:
@@ -281,17 +288,18 @@ def build(state: AppState) -> dict[str, Any]:
                          elem_id="codes-entry-audio")
 
     def show(v: CodesView, lo: Any = None, hi: Any = None, note: str = "") -> tuple[Any, ...]:
+        # the code box always shows the selected cell's code (after a click, an edit, undo, encode ...)
         if v.grid is None:
-            return note, None, describe(v), gr.update(choices=[]), v
+            return note, None, describe(v), gr.update(choices=[]), v, None
         region = None
         if lo is not None and hi is not None:
             try:
                 region = _region(v, lo, hi)
             except SdaError:
                 region = None
-        return (note, grid_picture(v, region), describe(v), gr.update(choices=v.grid.labels), v)
+        return (note, grid_picture(v, region), describe(v), gr.update(choices=v.grid.labels), v, selected_code(v))
 
-    outs = [status, picture, about, levels, view]
+    outs = [status, picture, about, levels, view, index]
 
     def do_encode(name: str, file: Any, lo: Any, hi: Any) -> tuple[Any, ...]:
         v = encode(state, name, file)
@@ -299,9 +307,7 @@ def build(state: AppState) -> dict[str, Any]:
 
     def on_click(v: CodesView, lo: Any, hi: Any, evt: Any) -> tuple[Any, ...]:
         x, y = evt.index
-        chosen = select(v, x, y)
-        code = int(chosen.grid.codes[chosen.level, chosen.frame]) if chosen.grid is not None else None
-        return (*show(chosen, lo, hi), code)  # the cell's code, ready to change
+        return show(select(v, x, y), lo, hi)  # with the cell's code, ready to change
 
     on_click.__annotations__["evt"] = gr.SelectData  # real class: gradio finds its event argument by it
 
@@ -310,20 +316,20 @@ def build(state: AppState) -> dict[str, Any]:
             return show(fn(v, lo, hi, *args), lo, hi)
         return run
 
-    encode_btn.click(guarded(do_encode, 5, 0), [model, source, start, stop], outs)
-    picture.select(guarded(on_click, 6, 0), [view, start, stop], [*outs, index])
-    set_btn.click(guarded(edit(lambda v, lo, hi, i: set_cell(state, v, i)), 5, 0), [view, start, stop, index], outs)
-    undo_btn.click(guarded(edit(lambda v, lo, hi: undo_redo(v, False)), 5, 0), [view, start, stop], outs)
-    redo_btn.click(guarded(edit(lambda v, lo, hi: undo_redo(v, True)), 5, 0), [view, start, stop], outs)
-    other_btn.click(guarded(edit(lambda v, lo, hi, f: encode_other(state, v, f)), 5, 0),
+    encode_btn.click(guarded(do_encode, 6, 0), [model, source, start, stop], outs)
+    picture.select(guarded(on_click, 6, 0), [view, start, stop], outs)
+    set_btn.click(guarded(edit(lambda v, lo, hi, i: set_cell(state, v, i)), 6, 0), [view, start, stop, index], outs)
+    undo_btn.click(guarded(edit(lambda v, lo, hi: undo_redo(v, False)), 6, 0), [view, start, stop], outs)
+    redo_btn.click(guarded(edit(lambda v, lo, hi: undo_redo(v, True)), 6, 0), [view, start, stop], outs)
+    other_btn.click(guarded(edit(lambda v, lo, hi, f: encode_other(state, v, f)), 6, 0),
                     [view, start, stop, other], outs)
-    swap_btn.click(guarded(edit(lambda v, lo, hi, lv: swap(state, v, lo, hi, lv)), 5, 0),
+    swap_btn.click(guarded(edit(lambda v, lo, hi, lv: swap(state, v, lo, hi, lv)), 6, 0),
                    [view, start, stop, levels], outs)
-    blend_btn.click(guarded(edit(lambda v, lo, hi, a: blend(state, v, a)), 5, 0), [view, start, stop, amount], outs)
-    regen_btn.click(guarded(edit(lambda v, lo, hi, lv, t, s: regenerate(state, v, lo, hi, lv, t, s)), 5, 0),
+    blend_btn.click(guarded(edit(lambda v, lo, hi, a: blend(state, v, a)), 6, 0), [view, start, stop, amount], outs)
+    regen_btn.click(guarded(edit(lambda v, lo, hi, lv, t, s: regenerate(state, v, lo, hi, lv, t, s)), 6, 0),
                     [view, start, stop, levels, temperature, seed], outs)
     for box in (start, stop):
-        box.change(guarded(lambda v, lo, hi: show(v, lo, hi), 5, 0), [view, start, stop], outs)
+        box.change(guarded(lambda v, lo, hi: show(v, lo, hi), 6, 0), [view, start, stop], outs)
     decode_btn.click(guarded(lambda v: decode(state, v), 2, 0), [view], [status, played])
     hear_btn.click(guarded(lambda v: audition(state, v), 2, 0), [view], [status, heard])
     return {"model": model}

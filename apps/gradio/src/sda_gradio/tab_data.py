@@ -1,8 +1,10 @@
 """The Data tab: bring recordings into a dataset of the library, check them, see them.
 
 Files dropped on the page (or a folder path on this computer) are copied into ``datasets/<name>/`` by
-:func:`sda_audio.dataset.import_dataset`; the validation report names every problem file; the summary shows
-each file's facts with a waveform thumbnail.
+:func:`sda_audio.dataset.import_dataset` (the name follows the one rule for names, and its message is shown,
+never a silently changed name; NaN/infinite samples are set to 0 only when the repair box is ticked); the
+validation report names every problem file; the summary shows each file's facts with a waveform thumbnail, and
+a player plays the file picked in the list (or clicked in the waveforms).
 """
 
 from __future__ import annotations
@@ -18,16 +20,21 @@ from sda_gradio.ui import md_escape
 SEVERITY = {"error": "ERROR", "warning": "warning", "info": "note"}
 
 
-def import_files(state: AppState, files: Sequence[Any] | None, folder: str, name: str) -> tuple[str, str]:
+def import_files(state: AppState, files: Sequence[Any] | None, folder: str, name: str,
+                 repair: bool = False) -> tuple[str, str]:
     """Import uploaded files and/or a folder into dataset ``name``. Returns ``(report markdown, name)``.
 
-    Rejected files (unreadable, silent, not audio) are named with the reason; the rest are kept.
+    Rejected files (unreadable, silent, not audio) are named with the reason; the rest are kept. ``name``
+    follows the one rule for names (its message, suggesting a trimmed name, is shown; nothing is trimmed
+    silently). With ``repair`` a file with NaN/infinite samples is imported as a copy with those samples set
+    to 0 (the original is untouched).
     """
     from sda_audio.dataset import import_dataset
 
-    name = (name or "").strip()
-    if not name:
+    name = name or ""
+    if not name.strip():
         raise SdaError("the dataset needs a name", hint="type a short name such as 'field-recordings'")
+    dest = state.home.dataset_dir(name)  # the name rule (InvalidNameError says what to type instead)
     sources: list[Path] = [Path(_file_path(f)) for f in (files or [])]
     if folder and folder.strip():
         path = Path(folder.strip()).expanduser()
@@ -36,7 +43,7 @@ def import_files(state: AppState, files: Sequence[Any] | None, folder: str, name
         sources.append(path)
     if not sources:
         raise SdaError("nothing to import", hint="drop audio files on the upload box or type a folder path")
-    result = import_dataset(sources, state.home.dataset_dir(name), name)
+    result = import_dataset(sources, dest, name, repair_non_finite=bool(repair))
     total = len(result.manifest.entries) if result.manifest else len(result.imported)
     lines = [f"**Imported {len(result.imported)} file(s) into dataset '{md_escape(name)}'** "
              f"({total} in the dataset now)."]
@@ -47,7 +54,18 @@ def import_files(state: AppState, files: Sequence[Any] | None, folder: str, name
     if result.rejected:
         lines.append(f"\n**Rejected {len(result.rejected)} file(s)** (the others were kept):")
         lines += [f"- {md_escape(Path(r.source).name)}: {md_escape(r.reason)}" for r in result.rejected]
+        if not repair and any(_non_finite(r.reason) for r in result.rejected):
+            lines.append("\nFiles with NaN/infinite samples can be imported as repaired copies: tick "
+                         f"'{REPAIR_LABEL}' and import again.")
     return "\n".join(lines), name
+
+
+REPAIR_LABEL = "Set NaN/infinite samples to 0 (repair)"
+
+
+def _non_finite(reason: str) -> bool:
+    text = reason.lower()
+    return "nan" in text or "infinite" in text or "non-finite" in text
 
 
 def _file_path(item: Any) -> str:
@@ -75,6 +93,9 @@ def validation_markdown(state: AppState, name: str) -> str:
              f"sample rates: {', '.join(f'{r} Hz' for r in sorted(report.sample_rates)) or 'none'}."]
     rows = [(i.severity, f.path.name, i.message) for f in report.files for i in f.issues]
     rows += [(i.severity, "(dataset)", i.message) for i in report.issues]
+    if report.non_finite_files:
+        lines.append(f"\n{len(report.non_finite_files)} file(s) have NaN/infinite samples: tick '{REPAIR_LABEL}' "
+                     "and import them again to use repaired copies.")
     if rows:
         lines += ["", "| | file | problem |", "|---|---|---|"]
         lines += [f"| {SEVERITY.get(sev, sev)} | {md_escape(file)} | {md_escape(msg)} |"
@@ -82,6 +103,14 @@ def validation_markdown(state: AppState, name: str) -> str:
     else:
         lines.append("\nNo problems found.")
     return "\n".join(lines)
+
+
+def files(state: AppState, name: str) -> list[tuple[str, str]]:
+    """``[(file name in the dataset, its path), ...]`` of dataset ``name`` (what the player can play)."""
+    from sda_audio.files import list_audio_files
+
+    folder = _dataset_folder(state, name)
+    return [(p.relative_to(folder).as_posix(), str(p)) for p in sorted(list_audio_files(folder))]
 
 
 def summary(state: AppState, name: str) -> tuple[str, list[tuple[str, str]]]:
@@ -131,6 +160,8 @@ def build(state: AppState) -> dict[str, Any]:
             folder = gr.Textbox(label="…or a folder path", placeholder="/path/to/recordings", elem_id="data-folder")
         with gr.Column(scale=1):
             name = gr.Textbox(label="Dataset name", value="my-sounds", elem_id="data-name")
+            repair = gr.Checkbox(label=REPAIR_LABEL, value=False, elem_id="data-repair",
+                                 info="Only for files that have them; the originals are never changed.")
             import_btn = gr.Button("Import", variant="primary", elem_id="data-import")
             datasets = gr.Dropdown(label="Datasets in the library", choices=state.dataset_names(),
                                    allow_custom_value=False, elem_id="data-datasets")
@@ -138,22 +169,47 @@ def build(state: AppState) -> dict[str, Any]:
     status = gr.Markdown(elem_id="data-status")
     report = gr.Markdown(elem_id="data-report")
     summary_md = gr.Markdown(elem_id="data-summary")
+    with gr.Row():
+        listen = gr.Dropdown(label="Listen to a file (or click its waveform)", choices=[], elem_id="data-listen",
+                             scale=1)
+        player = gr.Audio(label="Recording", type="filepath", interactive=False, elem_id="data-player", scale=2)
     gallery = gr.Gallery(label="Waveforms", columns=3, height="auto", object_fit="fill", elem_id="data-thumbs",
-                         elem_classes=["sda-waves"])
+                         elem_classes=["sda-waves"], allow_preview=False)
 
-    def do_import(files: Any, folder_text: str, dataset: str) -> tuple[Any, ...]:
-        text, ds = import_files(state, files, folder_text, dataset)
+    def listing(dataset: str) -> tuple[Any, Any]:
+        entries = files(state, dataset)
+        first = entries[0][1] if entries else None
+        return gr.update(choices=entries, value=first), first
+
+    def do_import(uploaded: Any, folder_text: str, dataset: str, fix: bool) -> tuple[Any, ...]:
+        text, ds = import_files(state, uploaded, folder_text, dataset, fix)
         check = validation_markdown(state, ds)
         summ, thumbs = summary(state, ds)
-        return text, check, summ, thumbs, gr.update(choices=state.dataset_names(), value=ds)
+        return (text, check, summ, thumbs, gr.update(choices=state.dataset_names(), value=ds), *listing(ds))
 
     def do_check(dataset: str) -> tuple[Any, ...]:
         check = validation_markdown(state, dataset)
         summ, thumbs = summary(state, dataset)
-        return "", check, summ, thumbs
+        return ("", check, summ, thumbs, *listing(dataset))
 
-    import_btn.click(guarded(do_import, 5, 0), [upload, folder, name],
-                     [status, report, summary_md, gallery, datasets])
-    check_btn.click(guarded(do_check, 4, 0), [datasets], [status, report, summary_md, gallery])
-    datasets.input(guarded(do_check, 4, 0), [datasets], [status, report, summary_md, gallery])
+    def pick_thumb(dataset: str, evt: Any) -> tuple[Any, Any]:
+        # the caption starts with the file's name in the dataset (see summary())
+        value = evt.value if isinstance(evt.value, dict) else {}
+        relative = str(value.get("caption") or "").split(" · ")[0]
+        try:
+            path = dict(files(state, dataset)).get(relative)
+        except SdaError:
+            path = None
+        if path is None:
+            return gr.skip(), gr.skip()
+        return gr.update(value=path), path
+
+    pick_thumb.__annotations__["evt"] = gr.SelectData  # real class: gradio finds its event argument by it
+
+    shown = [status, report, summary_md, gallery]
+    import_btn.click(guarded(do_import, 7, 0), [upload, folder, name, repair], [*shown, datasets, listen, player])
+    check_btn.click(guarded(do_check, 6, 0), [datasets], [*shown, listen, player])
+    datasets.input(guarded(do_check, 6, 0), [datasets], [*shown, listen, player])
+    listen.input(lambda path: path, [listen], [player])
+    gallery.select(pick_thumb, [datasets], [listen, player])
     return {"datasets": datasets}

@@ -78,19 +78,43 @@ def model_info(state: AppState, model: str | None) -> str:
     return f"**{md_escape(model)}**: {kind}; trained on {data}; {vocoder}."
 
 
+CONTROL_MEANINGS: dict[str, str] = {
+    "brightness": "darker ↔ brighter tone",
+    "warmth": "thinner ↔ warmer, fuller low end",
+    "roughness": "smoother ↔ rougher, grittier texture",
+    "tension": "calmer, consonant ↔ tense, dissonant",
+    "rhythmic": "flowing ↔ sharper attacks and rhythm",
+    "pulse": "wandering ↔ a clearer, accented beat",
+    "density": "sparser ↔ busier, more events",
+    "reverb": "drier ↔ more reverberant, farther away",
+}
+"""What each musical slider does, in plain words (its -1 end ↔ its +1 end)."""
+HOW = {"latent": "by the model", "steered": "by the model", "searched": "by the model", "assisted": "as an effect"}
+"""How the engine realises a control, in a musician's words: the model makes the change itself, or an audio
+effect does it afterwards."""
+NOT_FITTED = "not set up for this model yet (fit its controls on the Train tab)"
+
+
 def control_methods(state: AppState, model: str | None) -> dict[str, str]:
-    """How each musical control is realised for ``model``, in words. Density is always steered by the engine
-    (sampling rate/temperature and a gate); the others need the model's fitted control section (the model is
-    loaded, and kept warm, to read it)."""
+    """Each musical slider's one-line meaning and how the chosen model realises it: "by the model" or "as an
+    effect" (or that its controls are not set up yet). Density is always steered by the engine (sampling and a
+    gate); the others need the model's fitted control section (the model is loaded, and kept warm, to read it)."""
     from sda_engine import ControlMap
 
     if not model:
-        return {}
+        return {name: CONTROL_MEANINGS.get(name, "") for name in CONTROL_NAMES}
     with state.using(model) as session:
         cmap = ControlMap.from_bundle(session.bundle)
-    methods = {name: (f"realised: {cmap.method(name)}" if cmap is not None else "not fitted for this model")
-               for name in CONTROL_NAMES}
-    methods["density"] = "realised: steered (sampling and a gate)"
+    methods = {}
+    for name in CONTROL_NAMES:
+        if name == "density":
+            how = HOW["steered"]
+        elif cmap is None:
+            how = NOT_FITTED
+        else:
+            raw = cmap.method(name)
+            how = HOW.get(raw, "off for this model" if raw == "off" else raw)
+        methods[name] = f"{CONTROL_MEANINGS.get(name, '')} · {how}"
     return methods
 
 
@@ -115,7 +139,8 @@ def progress_markdown(state: AppState) -> str:
     for job, stage in snap.stages.items():
         if stage.total:
             parts.append(f"{job.split('.')[-1]} {stage.step}/{stage.total}")
-    return f"**{md_escape(snap.title)}…** {seconds_text(snap.elapsed)}" + (f" ({', '.join(parts)})" if parts else "")
+    head = "Cancelling" if any(line.startswith("cancelling") for line in snap.log) else md_escape(snap.title)
+    return f"**{head}…** {seconds_text(snap.elapsed)}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def result_markdown(results: Sequence[Any]) -> str:
@@ -181,65 +206,67 @@ def build(state: AppState) -> dict[str, Any]:
 
     defaults = GenerationRequest().to_flat()
     models = state.model_names()
-    with gr.Row():
-        model = gr.Dropdown(label="Model", choices=models, value=models[0] if models else None,
-                            elem_id="gen-model", scale=2)
-        refresh = gr.Button("Refresh list", elem_id="gen-refresh", scale=0)
-    info = gr.Markdown(elem_id="gen-model-info")
     c: dict[str, Any] = {}
-    with gr.Row():
-        with gr.Column():
-            c["duration"] = gr.Number(value=defaults["duration"], label="Duration (seconds)", minimum=0,
-                                      maximum=MAX_SECONDS, elem_id="gen-duration")
-            c["seed"] = gr.Number(value=defaults["seed"], label="Seed", precision=0, elem_id="gen-seed")
-            c["variations"] = gr.Slider(1, 16, value=defaults["variations"], step=1, label="Variations",
-                                        elem_id="gen-variations")
-            c["dynamics"] = gr.Slider(0.0, 1.0, value=defaults["dynamics"], step=0.05, label="Dynamics",
-                                      info="0 = as decoded, 1 = loudness like the training audio",
-                                      elem_id="gen-dynamics")
-        with gr.Column():
-            with gr.Group():
-                gr.Markdown("Sampling (RVQ models)")
-                c["temperature"] = gr.Slider(0.0, 2.0, value=defaults["temperature"], step=0.05, label="Temperature",
-                                             elem_id="gen-temperature")
-                c["top_k"] = gr.Number(value=defaults["top_k"], label="Top-k (0 = off)", precision=0, minimum=0,
-                                       elem_id="gen-top-k")
-                c["top_p"] = gr.Slider(0.05, 1.0, value=defaults["top_p"], step=0.05, label="Top-p (1 = off)",
-                                       elem_id="gen-top-p")
-            c["vocoder"] = gr.Dropdown(list(VOCODERS), value=defaults["vocoder"], label="Vocoder",
-                                       info="auto picks the best available and says why", elem_id="gen-vocoder")
-        with gr.Column():
-            c["channels"] = gr.Radio(list(CHANNELS), value=defaults["channels"], label="Channels",
-                                     elem_id="gen-channels")
-            c["azimuth"] = gr.Slider(-180, 180, value=defaults["azimuth"], step=5, label="Azimuth (binaural, °)",
-                                     elem_id="gen-azimuth")
-            c["elevation"] = gr.Slider(-90, 90, value=defaults["elevation"], step=5,
-                                       label="Elevation (binaural, °)", elem_id="gen-elevation")
-            c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="Format", elem_id="gen-format")
-            c["sample_rate"] = gr.Dropdown(list(RATES), value=defaults["sample_rate"], label="Sample rate (Hz)",
-                                           elem_id="gen-rate")
-            c["bit_depth"] = gr.Dropdown(list(DEPTHS), value=defaults["bit_depth"], label="Bit depth (32 = float)",
-                                         elem_id="gen-depth")
-    with gr.Accordion("Musical controls (-1 .. +1; 0 = the model's own character)", open=True):
-        gr.Markdown("How each control is realised for the chosen model shows under its name: *latent* (moves along "
-                    "the model's own direction, kept where its data lives), *steered* (the latent process runs "
-                    "faster or slower), *assisted* (a labelled audio effect).", elem_classes=["sda-note"])
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(label="Model", choices=models, value=models[0] if models else None,
+                            elem_id="gen-model", scale=3)
+        refresh = gr.Button("Refresh list", elem_id="gen-refresh", scale=0, min_width=100)
+        c["duration"] = gr.Number(value=defaults["duration"], label=f"Duration (seconds, up to {MAX_SECONDS:g})",
+                                  elem_id="gen-duration", scale=1, min_width=140)
+        c["variations"] = gr.Slider(1, 16, value=defaults["variations"], step=1, label="Variations",
+                                    elem_id="gen-variations", scale=1, min_width=140)
+        c["seed"] = gr.Number(value=defaults["seed"], label="Seed (same seed, same sound)", precision=0,
+                              elem_id="gen-seed", scale=1, min_width=120)
+    info = gr.Markdown(elem_id="gen-model-info")
+    with gr.Group(elem_id="gen-controls"):
         for row in (CONTROL_NAMES[:4], CONTROL_NAMES[4:]):
             with gr.Row():
                 for name in row:
                     c[name] = gr.Slider(-1.0, 1.0, value=0.0, step=0.05, label=name, elem_id=f"gen-control-{name}",
-                                        min_width=140)
+                                        info=CONTROL_MEANINGS.get(name, ""), min_width=140)
+    gr.Markdown("Sliders: -1 .. +1, 0 = the model's own character. *By the model*: the model itself makes the "
+                "change; *as an effect*: an audio effect does it afterwards.", elem_classes=["sda-note"])
+    with gr.Row():
+        run = gr.Button("Generate", variant="primary", elem_id="gen-run", scale=3)
+        cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel", scale=1)
+    status = gr.Markdown(elem_id="gen-status")
+    audio = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="gen-audio")
+    variation = gr.Dropdown(label="Play variation", choices=[], elem_id="gen-variation")
+    with gr.Accordion("Advanced", open=False, elem_id="gen-advanced"):
+        with gr.Row():
+            c["channels"] = gr.Radio(list(CHANNELS), value=defaults["channels"], label="Channels",
+                                     info="mono, stereo, or binaural (3-D sound for headphones)", elem_id="gen-channels")
+            c["azimuth"] = gr.Slider(-180, 180, value=defaults["azimuth"], step=5, label="Azimuth (binaural, °)",
+                                     info="where the sound sits around you: 0 ahead, 90 right", elem_id="gen-azimuth")
+            c["elevation"] = gr.Slider(-90, 90, value=defaults["elevation"], step=5,
+                                       label="Elevation (binaural, °)", info="below (-) or above (+) you",
+                                       elem_id="gen-elevation")
+            c["dynamics"] = gr.Slider(0.0, 1.0, value=defaults["dynamics"], step=0.05, label="Dynamics",
+                                      info="0 = as the model makes it, 1 = loudness moves like the training audio",
+                                      elem_id="gen-dynamics")
+        with gr.Row():
+            c["temperature"] = gr.Slider(0.0, 2.0, value=defaults["temperature"], step=0.05, label="Temperature",
+                                         info="lower = safer and more repetitive, higher = wilder (RVQ models)",
+                                         elem_id="gen-temperature")
+            c["top_k"] = gr.Number(value=defaults["top_k"], label="Top-k (0 = off)", precision=0,
+                                   info="only pick among the k likeliest snippets (RVQ models)", elem_id="gen-top-k")
+            c["top_p"] = gr.Slider(0.05, 1.0, value=defaults["top_p"], step=0.05, label="Top-p (1 = off)",
+                                   info="only pick among the likeliest snippets that add up to p", elem_id="gen-top-p")
+            c["vocoder"] = gr.Dropdown(list(VOCODERS), value=defaults["vocoder"], label="Vocoder",
+                                       info="turns the model's sound into audio; auto picks the best and says why",
+                                       elem_id="gen-vocoder")
+        with gr.Row():
+            c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="File format",
+                                      info="wav/flac keep everything; mp3/ogg are smaller", elem_id="gen-format")
+            c["sample_rate"] = gr.Dropdown(list(RATES), value=defaults["sample_rate"], label="Sample rate (Hz)",
+                                           info="samples per second of the file", elem_id="gen-rate")
+            c["bit_depth"] = gr.Dropdown(list(DEPTHS), value=defaults["bit_depth"], label="Bit depth",
+                                         info="16 = CD, 24 = studio, 32 = float", elem_id="gen-depth")
     with gr.Accordion("Blend with a second model", open=False):
         with gr.Row():
             c["blend_model"] = gr.Dropdown(label="Second model", choices=models, value=None, elem_id="gen-blend-model")
             c["blend_weight"] = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Its weight (0 = off)",
                                           elem_id="gen-blend-weight")
-    with gr.Row():
-        run = gr.Button("Generate", variant="primary", elem_id="gen-run")
-        cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel")
-    status = gr.Markdown(elem_id="gen-status")
-    audio = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="gen-audio")
-    variation = gr.Dropdown(label="Play variation", choices=[], elem_id="gen-variation")
     with gr.Accordion("Presets", open=True):
         with gr.Row():
             preset_pick = gr.Dropdown(label="Preset", choices=preset_names(state, None), elem_id="preset-pick")

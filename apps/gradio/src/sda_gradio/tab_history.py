@@ -1,16 +1,20 @@
-"""The History tab: every generation with its waveform, the settings that made it, A/B at matched loudness,
-"use these settings" (back into the Generate tab) and feeding chosen generations back into a dataset."""
+"""The History tab: every generation with its waveform, the settings that made it (in words), A/B at matched
+loudness with one switch, "use these settings" (back into the Generate tab) and feeding chosen generations back
+into a dataset."""
 
 from __future__ import annotations
 
-import json
+import html
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sda_audio.errors import SdaError
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape
+from sda_gradio.words import ab_words, entry_words
 
-COLUMNS = ["#", "created", "model", "seed", "seconds", "vocoder", "format", "file there"]
+COLUMNS = ["#", "created", "model", "seed", "what", "controls", "seconds", "file there"]
 LIMIT = 200
 
 
@@ -21,10 +25,17 @@ def _history(state: AppState) -> Any:
 
 
 def table(state: AppState, model: str = "") -> list[list[Any]]:
-    entries = _history(state).list(limit=LIMIT, model=model or None)
-    return [[e.id, e.created[:19].replace("T", " "), e.model_name or "?", e.seed if e.seed is not None else "",
-             round(e.duration or 0.0, 2), e.vocoder or "", e.format or "", "yes" if e.audio_exists else "no"]
-            for e in entries]
+    from sda_gradio.words import controls_words
+
+    rows = []
+    for e in _history(state).list(limit=LIMIT, model=model or None):
+        w = entry_words(e)
+        generated = w.kind == "generation"
+        rows.append([e.id, e.created[:19].replace("T", " "), w.model,
+                     (w.seed if w.seed is not None else "") if generated else "no seed", w.kind_text,
+                     controls_words(w.controls) if generated else "edited codes",
+                     round(e.duration or 0.0, 2), "yes" if e.audio_exists else "no"])
+    return rows
 
 
 def gallery(state: AppState, limit: int = 24) -> list[tuple[str, str]]:
@@ -34,7 +45,7 @@ def gallery(state: AppState, limit: int = 24) -> list[tuple[str, str]]:
     for entry in history.list(limit=limit):
         if entry.audio_exists:
             try:
-                items.append((str(history.thumbnail(entry.id)), f"#{entry.id} {entry.model_name} seed {entry.seed}"))
+                items.append((str(history.thumbnail(entry.id)), entry_words(entry).caption()))
             except SdaError:
                 continue
     return items
@@ -50,15 +61,16 @@ def _entry_id(value: Any) -> int:
     return int(number)
 
 
-def show(state: AppState, entry: Any) -> tuple[str, str | None, dict[str, Any]]:
-    """``(summary markdown, audio path or None, parameter snapshot)`` of one generation."""
+def show(state: AppState, entry: Any) -> tuple[str, str | None, str]:
+    """``(summary markdown, audio path or None, settings in words (markdown))`` of one generation."""
     e = _history(state).show(_entry_id(entry))
-    text = (f"**#{e.id}** {md_escape(e.model_name)} · seed {e.seed} · {e.duration or 0:.2f} s · "
-            f"{e.sample_rate} Hz {e.format} · vocoder {md_escape(e.vocoder)} ({md_escape(e.vocoder_reason or '')})")
+    w = entry_words(e)
+    text = (f"**#{e.id}**, {md_escape(w.kind_text)}: {md_escape(w.model)} · {md_escape(w.seed_text)} · "
+            f"{md_escape(w.form_text)} · vocoder {md_escape(e.vocoder or '?')}"
+            + (f" ({md_escape(e.vocoder_reason)})" if e.vocoder_reason else ""))
     if not e.audio_exists:
         text += f"\n\nThe audio file is gone: {md_escape(e.audio_path)}"
-    snapshot = json.loads(json.dumps(e.params, default=str))
-    return text, (str(e.audio_path) if e.audio_exists else None), snapshot
+    return text, (str(e.audio_path) if e.audio_exists else None), w.markdown()
 
 
 def use_settings(state: AppState, entry: Any) -> tuple[str | None, list[Any]]:
@@ -69,19 +81,39 @@ def use_settings(state: AppState, entry: Any) -> tuple[str | None, list[Any]]:
     return e.model_name, form_values(e.request())
 
 
+def file_url(path: str | Path) -> str:
+    """The app's URL of a file in the sda home (served: the home is in ``allowed_paths``)."""
+    return "/gradio_api/file=" + quote(str(path))
+
+
+SWITCH_JS = ("const box=this.closest('.sda-ab');const au=box.querySelector('audio');"
+             "const t=au.currentTime,playing=!au.paused;const next=au.dataset.which==='A'?'B':'A';"
+             "au.dataset.which=next;au.src=au.dataset[next.toLowerCase()];"
+             "au.addEventListener('loadedmetadata',()=>{au.currentTime=Math.min(t,au.duration||t);"
+             "if(playing){au.play();}},{once:true});au.load();"
+             "box.querySelector('.sda-ab-now').textContent='Now: '+next;"
+             "this.textContent='Switch to '+(next==='A'?'B':'A');")
+
+
+def ab_player(a_path: str | Path, b_path: str | Path) -> str:
+    """One player whose source switches between the matched A and B, keeping the playback position."""
+    a, b = html.escape(file_url(a_path), quote=True), html.escape(file_url(b_path), quote=True)
+    return (f'<div class="sda-ab"><audio class="sda-ab-audio" controls preload="auto" src="{a}" data-a="{a}" '
+            f'data-b="{b}" data-which="A"></audio> <button type="button" class="sda-ab-switch lg secondary" '
+            f'onclick="{html.escape(SWITCH_JS, quote=True)}">Switch to B</button> '
+            f'<strong class="sda-ab-now">Now: A</strong></div>')
+
+
 def ab(state: AppState, a: Any, b: Any) -> tuple[str, str, str]:
-    """Loudness-matched copies of two generations and what differs between them. The copies of a pair have one
-    name each (``history/ab/ab_<a>_<b>_a.wav``), and comparing the pair again makes the same files, so the
-    page replaces them."""
+    """Loudness-matched copies of two generations and how B differs from A in words. The copies of a pair have
+    one name each (``history/ab/ab_<a>_<b>_a.wav``), and comparing the pair again makes the same files, so the
+    page replaces them. Returns ``(markdown, A copy, B copy)``."""
     result = _history(state).ab(_entry_id(a), _entry_id(b), overwrite=True)
     lines = [f"**A = #{result.a.id}, B = #{result.b.id}**, both matched to {result.a_matched.matched_lufs:.1f} LUFS "
-             f"(gain A {result.a_matched.gain_db:+.1f} dB, B {result.b_matched.gain_db:+.1f} dB)."]
-    if result.param_differences:
-        lines += ["", "| setting | A | B |", "|---|---|---|"]
-        lines += [f"| {md_escape(k)} | {md_escape(va)} | {md_escape(vb)} |"
-                  for k, (va, vb) in result.param_differences.items()]
-    else:
-        lines.append("\nSame settings.")
+             f"(gain A {result.a_matched.gain_db:+.1f} dB, B {result.b_matched.gain_db:+.1f} dB). Press the switch "
+             "while it plays: it carries on at the same moment in the other one."]
+    differences = ab_words(result.a, result.b)
+    lines += ["", *(f"- {md_escape(d)}" for d in differences)] if differences else ["", "Same settings."]
     return "\n".join(lines), str(result.a_matched.path), str(result.b_matched.path)
 
 
@@ -90,10 +122,11 @@ def feed(state: AppState, ids_text: str, dataset: str) -> str:
     ids = [_entry_id(part) for part in (ids_text or "").replace(";", ",").split(",") if part.strip()]
     if not ids:
         raise SdaError("name the generations to add", hint="e.g. 3, 5 (numbers from the # column)")
-    name = (dataset or "").strip()
-    if not name:
+    name = dataset or ""
+    if not name.strip():
         raise SdaError("choose or type the dataset to add them to")
-    result = _history(state).feed(ids, state.home.dataset_dir(name), name)
+    folder = state.home.dataset_dir(name)  # the one name rule: its message says what to type, nothing is trimmed
+    result = _history(state).feed(ids, folder, name)
     lines = [f"Added {len(result.added)} generation(s) to dataset **{md_escape(name)}**."]
     lines += [f"- #{i} skipped: {md_escape(why)}" for i, why in result.skipped.items()]
     return "\n".join(lines)
@@ -119,16 +152,15 @@ def build(state: AppState) -> dict[str, Any]:
             summary = gr.Markdown(elem_id="hist-summary")
             player = gr.Audio(label="This generation", type="filepath", interactive=False, elem_id="hist-audio")
         with gr.Column():
-            params = gr.JSON(label="Settings that made it", elem_id="hist-params")
+            gr.Markdown("**Settings that made it**")
+            params = gr.Markdown(elem_id="hist-params")
     with gr.Accordion("A/B at matched loudness", open=False):
         with gr.Row():
             a_id = gr.Number(label="A: generation #", value=None, precision=0, elem_id="hist-a")
             b_id = gr.Number(label="B: generation #", value=None, precision=0, elem_id="hist-b")
             ab_btn = gr.Button("Compare", elem_id="hist-ab")
+        ab_player_html = gr.HTML(elem_id="hist-ab-player")
         ab_text = gr.Markdown(elem_id="hist-ab-text")
-        with gr.Row():
-            a_audio = gr.Audio(label="A (matched)", type="filepath", interactive=False, elem_id="hist-a-audio")
-            b_audio = gr.Audio(label="B (matched)", type="filepath", interactive=False, elem_id="hist-b-audio")
     with gr.Accordion("Feed into a dataset (train on your favourites)", open=False):
         with gr.Row():
             feed_ids = gr.Textbox(label="Generations (e.g. 3, 5)", elem_id="hist-feed-ids")
@@ -156,7 +188,11 @@ def build(state: AppState) -> dict[str, Any]:
     grid.select(select_row, [grid], [entry])
     show_btn.click(guarded(do_show, 4, 0), [entry], [status, summary, player, params])
     entry.submit(guarded(do_show, 4, 0), [entry], [status, summary, player, params])
-    ab_btn.click(guarded(lambda a, b: ab(state, a, b), 3, 0), [a_id, b_id], [ab_text, a_audio, b_audio])
+    def do_ab(a: Any, b: Any) -> tuple[str, str]:
+        text, a_path, b_path = ab(state, a, b)
+        return text, ab_player(a_path, b_path)
+
+    ab_btn.click(guarded(do_ab, 2, 0), [a_id, b_id], [ab_text, ab_player_html])
     feed_btn.click(guarded(lambda i, d: feed(state, i, d), 1, 0), [feed_ids, feed_ds], [status])
     return {"entry": entry, "use": use_btn, "status": status, "redraw": redraw, "grid": grid, "thumbs": thumbs,
             "filter": model_filter, "feed_dataset": feed_ds}

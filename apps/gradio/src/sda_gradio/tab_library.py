@@ -25,12 +25,43 @@ def _library(state: AppState) -> Any:
     return ModelLibrary(state.home)
 
 
+BROKEN = "BROKEN"
+
+
+def broken_files(lib: Any) -> dict[str, str]:
+    """``{file name: why it cannot be used}`` for the model files in the library that fail validation (the
+    library's reconcile checks every file it (re)catalogues with the model-file check)."""
+    return dict(getattr(lib.last_reconcile, "broken", None) or {})
+
+
 def table(state: AppState, query: str = "") -> list[list[Any]]:
-    """Rows for the models table (:data:`COLUMNS`), filtered by ``query`` (every word must match)."""
+    """Rows for the models table (:data:`COLUMNS`), filtered by ``query`` (every word must match). A model file
+    that fails validation is listed as BROKEN with the reason, never hidden, never failing the listing."""
     lib = _library(state)
+    broken = broken_files(lib)
     records = lib.search(query) if query and query.strip() else lib.list_models()
-    return [[r.name, r.kind or "?", r.n_files or 0, round(r.duration or 0.0, 1), "yes" if r.has_vocoder else "no",
-             ", ".join(r.tags), r.description, (r.created or "")[:19].replace("T", " ")] for r in records]
+    rows = []
+    for r in records:
+        why = broken.pop(Path(r.path).name, None)
+        rows.append([r.name, BROKEN if why else (r.kind or "?"), r.n_files or 0, round(r.duration or 0.0, 1),
+                     "yes" if r.has_vocoder else "no", ", ".join(r.tags), why or r.description,
+                     (r.created or "")[:19].replace("T", " ")])
+    words = (query or "").lower().split()
+    for file_name, why in sorted(broken.items()):
+        if all(w in f"{file_name} {why}".lower() for w in words):
+            rows.append([file_name, BROKEN, 0, 0.0, "no", "", why, ""])
+    return rows
+
+
+def broken_markdown(state: AppState) -> str:
+    """A note naming the broken model files (empty when there are none)."""
+    broken = broken_files(_library(state))
+    if not broken:
+        return ""
+    lines = [f"**{len(broken)} model file(s) cannot be used** (listed as {BROKEN}; the others work):"]
+    lines += [f"- {md_escape(name)}: {md_escape(why)}" for name, why in sorted(broken.items())]
+    lines.append("\nReplace such a file with a good copy (Import below), or delete it from the models folder.")
+    return "\n".join(lines)
 
 
 def details(state: AppState, name: str) -> str:
@@ -117,7 +148,7 @@ def build(state: AppState) -> dict[str, Any]:
     grid = gr.Dataframe(value=table(state), headers=COLUMNS, interactive=False, elem_id="lib-table", wrap=True)
     with gr.Row():
         pick = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="lib-model")
-    info = gr.Markdown(elem_id="lib-info")
+    info = gr.Markdown(broken_markdown(state), elem_id="lib-info")
     status = gr.Markdown(elem_id="lib-status")
     with gr.Row():
         with gr.Column():
@@ -143,7 +174,9 @@ def build(state: AppState) -> dict[str, Any]:
     def redraw(query: str, current: str | None) -> tuple[Any, ...]:
         names = state.model_names()
         value = current if current in names else (names[0] if names else None)
-        return table(state, query), gr.update(choices=names, value=value), details(state, value or "")
+        about = details(state, value or "")
+        note = broken_markdown(state)
+        return table(state, query), gr.update(choices=names, value=value), about + ("\n\n" + note if note else "")
 
     def after(fn: Any) -> Any:
         def run(query: str, current: str | None, *args: Any) -> tuple[Any, ...]:

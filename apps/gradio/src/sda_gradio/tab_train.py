@@ -52,6 +52,7 @@ class TrainForm:
         """The training options of this form for the dataset at ``dataset_folder``; a resume takes its other
         settings from the checkpoint, so only the budgets are passed on."""
         name = (self.name or "").strip()
+        self.check()
         budgets = {"max_minutes": float(self.minutes or 0) or None,
                    "vocoder_minutes": float(self.vocoder_minutes or 0.0)}
         if resume:
@@ -65,6 +66,27 @@ class TrainForm:
             checkpoint_every=int(self.checkpoint_every or 0) or None, eval_every=int(self.eval_every or 0) or None,
             batch_size=int(self.batch_size or 0) or None, controls=bool(self.controls),
             regularise_controls=bool(self.regularise_controls), device=device, **budgets)
+
+
+    def check(self) -> None:
+        """Every number of the form is a readable :class:`SdaError` when it is negative or not a number."""
+        for label, value in (("the time budget", self.minutes), ("the vocoder's minutes", self.vocoder_minutes),
+                             ("the autoencoder steps", self.steps), ("the prior steps", self.prior_steps),
+                             ("'checkpoint every'", self.checkpoint_every), ("'evaluate every'", self.eval_every),
+                             ("the batch size", self.batch_size)):
+            number = _number(value, label)
+            if number < 0:
+                raise SdaError(f"{label} cannot be negative ({number:g})", hint="use 0 for the size's own value")
+
+
+def _number(value: Any, label: str) -> float:
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError):
+        raise SdaError(f"{label} must be a number, not {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SdaError(f"{label} must be a finite number, not {value}")
+    return number
 
 
 def start_training(state: AppState, form: TrainForm, resume: bool = False) -> str:
@@ -87,8 +109,28 @@ def start_training(state: AppState, form: TrainForm, resume: bool = False) -> st
     def job(on_event: Any, cancel: Any) -> Any:
         return run_training(plan_training(options, home, on_event), on_event, cancel, home)
 
-    state.train.start(f"{'resuming' if resume else 'training'} '{name}'", job)
+    state.train.start(f"{'resuming' if resume else 'training'} '{name}'", job,
+                      curve=stored_curve(state, name) if resume and name else None)
     return f"**{'Resuming' if resume else 'Training'} '{md_escape(name)}'…**"
+
+
+def stored_curve(state: AppState, name: str, per_stage: int = 400) -> list[dict[str, Any]]:
+    """The loss curve kept in the newest checkpoint of model ``name`` (every stage trained so far), thinned to
+    at most ``per_stage`` training-loss points per stage (validation points are all kept), so a resumed run
+    draws on from where the cancelled one stopped."""
+    from sda_engine import stored_training_curve
+
+    try:
+        points = stored_training_curve(name, state.home)
+    except SdaError:  # a bad name: the run itself says so
+        return []
+    out: list[dict[str, Any]] = []
+    for stage in dict.fromkeys(p["stage"] for p in points):
+        train = [p for p in points if p["stage"] == stage and p["series"] == "train"]
+        stride = max(1, -(-len(train) // per_stage))
+        keep = train[::stride] + ([train[-1]] if train and (len(train) - 1) % stride else [])
+        out += keep + [p for p in points if p["stage"] == stage and p["series"] == "validation"]
+    return out
 
 
 def start_vocoder(state: AppState, model: str, minutes: float, resume: bool = False, max_steps: int = 0,
@@ -145,6 +187,10 @@ def status_markdown(snap: JobState) -> str:
     if snap.error:
         lines.append(f"\n{md_escape(snap.error)}")
     if snap.status == "done" and snap.result is not None:
+        if hasattr(snap.result, "evals") and hasattr(snap.result, "stages"):  # a TrainResult
+            from sda_engine import training_verdict
+
+            lines.append(f"\n**Verdict:** {md_escape(training_verdict(snap.result))}")
         if hasattr(snap.result, "to_text"):  # a control fit's report (a training run returns a TrainResult)
             lines.append("\n```\n" + snap.result.to_text() + "\n```\nThe sliders on the Generate tab now use these.")
         else:
@@ -156,12 +202,32 @@ def status_markdown(snap: JobState) -> str:
 
 
 def curve_frame(snap: JobState, stage: str) -> Any:
-    """The loss curve of one stage as a DataFrame (``step``, ``loss``, ``series``) for ``gr.LinePlot``."""
+    """The loss curve of one stage as a DataFrame (``step``, ``loss``, ``series``) for ``gr.LinePlot``.
+
+    The column types are fixed, empty or not: an empty frame would otherwise make ``series`` a float column,
+    and the browser's chart, built once from the first value it gets, would keep a numeric colour scale (an
+    empty chart with a "-Infinity" legend) for the rest of the run."""
     import pandas as pd
 
     rows = [p for p in snap.curve if p["stage"] == stage]
-    return pd.DataFrame({"step": [p["step"] for p in rows], "loss": [p["loss"] for p in rows],
-                         "series": [p["series"] for p in rows]})
+    return pd.DataFrame({"step": pd.Series([int(p["step"]) for p in rows], dtype="int64"),
+                         "loss": pd.Series([float(p["loss"]) for p in rows], dtype="float64"),
+                         "series": pd.Series([str(p["series"]) for p in rows], dtype="object")})
+
+
+def _plot_value(snap: JobState, stage: str) -> Any:
+    """The plot's value: the curve, or ``None`` while it has no point (an empty chart would draw axes over an
+    infinite extent; with ``None`` the browser builds the chart when the first point comes)."""
+    frame = curve_frame(snap, stage)
+    return frame if len(frame) else None
+
+
+def curve_series(snap: JobState, stage: str) -> tuple[str, ...]:
+    """The series drawn for one stage (``train`` first). The page passes them as the plot's legend: the
+    browser's chart rebuilds itself when they change (its colour scale is fixed when it is built), so the
+    chart appears with the first point and again when the validation curve begins."""
+    present = {p["series"] for p in snap.curve if p["stage"] == stage}
+    return tuple(s for s in ("train", "validation") if s in present)
 
 
 def health_markdown(snap: JobState) -> str:
@@ -184,45 +250,57 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
 
     from sda_gradio.ui import guarded
 
-    gr.Markdown("Train a model on a dataset. A tiny model on a laptop CPU learns in minutes; you can cancel at any "
-                "time and resume later from the last checkpoint.")
-    with gr.Row():
-        with gr.Column():
-            dataset = gr.Dropdown(label="Dataset", choices=datasets_default, elem_id="train-dataset")
-            name = gr.Textbox(label="Model name", value="my-model", elem_id="train-name")
-            kind = gr.Radio(list(KINDS), value="rvq", label="Model kind",
-                            info="rvq: discrete codes and a prior (editable on the Codes tab); vae: continuous",
-                            elem_id="train-kind")
-            size = gr.Dropdown(list(SIZES), value="auto", label="Size",
-                               info="auto picks from the dataset and this computer", elem_id="train-size")
-        with gr.Column():
-            levels = gr.Dropdown(list(LEVELS), value="auto", label="RVQ levels", elem_id="train-levels")
-            codebook = gr.Dropdown(list(CODEBOOKS), value="auto", label="Codebook size", elem_id="train-codebook")
-            minutes = gr.Number(value=0, label="Time budget (minutes, 0 = the size's own length)", minimum=0,
-                                elem_id="train-minutes")
-            voc_minutes = gr.Number(value=0, label="Then train its own vocoder for (minutes)", minimum=0,
-                                    elem_id="train-vocoder-minutes")
-            overwrite = gr.Checkbox(label="Replace an existing one of the same name", value=False,
-                                    elem_id="train-overwrite")
-    with gr.Accordion("Advanced: step counts and batch size (0 = the size's own)", open=False):
-        with gr.Row():
-            steps = gr.Number(value=0, label="Autoencoder steps", precision=0, minimum=0, elem_id="train-steps")
-            prior_steps = gr.Number(value=0, label="Prior steps", precision=0, minimum=0, elem_id="train-prior-steps")
-            ckpt_every = gr.Number(value=0, label="Checkpoint every", precision=0, minimum=0, elem_id="train-ckpt")
-            eval_every = gr.Number(value=0, label="Evaluate every", precision=0, minimum=0, elem_id="train-eval")
-            batch = gr.Number(value=0, label="Batch size", precision=0, minimum=0, elem_id="train-batch")
-            fit_after = gr.Checkbox(value=True, label="Then fit the musical controls", elem_id="train-controls")
-            regularise = gr.Checkbox(value=False, label="Tie brightness, warmth and rhythmic to latent dimensions "
-                                     "while training (AR-VAE; costs some reconstruction)", elem_id="train-regularise")
+    gr.Markdown("Train a model on your recordings: pick the data, name the model, say how long it may take. You can "
+                "cancel at any time and resume later from the last checkpoint.", elem_classes=["sda-note"])
+    with gr.Row(equal_height=True):
+        dataset = gr.Dropdown(label="Data", choices=datasets_default, info="a dataset imported on the Data tab",
+                              elem_id="train-dataset", scale=2)
+        name = gr.Textbox(label="Model name", value="my-model", info="how the model is called in your library",
+                          elem_id="train-name", scale=2)
+        minutes = gr.Number(value=0, label="Time budget (minutes)",
+                            info="wall-clock time for the whole job, every stage included; 0 = the size's own length",
+                            elem_id="train-minutes", scale=2)
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
         resume_btn = gr.Button("Resume", elem_id="train-resume")
+        overwrite = gr.Checkbox(label="Replace an existing one of the same name", value=False,
+                                elem_id="train-overwrite")
     message = gr.Markdown(elem_id="train-message")
+    with gr.Accordion("Advanced", open=False, elem_id="train-advanced"):
+        with gr.Row():
+            kind = gr.Radio(list(KINDS), value="rvq", label="Model kind",
+                            info="rvq: sound as stacks of short snippets (editable on the Codes tab); "
+                                 "vae: one smooth continuous space", elem_id="train-kind")
+            size = gr.Dropdown(list(SIZES), value="auto", label="Size",
+                               info="bigger learns finer detail but needs more data and time; auto picks for you",
+                               elem_id="train-size")
+            levels = gr.Dropdown(list(LEVELS), value="auto", label="RVQ levels",
+                                 info="how many layers of snippets stack up for each moment; more = finer detail",
+                                 elem_id="train-levels")
+            codebook = gr.Dropdown(list(CODEBOOKS), value="auto", label="Codebook size",
+                                   info="how many distinct sound snippets each level can hold", elem_id="train-codebook")
+        with gr.Row():
+            voc_minutes = gr.Number(value=0, label="Own vocoder (minutes)",
+                                    info="then train the model's own vocoder (turns its sound into audio); 0 = none",
+                                    elem_id="train-vocoder-minutes")
+            fit_after = gr.Checkbox(value=True, label="Then fit the musical controls", elem_id="train-controls")
+            regularise = gr.Checkbox(value=False, label="AR-VAE: tie brightness, warmth and rhythmic to the model's "
+                                     "own dimensions while training (steadier sliders, a little less faithful sound)",
+                                     elem_id="train-regularise")
+        gr.Markdown("Step counts and batch size: 0 = the size's own.", elem_classes=["sda-note"])
+        with gr.Row():
+            steps = gr.Number(value=0, label="Autoencoder steps", precision=0, elem_id="train-steps")
+            prior_steps = gr.Number(value=0, label="Prior steps", precision=0, elem_id="train-prior-steps")
+            ckpt_every = gr.Number(value=0, label="Checkpoint every", precision=0, elem_id="train-ckpt")
+            eval_every = gr.Number(value=0, label="Evaluate every", precision=0, elem_id="train-eval")
+            batch = gr.Number(value=0, label="Batch size", precision=0, elem_id="train-batch")
     status = gr.Markdown(status_markdown(state.train.snapshot()), elem_id="train-status")
     with gr.Row():
-        plots = {stage: gr.LinePlot(x="step", y="loss", color="series", title=f"{stage} loss", height=260,
-                                    elem_id=f"train-curve-{stage}", visible=stage != "vocoder")
+        plots = {stage: gr.LinePlot(_plot_value(state.train.snapshot(), stage), x="step", y="loss", color="series",
+                                    title=f"{stage} loss", height=260, elem_id=f"train-curve-{stage}",
+                                    colors_in_legend=list(curve_series(state.train.snapshot(), stage)),
+                                    visible=stage != "vocoder")
                  for stage in STAGES}
     with gr.Row():
         health = gr.Markdown(elem_id="train-health")
@@ -231,9 +309,8 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
     with gr.Accordion("Train vocoder: a model's own HiFi-GAN", open=False):
         with gr.Row():
             voc_model = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="vocoder-model")
-            voc_train_minutes = gr.Number(value=10, label="Minutes", minimum=0, elem_id="vocoder-minutes")
-            voc_steps = gr.Number(value=0, label="Steps (0 = by time)", precision=0, minimum=0,
-                                  elem_id="vocoder-steps")
+            voc_train_minutes = gr.Number(value=10, label="Minutes", elem_id="vocoder-minutes")
+            voc_steps = gr.Number(value=0, label="Steps (0 = by time)", precision=0, elem_id="vocoder-steps")
             voc_resume = gr.Checkbox(label="Continue from its last checkpoint", value=False, elem_id="vocoder-resume")
         voc_btn = gr.Button("Train vocoder", elem_id="vocoder-start")
     with gr.Accordion("Fit the musical controls (the sliders of the Generate tab)", open=False):
@@ -260,19 +337,26 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
                 if state.train.cancel() else "Nothing is running.")
 
     def do_vocoder(model: str, mins: float, n_steps: float, resume: bool) -> str:
-        return start_vocoder(state, model, mins or 0.0, resume, int(n_steps or 0))
+        minutes_, steps_ = _number(mins, "the vocoder's minutes"), _number(n_steps, "the vocoder's steps")
+        if minutes_ < 0 or steps_ < 0:
+            raise SdaError("the vocoder's minutes and steps cannot be negative", hint="use 0 to leave one out")
+        return start_vocoder(state, model, minutes_, resume, int(steps_))
 
-    view_outputs = [status, *plots.values(), health, preview, log_box, train_btn, resume_btn, cancel_btn, seen]
+    view_outputs = [message, status, *plots.values(), health, preview, log_box, train_btn, resume_btn, cancel_btn, seen]
 
     def tick(last_seen: int) -> tuple[Any, ...]:
         if state.train.version == last_seen:
             return tuple(gr.skip() for _ in view_outputs)
         snap = state.train.snapshot()
-        curves = [curve_frame(snap, stage) for stage in STAGES]
-        plot_updates = [gr.update(value=frame, visible=stage != "vocoder" or len(frame) > 0)
-                        for stage, frame in zip(STAGES, curves, strict=True)]
+        plot_updates = []
+        for stage in STAGES:
+            frame = curve_frame(snap, stage)
+            plot_updates.append(gr.update(value=frame if len(frame) else None,
+                                          colors_in_legend=list(curve_series(snap, stage)),
+                                          visible=stage != "vocoder" or len(frame) > 0))
         running = snap.running
-        return (status_markdown(snap), *plot_updates, health_markdown(snap),
+        # the status line holds one message: "Training…"/"Cancelling…" give way to the job's own end
+        return (gr.skip() if running else "", status_markdown(snap), *plot_updates, health_markdown(snap),
                 snap.previews[-1] if snap.previews else gr.skip(), "\n".join(snap.log[-60:]),
                 gr.update(interactive=not running), gr.update(interactive=not running),
                 gr.update(interactive=running), snap.version)

@@ -55,9 +55,10 @@ if TYPE_CHECKING:
     from sda_engine.train.request import TrainRequest
     from sda_engine.train.result import TrainResult
     from sda_engine.train.trainer import run as run_training
+    from sda_engine.train.verdict import stored_training_curve, training_verdict
     from sda_engine.train.vocoder import train_vocoder
     from sda_engine.train.vocoder_stage import VocoderPlan
-    from sda_models.model_file import read_metadata, upgrade_model_file
+    from sda_models.model_file import check_model_file, read_metadata, upgrade_model_file
     from sda_models.vocoders.bigvgan_weights import load_bigvgan_generator, resolve_bigvgan_weights
 
 _LAZY: dict[str, str] = {
@@ -107,7 +108,10 @@ _LAZY: dict[str, str] = {
     "VocoderPlan": "sda_engine.train.vocoder_stage",
     "train_vocoder": "sda_engine.train.vocoder",
     "fit_model_controls": "sda_engine.train.controls",
+    "training_verdict": "sda_engine.train.verdict",
+    "stored_training_curve": "sda_engine.train.verdict",
     # model files (sda_models)
+    "check_model_file": "sda_models.model_file",
     "read_metadata": "sda_models.model_file",
     "upgrade_model_file": "sda_models.model_file",
     # the pretrained BigVGAN-v2 weights (`sda vocoder download|status`)
@@ -168,6 +172,7 @@ __all__ = [
     "VOCODERS",
     "VocoderPlan",
     "check_grid",
+    "check_model_file",
     "codes",
     "descriptor_of",
     "encode_audio",
@@ -184,7 +189,9 @@ __all__ = [
     "run_training",
     "session_render_fn",
     "sketch_from_codes",
+    "stored_training_curve",
     "train_vocoder",
+    "training_verdict",
     "upgrade_model_file",
     "validate_name",
     "write_sketch",

@@ -13,14 +13,18 @@ writes the file, its sidecar and its history entry. The same session, request an
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_engine.generate.forms import oneshot_reference_of, resolve_form, timing_of
+from sda_engine.generate.oneshots import render_oneshot, stream_seconds
+from sda_engine.generate.phrases import STEERED, render_phrase
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
-from sda_engine.generate.sketch import Sketch
+from sda_engine.generate.sketch import RenderedAudio, Sketch
 from sda_engine.store.generation_writer import (
     GenerationResult,
     check_output_dir,
@@ -51,21 +55,25 @@ def generate_files(session: ModelSession, request: GenerationRequest, output: st
             unwritable output folder, a full disk.
     """
     cancel = cancel or CancelToken()
+    form, form_source = resolve_form(request, session.bundle.metadata, session.name)
     seeds = [request.seed + i for i in range(request.variations)]
-    paths = output_paths(output, session.name, request.export.extension, seeds, session.home)
+    paths = output_paths(output, session.name, request.export.extension, seeds, session.home,
+                         numbered=form == "oneshot")
     check_output_dir(paths[0].parent)
     if output is not None:  # names sda picks itself step on to a free one instead
         refuse_existing(paths, overwrite)
-    renderer = Renderer(session, request)  # vocoder, blended models and controls, before any work
+    render = _form_renderer(session, request, form, form_source, on_event, cancel)
+    renderer = render.renderer  # vocoder, blended models and controls, before any work
     n = len(seeds)
+    what = f"{request.duration:g} s" if form == "texture" else ("one-shot(s)" if form == "oneshot"
+                                                              else f"{request.duration:g} s phrase(s)")
     on_event(ProgressEvent(JOB, "start", step=0, total=n,
-                           message=f"generating {n} x {request.duration:g} s with '{session.name}' "
+                           message=f"generating {n} x {what} with '{session.name}' "
                                    f"({renderer.vocoder_name} vocoder)"))
     results = []
     for i, (seed, path) in enumerate(zip(seeds, paths, strict=True)):
         cancel.raise_if_cancelled("generation")
-        sketch = renderer.sample(seed, on_event, cancel)
-        audio = renderer.render(sketch, on_event, cancel)
+        audio = render(seed)
         result = write_generation(audio, request, path, session, extra={"variation": i + 1, "variations": n},
                                   overwrite=overwrite, unique=output is None)
         results.append(result)
@@ -74,6 +82,47 @@ def generate_files(session: ModelSession, request: GenerationRequest, output: st
     on_event(ProgressEvent(JOB, "done", step=n, total=n, message=f"generated {n} file(s)",
                            data={"paths": [str(r.path) for r in results]}))
     return results
+
+
+class _FormRenderer:
+    """Per seed, the audio of the resolved form: a texture as before (sample -> render), a one-shot
+    (:mod:`~sda_engine.generate.oneshots`) or a phrase (:mod:`~sda_engine.generate.phrases`)."""
+
+    def __init__(self, session: ModelSession, request: GenerationRequest, form: str, source: str,
+                 on_event: ProgressCallback, cancel: CancelToken) -> None:
+        self.form, self.source, self.request = form, source, request
+        self.on_event, self.cancel = on_event, cancel
+        meta = session.bundle.metadata
+        self.reference, self.has_reference = oneshot_reference_of(meta)
+        self.timing = timing_of(meta)
+        if form == "texture":
+            self.renderer = Renderer(session, request)
+            return
+        controls = dict(request.control.controls)
+        stream = request.replace(duration=stream_seconds(self.reference))
+        if form == "phrase":  # density, pulse and rhythmic are realised by the phrase's timing, not the latent
+            kept = tuple((k, v) for k, v in request.control.controls if k not in STEERED)
+            stream = dataclasses.replace(stream, control=dataclasses.replace(stream.control, controls=kept))
+        self.controls = controls
+        self.renderer = Renderer(session, stream)
+
+    def __call__(self, seed: int) -> RenderedAudio:
+        if self.form == "texture":
+            return self.renderer.render(self.renderer.sample(seed, self.on_event, self.cancel), self.on_event,
+                                        self.cancel)
+        if self.form == "oneshot":
+            audio = render_oneshot(self.renderer, seed, self.reference, self.timing.get("lengths") or (),
+                                   self.on_event, self.cancel, has_reference=self.has_reference)
+        else:
+            audio = render_phrase(self.renderer, seed, self.request.duration, self.reference, self.timing,
+                                  self.controls, self.request.bpm, self.on_event, self.cancel)
+        audio.notes["form"]["source"] = self.source
+        return audio
+
+
+def _form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,
+                   on_event: ProgressCallback, cancel: CancelToken) -> _FormRenderer:
+    return _FormRenderer(session, request, form, source, on_event, cancel)
 
 
 def write_sketch(session: ModelSession, sketch: Sketch, request: GenerationRequest,

@@ -34,6 +34,8 @@ MAX_VARIATIONS = 100
 CHANNELS = ("mono", "stereo", "binaural")
 STEREO_METHODS = ("decorrelate", "mid_side", "dual")
 VOCODERS = ("auto", "corpus", "hifigan", "bigvgan")
+FORMS = ("auto", "oneshot", "phrase", "texture")
+"""Generation forms: ``auto`` = the model's (detected at training), one-shots, phrases of strokes, textures."""
 
 
 def _number(value: Any, name: str) -> float:
@@ -62,6 +64,9 @@ class RenderPart:
 
     ``dynamics``: 0 = the decoded loudness as it is, 1 = mapped onto the training audio's frame-loudness
     distribution (see :mod:`sda_models.loudness_match`).
+    ``form``: ``auto`` (the model's form), ``oneshot`` (single events: a sample pack), ``phrase`` (events in
+    time with silence between) or ``texture`` (a continuous stream, sda's original output).
+    ``bpm``: the pulse a phrase's onsets lock to (0 = the material's tempo, or 120).
     """
 
     duration: float = 20.0
@@ -69,6 +74,8 @@ class RenderPart:
     variations: int = 1
     vocoder: str = "auto"
     dynamics: float = 1.0
+    form: str = "auto"
+    bpm: float = 0.0
 
     def __post_init__(self) -> None:
         duration = _number(self.duration, "duration")
@@ -86,6 +93,11 @@ class RenderPart:
         if not 0.0 <= dynamics <= 1.0:
             raise SdaError(f"dynamics {dynamics} is outside 0..1", hint="0 = as decoded, 1 = like the training audio")
         object.__setattr__(self, "dynamics", dynamics)
+        _choice(self.form, "form", FORMS)
+        bpm = _number(self.bpm, "bpm")
+        if bpm != 0.0 and not 20.0 <= bpm <= 400.0:
+            raise SdaError(f"cannot use {bpm:g} BPM", hint="choose 20 to 400 BPM, or 0 for the material's tempo")
+        object.__setattr__(self, "bpm", bpm)
 
 
 @dataclass(frozen=True)

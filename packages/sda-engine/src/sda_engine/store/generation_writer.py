@@ -108,11 +108,16 @@ def sidecar_path(path: Path) -> Path:
 
 
 def output_paths(output: str | Path | None, model_name: str, extension: str, seeds: list[int | None],
-                 home: SdaHome) -> list[Path]:
+                 home: SdaHome, numbered: bool = False) -> list[Path]:
     """Where files go: ``output`` as a file (``-v01``, ``-v02`` ... added for several) or a folder
-    (``<model>_s<seed>.<ext>``), or, without ``output``, a fresh path in the history folder."""
+    (``<model>_s<seed>.<ext>``), or, without ``output``, a fresh path in the history folder. ``numbered`` (one-shots:
+    a folder a sampler loads) names the files of a folder ``<model>_001.<ext>``, ``<model>_002.<ext>`` ..."""
     ext = extension.lstrip(".")
     seed = seeds[0]
+    if numbered and output is not None:
+        out = Path(output).expanduser()
+        if out.is_dir() or str(output).endswith(("/", "\\")) or not out.suffix:
+            return [out / f"{model_name}_{i + 1:03d}.{ext}" for i in range(len(seeds))]
     if output is None:
         base = History(home).new_audio_path(model_name, seed, ext)
     else:

@@ -30,6 +30,20 @@ from sda_engine.store.model_rows import ModelRecord, finish_delete, relative_pat
 
 log = logging.getLogger(__name__)
 
+
+def check_model_file(path: str | Path) -> dict:
+    """The one model-file validation (``sda_models.model_check.check_model_file``: layout and finite values).
+
+    Raises ``ModelFileError`` / ``NewerFormatError`` (both ``SdaError``) naming the file. Imported on use:
+    it needs torch, which listing and reconciling the library never import.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SdaError("no model file here", path=path, hint="check the path")
+    from sda_models.model_file import check_model_file as check
+
+    return check(path)
+
 def _clean_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
         tags = [tags]
@@ -204,7 +218,17 @@ class ModelLibrary:
 
     def add_model(self, source_path: str | Path, name: str, tags: Iterable[str] = (), description: str = "",
                   overwrite: bool = False, move: bool = False) -> ModelRecord:
-        """Copy (or ``move``) a ``.sda`` file into the library as ``models/<name>.sda`` and catalogue it."""
+        """Copy (or ``move``) a ``.sda`` file into the library as ``models/<name>.sda`` and catalogue it.
+
+        For files sda itself has just written (training's model writer: ``save_model`` ran the structural check
+        before writing). A file from outside goes through :meth:`import_model`, which runs the one model-file
+        check (:func:`check_model_file`) first.
+        """
+        return self._add(Path(source_path), name, tags, description, overwrite, move)
+
+    def _add(self, source_path: Path, name: str, tags: Iterable[str], description: str, overwrite: bool,
+             move: bool) -> ModelRecord:
+        """:meth:`add_model` for a file that already passed :func:`check_model_file`."""
         validate_name(name)
         exists = self.exists(name) or self.home.model_path(name).exists()
         if exists and not overwrite:
@@ -215,12 +239,17 @@ class ModelLibrary:
 
     def import_model(self, path: str | Path, name: str | None = None, tags: Iterable[str] = (),
                      description: str = "", overwrite: bool = False) -> ModelRecord:
-        """Copy an outside ``.sda`` file into the library (name: given, else metadata name, else stem)."""
+        """Copy an outside ``.sda`` file into the library (name: given, else metadata name, else stem).
+
+        The file must pass the one model-file check (:func:`check_model_file`: layout against its configs, no
+        section bigger than the file, finite weights) first, so the library never accepts what loading refuses.
+        """
         path = Path(path).expanduser()
+        check_model_file(path)  # refused here exactly as loading would refuse it
         if name is None:
             meta_name = summarize_model(path).name
             name = _suggest_name(meta_name or path.name.removesuffix(MODEL_SUFFIX))
-        record = self.add_model(path, name, tags=tags, description=description, overwrite=overwrite)
+        record = self._add(path, name, tags, description, overwrite, move=False)
         beside = _companion_index(path)
         if beside.is_file():  # the corpus vocoder's index travels with an exported model
             with atomic_path(self.corpus_index_path(record.name)) as tmp:

@@ -37,6 +37,8 @@ class ReconcileReport:
     refreshed: list[str] = field(default_factory=list)
     temp_files_removed: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    """Each file in ``models/`` that could not be catalogued (file name) -> why (the check's one-line message)."""
 
     @property
     def changed(self) -> bool:
@@ -83,6 +85,7 @@ def reconcile_library(home: SdaHome, temp_age_s: float = 600.0) -> ReconcileRepo
             except SdaError as exc:
                 log.warning("could not refresh model %s: %s", row["name"], exc)
                 report.unreadable.append(row["name"])
+                report.broken[path.name] = str(exc)
     if report.changed:
         log.info("library reconciled: %s", report.to_dict())
     return report
@@ -104,6 +107,7 @@ def _adopt(home: SdaHome, path: Path, missing: dict[str, sqlite3.Row], report: R
     except (SdaError, OSError) as exc:
         log.warning("skipping %s: %s", path, exc)
         report.unreadable.append(path.name)
+        report.broken[path.name] = str(exc)
         return
     for old_name, row in list(missing.items()):
         if row["file_sha256"] == digest and old_name != name:
@@ -121,3 +125,4 @@ def _adopt(home: SdaHome, path: Path, missing: dict[str, sqlite3.Row], report: R
     except SdaError as exc:
         log.warning("cannot catalogue %s: %s", path, exc)
         report.unreadable.append(path.name)
+        report.broken[path.name] = str(exc)

@@ -73,6 +73,9 @@ def read_model_metadata(path: Path) -> dict[str, Any]:
         except json.JSONDecodeError:
             meta = None
     version = _as_int(meta.get("format_version")) if isinstance(meta, dict) else None
+    if version is not None and version > CURRENT_FORMAT_VERSION:  # as sda_models.model_format says it (no torch)
+        raise SdaError(f"made by a newer sda (format {version}); this sda reads formats up to "
+                       f"{CURRENT_FORMAT_VERSION}", path=path, hint="upgrade sda to open it")
     if version is not None and version >= CURRENT_FORMAT_VERSION:
         return meta
     # imported here: sda_models.model_file imports torch (measured ~4 s), which listing and

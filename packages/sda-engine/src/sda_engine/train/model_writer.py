@@ -44,7 +44,8 @@ def vae_latent_dynamics(ae: AutoencoderStage, data: TrainingData) -> dict[str, A
 
 
 def model_metadata(request: TrainRequest, ae: AutoencoderStage, data: TrainingData, result: TrainResult,
-                   vocoder: VocoderSection | None, control: ControlSection | None) -> dict[str, Any]:
+                   vocoder: VocoderSection | None, control: ControlSection | None,
+                   form: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata of the model file of a finished run."""
     files = list(request.files)
     digest = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()
@@ -64,6 +65,8 @@ def model_metadata(request: TrainRequest, ae: AutoencoderStage, data: TrainingDa
         "warnings": list(result.warnings)[-20:],
         "dynamics": {"frame_loudness_quantiles": data.loudness_quantiles(ae.mel_cpu)},
     }
+    if form is not None:
+        meta["form"] = form
     if request.kind == "vae":
         meta["latent_dynamics"] = vae_latent_dynamics(ae, data)
     if vocoder is not None:
@@ -74,10 +77,12 @@ def model_metadata(request: TrainRequest, ae: AutoencoderStage, data: TrainingDa
 
 
 def write_model(home: SdaHome, request: TrainRequest, ae: AutoencoderStage, prior: Any, data: TrainingData,
-                result: TrainResult, vocoder: VocoderSection | None, control: ControlSection | None) -> Path:
-    """Write ``models/<name>.sda`` (atomic) and catalogue it (add, or update when it exists)."""
+                result: TrainResult, vocoder: VocoderSection | None, control: ControlSection | None,
+                form: dict[str, Any] | None = None) -> Path:
+    """Write ``models/<name>.sda`` (atomic) and catalogue it (add, or update when it exists); ``form``: the
+    material's form section (:func:`sda_engine.train.forms.detect_training_form`)."""
     name = request.name
-    meta = model_metadata(request, ae, data, result, vocoder, control)
+    meta = model_metadata(request, ae, data, result, vocoder, control, form)
     bundle = ModelBundle(metadata=meta, autoencoder=ae.model.eval(), stats=ae.stats, prior=prior,
                          vocoder_tensors=vocoder[0] if vocoder is not None else None,
                          control_tensors=control[0] if control is not None else None)

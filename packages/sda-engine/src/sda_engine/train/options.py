@@ -20,6 +20,8 @@ from sda_models.configs import KINDS as MODEL_KINDS
 from sda_models.configs import SIZES
 
 AUTO = "auto"
+FORM_CHOICES = (AUTO, "oneshot", "phrase", "texture")
+"""The forms a person may ask for (``auto``: the material's detected form)."""
 SIZE_CHOICES = (AUTO, *SIZES)
 """The model sizes a person may ask for (``auto`` picks one from the dataset and the device)."""
 KINDS = tuple(sorted(MODEL_KINDS, key=lambda k: k != "rvq"))
@@ -63,6 +65,8 @@ class TrainOptions:
         resume: continue exactly from the newest checkpoint of ``name`` (its settings come from the
             checkpoint; a vocoder budget given here replaces the stored one).
         overwrite: replace an existing library model of the same name.
+        form: ``oneshot``, ``phrase`` or ``texture``: generate in that form whatever the material's detected
+            form (``None`` / ``auto``: the detected one, :mod:`sda_engine.train.forms`).
     """
 
     name: str | None = None
@@ -92,6 +96,7 @@ class TrainOptions:
     regularise_controls: bool | None = None
     resume: bool | None = None
     overwrite: bool | None = None
+    form: str | None = None
 
     def __post_init__(self) -> None:
         if self.name is not None:
@@ -101,6 +106,8 @@ class TrainOptions:
         object.__setattr__(self, "add", _paths(self.add or (), "add"))
         if self.kind is not None and self.kind not in KINDS:
             raise SdaError(f"unknown model kind '{self.kind}'", hint="use rvq or vae")
+        if self.form is not None and self.form not in FORM_CHOICES:
+            raise SdaError(f"unknown form '{self.form}'", hint="use auto, oneshot, phrase or texture")
         if self.size is not None and self.size not in SIZE_CHOICES:
             raise SdaError(f"unknown model size '{self.size}'", hint="use tiny, small, full or auto")
         for key in _WHOLE_AT_LEAST_1:

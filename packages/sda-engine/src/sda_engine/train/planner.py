@@ -118,7 +118,8 @@ def _request(options: TrainOptions, growing: GrowingBase | None, files: list[Pat
         vocoder_minutes=options.get("vocoder_minutes"), vocoder_steps=options.vocoder_steps,
         grown_from=growing.sha256 if growing is not None else None,
         lineage=growing.lineage if growing is not None else None, fit_controls=options.get("controls"),
-        name=options.name or "", device=device, resume=False, overwrite=options.get("overwrite"))
+        name=options.name or "", device=device, resume=False, overwrite=options.get("overwrite"),
+        form=options.form if options.form not in (None, AUTO) else None)
 
 
 def _plan_resume(options: TrainOptions, home: SdaHome, device: str) -> TrainRequest:

@@ -47,6 +47,7 @@ class TrainRequest:
         device: where it trains (``cpu``, ``cuda``, ``mps``, as resolved by the plan).
         resume: continue from the newest checkpoint of ``name``; overwrite: replace a library model of the
             same name.
+        form: the form asked for (``oneshot``, ``phrase``, ``texture``); ``None``: the detected one.
     """
 
     files: tuple[str, ...]
@@ -71,6 +72,7 @@ class TrainRequest:
     resume: bool = False
     overwrite: bool = False
     budget: tuple[tuple[str, float], ...] = ()
+    form: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(str(f) for f in self.files))
@@ -149,6 +151,7 @@ class TrainRequest:
             "grown_from": self.grown_from, "lineage": self.lineage, "fit_controls": self.fit_controls,
             "name": self.name, "device": self.device, "resume": self.resume, "overwrite": self.overwrite,
             "budget": self.budget_split,
+            **({"form": self.form} if self.form is not None else {}),
         }
 
     @classmethod
@@ -187,6 +190,7 @@ class TrainRequest:
                 name=str(data.get("name") or ""), device=str(data.get("device") or "cpu"),
                 resume=bool(data.get("resume", False)), overwrite=bool(data.get("overwrite", False)),
                 budget=tuple((data.get("budget") or {}).items()),
+                form=data.get("form"),
             )
         except KeyError as exc:
             raise SdaError(f"the training request lacks {exc}", hint="train from scratch", action="restart") from exc

@@ -35,6 +35,7 @@ from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
 from sda_engine.train.controls import ControlSection, fit_controls_for
 from sda_engine.train.corpus import build_corpus_index, corpus_vocoder
 from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData
+from sda_engine.train.forms import detect_training_form
 from sda_engine.train.growth import GrowingBase, load_growth_base
 from sda_engine.train.loop import StageOutcome, StagePlan, run_stage
 from sda_engine.train.model_writer import VocoderSection, write_model
@@ -112,6 +113,7 @@ class _TrainingRun:
                             augment=default_augmentation() if tr.augment else None,
                             val_fraction=max(tr.val_fraction, 0.1), on_event=self.emit, job=RUN_JOB)
         self._plan_info(data)
+        form = self._form()
         meta: dict[str, Any] = {"request": req.to_dict()}
         index_path = self.home.corpus_index_path(self.name)
         if ckpt is None or not index_path.is_file():
@@ -129,7 +131,7 @@ class _TrainingRun:
         control = self._controls(ae, prior)
         vocoder = self._vocoder(data, ckpt, clock)
         result.warnings = self.warnings
-        result.model_path = write_model(self.home, req, ae, prior, data, result, vocoder, control)
+        result.model_path = write_model(self.home, req, ae, prior, data, result, vocoder, control, form)
         return result
 
     # -- the steps of a run -------------------------------------------------------------------------
@@ -157,6 +159,17 @@ class _TrainingRun:
             self.manager.clear()
         CheckpointManager(self.voc_dir).clear()  # a fresh run's vocoder starts afresh
         return None, growing
+
+    def _form(self) -> dict[str, Any] | None:
+        """The material's form (one-shots, phrases, textures), told in an ``info`` event; it reads the files
+        only (no random numbers, the data untouched). A file it cannot measure leaves the model without one."""
+        try:
+            form = detect_training_form(self.req.files, self.req.form)
+        except (SdaError, ValueError, OSError) as exc:  # never stop a training run over the form
+            self.emit(ProgressEvent(RUN_JOB, "warning", message=f"could not tell the material's form: {exc}"))
+            return None
+        self.run_job.info(f"form: {form['message']}", form=form["form"], counts=form["counts"], mixed=form["mixed"])
+        return form
 
     def _spent_before(self, ckpt: Checkpoint | None) -> float:
         """The job time the interrupted run had spent (its newest model or vocoder checkpoint says)."""

@@ -1,7 +1,8 @@
 """Finding, downloading and safely loading the pretrained BigVGAN-v2 generator weights.
 
-Order of resolution: an explicit local path (argument, ``--bigvgan-weights`` in the CLI, or the
-``SDA_BIGVGAN_WEIGHTS`` environment variable) → the Hugging Face cache → a download on first use
+Order of resolution: an explicit local path (the ``local_path`` argument: the CLI passes its
+``--bigvgan-weights`` or, read at the app edge, the ``SDA_BIGVGAN_WEIGHTS`` environment variable; this module
+reads no environment variable of sda's own) → the Hugging Face cache → a download on first use
 (``hf_hub_download`` of ``bigvgan_generator.pt`` + ``config.json`` from ``nvidia/bigvgan_v2_44khz_128band_512x``,
 reported as ``ProgressEvent(job="download")``). Offline without a cached copy is a clear :class:`SdaError`.
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "bigvgan_generator.pt"
 CONFIG_FILE = "config.json"
 DEFAULT_REVISION = "main"
-ENV_WEIGHTS = "SDA_BIGVGAN_WEIGHTS"
+ENV_WEIGHTS = "SDA_BIGVGAN_WEIGHTS"  # read by the apps at their edge (sda_cli.environment), never here
 # Git-LFS object of bigvgan_generator.pt on the hub (unchanged from the 2024-07-15 upload to main @ 95a9d1d):
 PINNED_CHECKPOINT_SHA256 = "d9fe7ec6bd0b44ed9d66973d5012d8181c1570b01e5c72df51973e241dccd357"
 PINNED_CHECKPOINT_SIZE = 489_041_291
@@ -147,9 +148,8 @@ def resolve_bigvgan_weights(
 
     ``endpoint`` defaults to ``$HF_ENDPOINT`` (read at call time); ``cache_dir`` to the HF hub cache.
     """
-    explicit = local_path if local_path is not None else os.environ.get(ENV_WEIGHTS) or None
-    if explicit is not None:
-        return _local_weights(Path(explicit).expanduser())
+    if local_path is not None:  # the app passes --bigvgan-weights / $SDA_BIGVGAN_WEIGHTS (read at its edge)
+        return _local_weights(Path(local_path).expanduser())
 
     from huggingface_hub import try_to_load_from_cache
 

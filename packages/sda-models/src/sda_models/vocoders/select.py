@@ -5,7 +5,8 @@ beats the Griffin-Lim floor on the model's validation audio: minutes of CPU trai
 worse than the alternatives, and ``auto`` should never make a model sound worse.
 
 ``auto`` never downloads: BigVGAN counts as available only when its weights are already on this
-machine (an explicit path, ``SDA_BIGVGAN_WEIGHTS`` or the Hugging Face cache). Corpus resynthesis
+machine (an explicit path - the app's ``--bigvgan-weights`` or ``SDA_BIGVGAN_WEIGHTS``, read at the app's
+edge and passed down - or the Hugging Face cache). Corpus resynthesis
 needs no weights at all, so a fresh offline install always has a vocoder. Every choice comes with a
 plain sentence saying why, for the user and the sidecar.
 """
@@ -37,7 +38,7 @@ CORPUS_HINT = ("the corpus index is built from the model's training files during
 
 
 def find_bigvgan_weights(local_path: Path | None = None) -> Path | None:
-    """The local BigVGAN checkpoint (explicit path, ``SDA_BIGVGAN_WEIGHTS`` or HF cache), never downloading."""
+    """The local BigVGAN checkpoint (the explicit path the app passes, else the HF cache), never downloading."""
     from sda_models.vocoders.bigvgan_weights import resolve_bigvgan_weights
 
     try:

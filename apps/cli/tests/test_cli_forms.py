@@ -1,0 +1,55 @@
+"""``sda train --form`` / ``sda models show`` / ``sda generate --form``: one-shots end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from sda_cli.main import app
+
+runner = CliRunner()
+SR = 44100
+
+
+def _hits(folder: Path, n: int = 5) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        t = np.arange(int(SR * (0.4 + 0.1 * i))) / SR
+        x = rng.standard_normal(t.size) * np.exp(-t / (0.04 + 0.02 * i))
+        sf.write(folder / f"hit{i}.wav", (0.5 * x / np.abs(x).max()).astype(np.float32), SR)
+    return folder
+
+
+def test_train_shows_form_and_generate_writes_a_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sda_engine.generate.oneshots as oneshots
+
+    monkeypatch.setattr(oneshots, "MAX_STREAMS", 1)  # one stream per hit keeps the test quick
+    data = _hits(tmp_path / "hits")
+    trained = runner.invoke(app, ["train", str(data), "-m", "kit", "--kind", "vae", "--size", "tiny", "--steps", "2",
+                                  "--no-controls", "--device", "cpu", "--form", "oneshot"])
+    assert trained.exit_code == 0, trained.output
+    assert "form: oneshot set" in trained.output.replace("\n", " ")
+
+    shown = runner.invoke(app, ["models", "show", "kit", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["form"] == "oneshot"
+    text = runner.invoke(app, ["models", "show", "kit"])
+    assert "form: oneshot" in text.output
+
+    out = tmp_path / "pack"
+    made = runner.invoke(app, ["generate", "kit", "-n", "2", "-o", f"{out}/", "--channels", "mono",
+                               "--device", "cpu"])
+    assert made.exit_code == 0, made.output
+    assert sorted(p.name for p in out.glob("*.wav")) == ["kit_001.wav", "kit_002.wav"]
+    assert "form: one-shots" in made.output
+    side = json.loads((out / "kit_001.wav.json").read_text())["metadata"]
+    assert side["notes"]["form"]["form"] == "oneshot" and side["request"]["render"]["form"] == "auto"
+
+    bad = runner.invoke(app, ["train", str(data), "-m", "kit2", "--form", "loop"])
+    assert bad.exit_code != 0 and "unknown form" in bad.output

@@ -1,0 +1,158 @@
+"""Forms: detected at training (metadata["form"]), one-shots and phrases at generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sda_audio.errors import SdaError
+from sda_audio.events import detect_events
+from sda_audio.progress import ProgressEvent
+from sda_engine.generate.forms import resolve_form
+from sda_engine.generate.phrases import schedule
+from sda_engine.generate.pipeline import generate_files
+from sda_engine.generate.request import GenerationRequest
+from sda_engine.generate.session import ModelSession
+from sda_engine.store.home import SdaHome
+from sda_engine.train.forms import detect_training_form
+from sda_models.mel import MelConfig
+from sda_models.model_file import read_metadata
+
+SR = MelConfig().sampling_rate
+
+
+def _hits(folder: Path, n: int = 6) -> list[Path]:
+    """Decaying noise bursts of different lengths and colours: one-shots."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        length = 0.3 + 0.15 * i
+        t = np.arange(int(SR * (length + 0.2))) / SR
+        env = np.exp(-t / (0.05 + 0.03 * i))
+        x = rng.standard_normal(t.size) * env + 0.5 * np.sin(2 * np.pi * (80 + 40 * i) * t) * env
+        path = folder / f"hit{i}.wav"
+        sf.write(path, (0.5 * x / np.abs(x).max()).astype(np.float32), SR)
+        paths.append(path)
+    return paths
+
+
+def _drone(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(SR * 2.0)) / SR
+    paths = []
+    for i in range(3):
+        x = 0.3 * np.sin(2 * np.pi * 110 * (i + 1) * t) * (0.8 + 0.2 * np.sin(2 * np.pi * 0.5 * t))
+        sf.write(folder / f"drone{i}.wav", x.astype(np.float32), SR)
+        paths.append(folder / f"drone{i}.wav")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def hits_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[SdaHome, str, list[ProgressEvent]]:
+    from sda_engine.train import TrainOptions, plan, run
+
+    root = tmp_path_factory.mktemp("forms")
+    _hits(root / "ds")
+    home = SdaHome(root / "home")
+    events: list[ProgressEvent] = []
+    options = TrainOptions(name="hits", dataset=str(root / "ds"), kind="vae", size="tiny", controls=False, steps=2,
+                           eval_every=2, checkpoint_every=2, batch_size=2, augment=False, preview_every=1000)
+    run(plan(options, home), on_event=events.append, home=home)
+    return home, "hits", events
+
+
+def test_training_detects_and_stores_the_form(hits_model: tuple[SdaHome, str, list[ProgressEvent]]) -> None:
+    home, name, events = hits_model
+    meta = read_metadata(home.model_path(name))
+    form = meta["form"]
+    assert form["form"] == "oneshot" and form["counts"]["oneshot"] == 6 and not form["mixed"]
+    ref = form["oneshot_reference"]
+    assert 0.2 < ref["min_length"] < ref["max_length"] < 1.5 and ref["tail_db"] < -20
+    assert len(form["timing"]["lengths"]) == 6
+    assert any(e.kind == "info" and e.message.startswith("form: oneshot set") for e in events)
+    json.dumps(form)  # JSON-safe
+
+
+def test_forced_form_and_texture_sets(tmp_path: Path) -> None:
+    hits = _hits(tmp_path / "h", 3)
+    forced = detect_training_form(hits, "phrase")
+    assert forced["form"] == "phrase" and forced["detected"] == "oneshot" and forced["forced"]
+    assert "as asked" in forced["message"] and forced["phrase_reference"] is not None
+    drones = detect_training_form(_drone(tmp_path / "d"))
+    assert drones["form"] == "texture" and drones["oneshot_reference"] is None
+    with pytest.raises(SdaError):
+        detect_training_form(hits, "loop")
+
+
+def test_request_form_field() -> None:
+    req = GenerationRequest()
+    assert req.form == "auto" and req.bpm == 0.0
+    assert req.replace(form="oneshot").to_dict()["render"]["form"] == "oneshot"
+    with pytest.raises(SdaError):
+        req.replace(form="loop")
+    with pytest.raises(SdaError):
+        req.replace(bpm=5)
+    texture_meta = {"form": {"form": "texture", "message": "texture set", "forced": False}}
+    assert resolve_form(req, texture_meta) == ("texture", "model")
+    assert resolve_form(req, {}) == ("texture", "default")
+    with pytest.raises(SdaError, match="textures"):
+        resolve_form(req.replace(form="phrase"), texture_meta, "drone")
+
+
+def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sda_engine.generate.oneshots as oneshots
+
+    monkeypatch.setattr(oneshots, "MAX_STREAMS", 2)  # a 2-step model rarely passes: keep the retries short
+    home, name, _ = hits_model
+    session = ModelSession.open(name, "cpu", home)
+    req = GenerationRequest().replace(variations=2, seed=4, channels="mono")
+    results = generate_files(session, req, tmp_path / "pack/")
+    assert [r.path.name for r in results] == ["hits_001.wav", "hits_002.wav"]
+    for r in results:
+        side = json.loads(r.sidecar.read_text())["metadata"]
+        note = side["notes"]["form"]
+        assert note["form"] == "oneshot" and note["source"] == "model"
+        assert set(note["checks"]) == {"attack", "second_onset", "tail", "length"}
+        assert note["passed"] == all(c["passed"] for c in note["checks"].values())
+        assert note["passed"] or "message" in note
+        x, sr = sf.read(r.path)
+        assert x.shape[0] / sr < 2.5  # a hit, not a 20 s stream
+    again = generate_files(session, req.replace(variations=1), tmp_path / "again/")
+    a, _ = sf.read(results[0].path)
+    b, _ = sf.read(again[0].path)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_phrase_has_silence_between_strokes(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
+                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sda_engine.generate.phrases as phrases
+
+    monkeypatch.setattr(phrases, "POOL_STREAMS", 1)
+    home, name, _ = hits_model
+    session = ModelSession.open(name, "cpu", home)
+    req = GenerationRequest().replace(form="phrase", duration=4, seed=1, channels="mono", pulse=1.0, bpm=120)
+    result = generate_files(session, req, tmp_path / "phrase.wav")[0]
+    note = result.notes["form"]
+    assert note["form"] == "phrase" and set(note["steered"]) == {"density", "pulse", "rhythmic"}
+    assert all(v["how"] == "steered" for v in note["steered"].values())
+    x, sr = sf.read(result.path)
+    assert abs(x.shape[0] / sr - 4.0) < 0.05
+    m = detect_events(x, sr)
+    assert m.floor_db < m.peak_db - 40  # real silence between the strokes
+
+
+def test_schedule_follows_density_and_pulse() -> None:
+    timing: dict = {}
+    counts = [len(schedule(30.0, d, -1.0, timing, 0.0, 3)[0]) for d in (-1.0, 0.0, 1.0)]
+    assert counts[0] < counts[1] < counts[2]
+    locked, plan = schedule(30.0, 0.0, 1.0, timing, 100.0, 3)
+    iois = np.diff(locked)
+    assert iois.std() / iois.mean() < 0.05 and plan["lock"] == 1.0
+    free = np.diff(schedule(30.0, 0.0, -1.0, timing, 100.0, 3)[0])
+    assert free.std() / free.mean() > 0.4
