@@ -17,6 +17,7 @@ from sda_cli.cmd_gui import gui
 from sda_cli.cmd_history import history_app
 from sda_cli.cmd_library import models_app
 from sda_cli.cmd_presets import presets_app
+from sda_cli.cmd_reconstruct import reconstruct
 from sda_cli.cmd_train import train, train_vocoder
 from sda_cli.cmd_vocoder import vocoder_app
 from sda_cli.output import configure_help_width
@@ -52,6 +53,7 @@ app.command("describe")(describe)
 app.command("export-audio")(export_audio)
 app.command("train")(train)
 app.command("generate")(generate)
+app.command("reconstruct")(reconstruct)
 app.command("train-vocoder")(train_vocoder)
 app.command("gui")(gui)
 app.add_typer(dataset_app, name="dataset")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         sketch_from_codes,
     )
     from sda_engine.generate.pipeline import generate_files, write_sketch
+    from sda_engine.generate.reconstruct import reconstruct_files
     from sda_engine.generate.renderer import Renderer
     from sda_engine.generate.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, VOCODERS, GenerationRequest
     from sda_engine.generate.session import ModelSession, resolve_model
@@ -86,6 +87,7 @@ _LAZY: dict[str, str] = {
     "Renderer": "sda_engine.generate.renderer",
     "generate_files": "sda_engine.generate.pipeline",
     "write_sketch": "sda_engine.generate.pipeline",
+    "reconstruct_files": "sda_engine.generate.reconstruct",
     "GenerationResult": "sda_engine.store.generation_writer",
     "RenderedAudio": "sda_engine.generate.sketch",
     "Sketch": "sda_engine.generate.sketch",
@@ -187,6 +189,7 @@ __all__ = [
     "resolve_bigvgan_weights",
     "resolve_model",
     "run_training",
+    "reconstruct_files",
     "session_render_fn",
     "sketch_from_codes",
     "stored_training_curve",

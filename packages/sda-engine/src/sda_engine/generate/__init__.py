@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         sketch_from_codes,
     )
     from sda_engine.generate.pipeline import generate_files, write_sketch
+    from sda_engine.generate.reconstruct import reconstruct_files
     from sda_engine.generate.renderer import DUAL_SEED_OFFSET, Renderer
     from sda_engine.generate.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, VOCODERS, GenerationRequest
     from sda_engine.generate.session import ModelSession, resolve_model
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "DUAL_SEED_OFFSET": "sda_engine.generate.renderer",
     "generate_files": "sda_engine.generate.pipeline",
     "write_sketch": "sda_engine.generate.pipeline",
+    "reconstruct_files": "sda_engine.generate.reconstruct",
     "GenerationResult": "sda_engine.store.generation_writer",
     "write_generation": "sda_engine.store.generation_writer",
     "GenerationRequest": "sda_engine.generate.request",
@@ -83,6 +85,7 @@ __all__ = [
     "encode_file",
     "generate_files",
     "grid_ref",
+    "reconstruct_files",
     "resolve_model",
     "session_render_fn",
     "sketch_from_codes",
