@@ -3,6 +3,7 @@ spatial."""
 
 from typing import TYPE_CHECKING
 
+import sda_audio.lazy as _lazy
 from sda_audio.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from sda_audio.errors import AudioReadError, Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
@@ -122,15 +123,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sda_audio' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -16,8 +16,9 @@ subpackage :mod:`sda_engine.generate`, and a function of that name would hide it
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+import sda_audio.lazy as _lazy
 
 __version__ = "0.1.0"
 
@@ -128,18 +129,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'sda_engine' has no attribute {name!r}")
-    module, _, attribute = target.partition(":")
-    value = getattr(importlib.import_module(module), attribute or name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [
