@@ -53,3 +53,33 @@ def test_train_shows_form_and_generate_writes_a_pack(tmp_path: Path, monkeypatch
 
     bad = runner.invoke(app, ["train", str(data), "-m", "kit2", "--form", "loop"])
     assert bad.exit_code != 0 and "unknown form" in bad.output
+
+
+def test_generate_between_two_sounds_writes_morphs_and_refuses_a_lone_amount(tmp_path: Path) -> None:
+    data = _hits(tmp_path / "hits")
+    trained = runner.invoke(app, ["train", str(data), "-m", "kit", "--kind", "rvq", "--size", "tiny", "--steps", "2",
+                                  "--no-controls", "--device", "cpu", "--form", "oneshot"])
+    assert trained.exit_code == 0, trained.output
+    a, b = data / "hit0.wav", data / "hit4.wav"
+    out = tmp_path / "morphs"
+    made = runner.invoke(app, ["generate", "kit", "--between", str(a), str(b), "-n", "3", "-o", f"{out}/",
+                               "--channels", "mono", "--device", "cpu"])
+    assert made.exit_code == 0, made.output
+    assert sorted(p.name for p in out.glob("*.wav")) == ["kit_001.wav", "kit_002.wav", "kit_003.wav"]
+    flat = made.output.replace("\n", " ")
+    assert "amount 0.5" in flat and "morph: hit0.wav -> hit4.wav" in flat
+    side = json.loads((out / "kit_002.wav.json").read_text())["metadata"]
+    assert side["notes"]["morph"]["amount"] == 0.5 and side["notes"]["morph"]["between"][1] == str(b.resolve())
+
+    one = runner.invoke(app, ["generate", "kit", "--between", str(a), str(b), "--amount", "0.25", "-o",
+                              str(tmp_path / "one.wav"), "--channels", "mono", "--device", "cpu"])
+    assert one.exit_code == 0, one.output
+    assert (tmp_path / "one.wav").exists()
+
+    lone = runner.invoke(app, ["generate", "kit", "--amount", "0.3"])
+    assert lone.exit_code != 0 and "--between" in lone.output
+    far = runner.invoke(app, ["generate", "kit", "--between", str(a), str(b), "--amount", "2"])
+    assert far.exit_code != 0 and "outside 0..1" in far.output
+    missing = runner.invoke(app, ["generate", "kit", "--between", str(a), str(tmp_path / "nope.wav"), "-o",
+                                  str(tmp_path / "x.wav")])
+    assert missing.exit_code != 0 and "nope.wav" in missing.output

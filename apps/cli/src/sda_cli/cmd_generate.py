@@ -64,6 +64,11 @@ def generate(
     form: str | None = typer.Option(None, "--form",
                                     help="auto (the model's, default), oneshot (single hits: NAME_001.wav ... in a "
                                          "folder), phrase (strokes with silence between) or texture."),
+    between: tuple[Path, Path] | None = typer.Option(
+        None, "--between", help="Morph between two of your sounds, FILE_A FILE_B (with --amount, or --variations for "
+                                "amounts from 0 to 1).", rich_help_panel="Morph"),
+    amount: float | None = typer.Option(None, "--amount", help="With --between: 0 = FILE_A, 1 = FILE_B (default 0.5).",
+                                        rich_help_panel="Morph"),
     bpm: float | None = typer.Option(None, "--bpm", help="Phrase: the pulse onsets lock to (default: the material's)."),
     vocoder: str | None = typer.Option(None, "--vocoder", help="auto, hifigan, bigvgan or corpus."),
     blend: str | None = typer.Option(None, "--blend", help="Blend models, e.g. rain:0.7,bells:0.3."),
@@ -79,7 +84,14 @@ def generate(
     """Generate new audio from a model (and record it in your history)."""
     from sda_audio.errors import SdaError
     from sda_cli.environment import bigvgan_weights as weights_from_env  # --bigvgan-weights, else the env var
-    from sda_engine import GenerationRequest, ModelSession, PresetStore, generate_files
+    from sda_engine import (
+        GenerationRequest,
+        ModelSession,
+        PresetStore,
+        generate_files,
+        morph_amounts,
+        morph_files,
+    )
 
     blend_pairs = parse_blend(blend) if blend else None
     if model is None:
@@ -97,15 +109,23 @@ def generate(
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
         vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs,
         form=form, bpm=bpm)
+    if amount is not None and between is None:
+        raise SdaError("--amount is the position of a morph", hint="give the two sounds with --between FILE_A FILE_B")
+    amounts = morph_amounts(amount, request.variations) if between is not None else None  # checked before loading
     with event_view(json_events) as view:
         session = ModelSession.open(model, device, bigvgan_weights=weights_from_env(bigvgan_weights))
-        results = generate_files(session, request, output, overwrite=overwrite, on_event=view)
+        if between is not None:
+            results = morph_files(session, between[0], between[1], output, request, amounts=amounts,
+                                  overwrite=overwrite, on_event=view)
+        else:
+            results = generate_files(session, request, output, overwrite=overwrite, on_event=view)
     if json_events:
         print_json({"results": [r.to_dict() for r in results]})
         return
     for result in results:
-        console.print(f"wrote [bold]{result.path}[/] (seed {result.seed}, {result.duration:g} s, "
-                      f"history #{result.history_id})")
+        morph = result.notes.get("morph")
+        made = f"amount {morph['amount']:g}" if isinstance(morph, dict) else f"seed {result.seed}"
+        console.print(f"wrote [bold]{result.path}[/] ({made}, {result.duration:g} s, history #{result.history_id})")
     first = results[0]
     console.print(f"vocoder: {first.vocoder} - {first.vocoder_reason}")
     realised = first.notes.get("controls") or {}
@@ -115,6 +135,9 @@ def generate(
     if first.blend_method:
         console.print(f"blend: {first.blend_method}")
     shaped = [r.notes["form"] for r in results if isinstance(r.notes.get("form"), dict)]
+    if between is not None:
+        console.print(f"morph: {between[0].name} -> {between[1].name}"
+                      + (", trimmed at the end of each decay" if shaped else ", kept at the interpolated length"))
     if shaped and shaped[0].get("form") == "oneshot":
         ok = sum(1 for n in shaped if n.get("passed"))
         console.print(f"form: one-shots, {ok} of {len(shaped)} passed every one-shot check"

@@ -1,0 +1,346 @@
+"""Morphs: a sound between two of the user's own recordings, in the model's own terms.
+
+    session = ModelSession.open("drums", "cpu")
+    results = morph_files(session, "kick.wav", "snare.wav", "out/", amounts=[0.0, 0.5, 1.0])
+    # out/drums_001.wav (the model's kick), drums_002.wav (between), drums_003.wav (the model's snare)
+
+At amount 0 the result is the model's rendition of A (what ``sda reconstruct`` makes of it, onset-aligned; the
+encoder normalises over time, so close to it rather than bit-equal), at
+1 of B, and between them a blend made inside the model, not a crossfade of the two recordings:
+
+1. **align**: each file (mono, the model's rate) starts just before its first strong onset
+   (:func:`sda_audio.forms.first_event`, :data:`~sda_engine.generate.oneshots.PREROLL` before it) and ends where
+   its sound ends (:attr:`~sda_audio.events.EventMap.sound_end`), so both attacks sit at the start (it is
+   encoded with the rest of the file and a little silence after it, so its last frames see what follows);
+2. **encode**: :func:`~sda_engine.generate.encoding.encode_audio` gives the latent the decoder reads: a VAE's
+   posterior mean; for an RVQ model the *summed quantised embedding* of its code grid (the continuous latent
+   before the decoder, not the code indices);
+3. **match lengths**: the shorter latent is padded with the latent of silence (the model's encoding of a silent
+   clip), so both run as long as the longer file plus room for a decay; the result's length is the
+   interpolation of the two sounds' lengths, ``(1 - amount) * len(A) + amount * len(B)``. (The decoder
+   normalises over time, so the shorter sound's end is its rendition in the longer one's context: close to, not
+   bit-equal with, its reconstruction);
+4. **interpolate**: linearly, frame by frame, ``(1 - amount) * z_A + amount * z_B``. For an RVQ model this
+   interpolates the summed embeddings and decodes the continuous result: between the ends the decoder reads a
+   latent that no code grid spells (it is not re-quantised), which is what makes the blend smooth;
+5. **render**: decode and vocode with the request's vocoder (the model's default for ``auto``), loudness as
+   decoded (``dynamics`` 0, like a reconstruction), the request's channels and export settings;
+6. **trim** (one-shot form: the model's own, or ``form="oneshot"``): cut at the end of the first event's decay
+   with the one-shot helpers (:func:`~sda_engine.generate.oneshots.cut_events`, the decay carried on below
+   the quiet level, a 10 ms fade), never mid-decay, and measure it with the one-shot checks. A texture or
+   phrase model's morph is kept at the interpolated length with edge fades only: morphing two sounds is
+   meaningful for any model, only the trimming is one-shot-specific.
+
+Written through :func:`~sda_engine.store.generation_writer.write_generation`: the sidecar's ``notes["morph"]``
+and ``parameters["morph"]`` say between which files, at which amount and how; the history records each file.
+No seed is drawn: the same files, amount, model and settings give the same audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sda_audio.errors import SdaError
+from sda_audio.events import detect_events
+from sda_audio.forms import first_event
+from sda_audio.io import read_audio
+from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_audio.resample import resample
+from sda_engine.generate.encoding import encode_audio
+from sda_engine.generate.forms import oneshot_reference_of, resolve_form
+from sda_engine.generate.oneshots import (
+    PREROLL,
+    continue_decay,
+    cut_events,
+    finish_cut,
+    measure,
+    report_notes,
+)
+from sda_engine.generate.renderer import Renderer
+from sda_engine.generate.request import MAX_VARIATIONS, GenerationRequest
+from sda_engine.generate.session import MEL, ModelSession
+from sda_engine.generate.sketch import RenderedAudio, Sketch
+from sda_engine.store.generation_writer import (
+    GenerationResult,
+    check_output_dir,
+    output_paths,
+    refuse_existing,
+    write_generation,
+)
+
+log = logging.getLogger(__name__)
+
+JOB = "generate"
+TAIL_SILENCE = 0.25
+"""Seconds of silence appended to each aligned file before it is encoded (the context after its last sound)."""
+DECAY_ROOM = 0.5
+"""A one-shot morph is rendered this much longer than its length (at most half that length again, at least
+:data:`MIN_ROOM`), so its decay can end before it is trimmed."""
+MIN_ROOM = 0.1
+SILENCE_SECONDS = 0.5
+"""How much silence is encoded to find the latent of silence (its middle frame pads the shorter latent)."""
+
+
+def check_amount(amount: float) -> float:
+    """``amount`` as a float in 0..1, or an :class:`SdaError` that says what it must be."""
+    try:
+        value = float(amount)
+    except (TypeError, ValueError):
+        raise SdaError(f"the morph amount must be a number from 0 to 1, not {amount!r}",
+                       hint="0 = the first sound, 1 = the second, 0.5 = halfway") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise SdaError(f"the morph amount {amount} is outside 0..1",
+                       hint="0 = the first sound, 1 = the second, 0.5 = halfway")
+    return value
+
+
+def morph_amounts(amount: float | None = None, variations: int = 1) -> list[float]:
+    """The amounts to morph at: ``[amount]``; without it, ``variations`` amounts spread evenly from 0 to 1
+    (one variation: halfway). Both at once is refused: a morph draws no seed, so the copies would be equal."""
+    n = int(variations)
+    if not 1 <= n <= MAX_VARIATIONS:
+        raise SdaError(f"cannot make {n} morphs", hint=f"choose 1 to {MAX_VARIATIONS} variations")
+    if amount is not None:
+        if n > 1:
+            raise SdaError(f"a morph at amount {amount} is the same every time: {n} variations of it would be "
+                           f"{n} equal files",
+                           hint="give an amount for one morph, or several variations (amounts from 0 to 1)")
+        return [check_amount(amount)]
+    if n == 1:
+        return [0.5]
+    return [i / (n - 1) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class MorphSource:
+    """One of the two sounds, aligned and encoded.
+
+    Attributes:
+        path: the file; samples: its length from the onset to the end of its sound (samples at the model's rate).
+        offset: seconds cut before its first strong onset; latent: ``(1, D, T')`` the decoder's input.
+    """
+
+    path: Path
+    samples: int
+    offset: float
+    latent: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Morph:
+    """Two sounds encoded by one model, ready to be rendered at any amount (:meth:`render`)."""
+
+    session: ModelSession
+    a: MorphSource
+    b: MorphSource
+    silence: torch.Tensor
+    """``(1, D, 1)``: the model's latent of silence (pads the shorter latent)."""
+
+    @classmethod
+    def prepare(cls, session: ModelSession, file_a: str | Path, file_b: str | Path) -> Morph:
+        """Read, onset-align and encode both files (see the module). Raises :class:`SdaError` naming the file
+        that is missing, unreadable or silent."""
+        a, b = (_source(session, f) for f in (file_a, file_b))
+        quiet = np.zeros(int(SILENCE_SECONDS * session.sample_rate), dtype=np.float32)
+        silent = _latent(encode_audio(session, quiet, session.sample_rate))
+        middle = silent.shape[-1] // 2
+        return cls(session, a, b, silent[..., middle:middle + 1].clone())
+
+    @property
+    def method(self) -> str:
+        """How the latents are interpolated (for the notes)."""
+        if self.session.kind == "rvq":
+            return "linear, of the summed quantised embeddings (decoded continuous, not re-quantised)"
+        return "linear, of the posterior means"
+
+    def length(self, amount: float) -> int:
+        """The morph's length in samples: the interpolation of both sounds' lengths."""
+        x = check_amount(amount)
+        return max(1, int(round((1.0 - x) * self.a.samples + x * self.b.samples)))
+
+    def latent(self, amount: float, samples: int) -> torch.Tensor:
+        """``(1, D, T')`` the interpolated latent, long enough to decode ``samples`` (both padded with silence)."""
+        x = check_amount(amount)
+        step = self.session.bundle.autoencoder.config.downsample * MEL.hop_length
+        frames = max(self.a.latent.shape[-1], self.b.latent.shape[-1], math.ceil(samples / step) + 1)
+        za, zb = (_pad(s.latent, frames, self.silence) for s in (self.a, self.b))
+        return (1.0 - x) * za + x * zb
+
+    def render(self, amount: float, request: GenerationRequest | None = None,
+               renderer: Renderer | None = None, cancel: CancelToken | None = None,
+               on_event: ProgressCallback = ignore_events) -> RenderedAudio:
+        """The morph at ``amount`` (0 = A, 1 = B) as audio, trimmed at the end of its decay in the one-shot form;
+        ``notes["morph"]`` says how it was made and ``notes["form"]`` (one-shot form) how it measured."""
+        x = check_amount(amount)
+        request = morph_request(request)
+        session = self.session
+        form, source = resolve_form(request, session.bundle.metadata, session.name)
+        if form == "phrase" and source == "request":
+            raise SdaError("a morph is one sound: it cannot be placed in a phrase",
+                           hint="morph with the form auto, oneshot or texture")
+        renderer = renderer or Renderer(session, request)
+        sr = session.sample_rate
+        target = self.length(x)
+        trim = form == "oneshot"
+        room = int(sr * max(MIN_ROOM, min(DECAY_ROOM, 0.5 * target / sr))) if trim else 0
+        total = target + room
+        sketch = Sketch("codes" if session.kind == "rvq" else "latents", total,
+                        latent=self.latent(x, total).to(session.device))
+        audio = renderer.render(sketch, on_event, cancel)
+        notes: dict[str, Any] = {**audio.notes, "morph": {
+            "between": [str(self.a.path), str(self.b.path)], "amount": round(x, 6), "method": self.method,
+            "lengths": [round(self.a.samples / sr, 4), round(self.b.samples / sr, 4)],
+            "target_length": round(target / sr, 4), "onset_offsets": [round(self.a.offset, 4), round(self.b.offset, 4)],
+            "trimmed": trim,
+        }}
+        if trim:
+            samples, note = _trim_oneshot(audio.samples, sr, session.bundle.metadata, room)
+            notes["form"] = {**note, "source": source, "target_length": round(target / sr, 4)}
+        else:
+            samples = finish_cut(audio.samples[:, :target], sr)
+            log.info("'%s' is generated as a %s: the morph is kept at its length, not trimmed", session.name, form)
+        return replace(audio, samples=samples, seed=None, notes=notes, seams=[s for s in audio.seams
+                                                                              if s < samples.shape[-1]])
+
+
+def morph_request(request: GenerationRequest | None = None) -> GenerationRequest:
+    """The request a morph renders with: ``request`` (default: sda's defaults) with loudness as decoded
+    (``dynamics`` 0, like a reconstruction: the ends are the model's renditions of the files) and one variation."""
+    return (request or GenerationRequest()).replace(dynamics=0.0, variations=1)
+
+
+def render_morph(session: ModelSession, file_a: str | Path, file_b: str | Path, amount: float,
+                 request: GenerationRequest | None = None, cancel: CancelToken | None = None) -> RenderedAudio:
+    """One morph, not written (a preview): ``Morph.prepare(...).render(amount, request)``."""
+    check_amount(amount)
+    return Morph.prepare(session, file_a, file_b).render(amount, request, cancel=cancel)
+
+
+def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, output: str | Path | None = None,
+                request: GenerationRequest | None = None, *, amounts: Sequence[float] | None = None,
+                overwrite: bool = False, on_event: ProgressCallback = ignore_events,
+                cancel: CancelToken | None = None) -> list[GenerationResult]:
+    """Write the morphs between ``file_a`` and ``file_b`` at ``amounts`` (default: :func:`morph_amounts` of the
+    request's ``variations``: evenly from 0 to 1, or halfway for one).
+
+    Args:
+        session: the open model (any form; the one-shot form is trimmed, see the module).
+        file_a / file_b: the two recordings (any rate and channels).
+        output: a folder (``<model>_001.<ext>``, ``_002`` ... as one-shot packs are named), a file (``-v01`` ...
+            added for several), or ``None``: new names in the history folder.
+        request: export, vocoder, channels and form (default: sda's defaults); ``dynamics`` is set to 0.
+        amounts: 0 = A, 1 = B; each in 0..1.
+        overwrite: replace files already at ``output``; otherwise they are refused before any work.
+        on_event / cancel: job ``generate`` (step = files written); cancelling stops between files.
+
+    Raises:
+        SdaError: a file missing, unreadable or silent; an amount outside 0..1; a phrase form asked for; a taken
+            file name (action ``overwrite``); an unwritable output folder.
+    """
+    cancel = cancel or CancelToken()
+    base = request or GenerationRequest()
+    xs = [check_amount(x) for x in amounts] if amounts is not None else morph_amounts(None, base.variations)
+    if not xs:
+        raise SdaError("no morph amounts given", hint="give one or more amounts from 0 to 1")
+    one = morph_request(base)
+    form, _ = resolve_form(one, session.bundle.metadata, session.name)
+    paths = output_paths(output, session.name, one.export.extension, [None] * len(xs), session.home,
+                         numbered=True)
+    check_output_dir(paths[0].parent)
+    if output is not None:
+        refuse_existing(paths, overwrite)
+    renderer = Renderer(session, one)  # vocoder and controls resolved before any work
+    morph = Morph.prepare(session, file_a, file_b)
+    n = len(xs)
+    on_event(ProgressEvent(JOB, "start", step=0, total=n,
+                           message=f"morphing {morph.a.path.name} -> {morph.b.path.name} ({n} file(s)) with "
+                                   f"'{session.name}' ({renderer.vocoder_name} vocoder, {form})"))
+    results = []
+    for i, (x, path) in enumerate(zip(xs, paths, strict=True)):
+        cancel.raise_if_cancelled("generation")
+        audio = morph.render(x, one, renderer, cancel, on_event)
+        extra = {"variation": i + 1, "variations": n, "morph": {
+            "between": [str(morph.a.path), str(morph.b.path)], "amount": round(x, 6)}}
+        result = write_generation(audio, one, path, session, extra=extra, overwrite=overwrite,
+                                  unique=output is None)
+        results.append(result)
+        on_event(ProgressEvent(JOB, "progress", step=i + 1, total=n,
+                               message=f"wrote {result.path.name} (amount {x:g})", data={"path": str(result.path)}))
+    on_event(ProgressEvent(JOB, "done", step=n, total=n, message=f"morphed {n} file(s)",
+                           data={"paths": [str(r.path) for r in results]}))
+    return results
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+def _latent(sketch: Sketch) -> torch.Tensor:
+    assert sketch.latent is not None  # encode_audio always gives the decoder's input
+    return sketch.latent.detach().float()
+
+
+def _pad(latent: torch.Tensor, frames: int, silence: torch.Tensor) -> torch.Tensor:
+    """``latent`` ``(1, D, T')`` padded to ``frames`` with the silence frame ``(1, D, 1)``."""
+    missing = frames - latent.shape[-1]
+    if missing <= 0:
+        return latent[..., :frames]
+    return torch.cat([latent, silence.to(latent.device, latent.dtype).expand(-1, -1, missing)], dim=-1)
+
+
+def _source(session: ModelSession, file: str | Path) -> MorphSource:
+    """Read ``file``, cut it from just before its first strong onset to the end of its sound, and encode it."""
+    path = Path(file).expanduser()
+    if not path.exists():
+        raise SdaError("the file to morph does not exist", path=path,
+                       hint="give the path of one of your recordings")
+    if path.is_dir():
+        raise SdaError("is a folder, not a recording to morph", path=path, hint="give one audio file")
+    clip = read_audio(path, mono=True)  # raises an SdaError naming the file when it cannot be decoded
+    sr = session.sample_rate
+    mono = clip.samples.reshape(-1).astype(np.float32)
+    if clip.sample_rate != sr:
+        mono = np.asarray(resample(mono[None], clip.sample_rate, sr), dtype=np.float32)[0]
+    if mono.size == 0 or not np.any(np.abs(mono) > 1e-6):
+        raise SdaError("is silent: there is no sound to morph", path=path, hint="give a recording with sound in it")
+    events = detect_events(mono, sr)
+    first = first_event(events)
+    onset = first.onset if first is not None else events.sound_start
+    start = max(0, int(round((onset - PREROLL) * sr)))
+    sound = max(1, min(int(round(events.sound_end * sr)), mono.size) - start)
+    # encoded from its onset, with its own tail and then silence after it: the sound is the same whatever silence
+    # led into it in the file (the encoder normalises over time), and the decoder's last frames of the sound see
+    # what follows it in the file, not the encoder's padding
+    aligned = np.concatenate([mono[start:], np.zeros(int(TAIL_SILENCE * sr), dtype=np.float32)])
+    latent = _latent(encode_audio(session, aligned, sr))
+    return MorphSource(path=path.resolve(), samples=sound, offset=start / sr, latent=latent)
+
+
+def _trim_oneshot(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any] | None, room: int
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+    """``samples (C, T)`` cut at the end of the first strong event's decay (its decay carried on below the quiet
+    level over at most ``room`` samples, then a fade), and the one-shot checks of the result."""
+    reference, has_reference = oneshot_reference_of(metadata)
+    mono = samples.mean(axis=0)
+    events = detect_events(mono, sample_rate)
+    cuts = cut_events(mono, sample_rate, events, max_tail=max(room / sample_rate, 0.05))
+    if cuts:
+        _, decay_end, end, _ = min(cuts, key=lambda c: c[0])  # the first event: the aligned attack
+        cut = finish_cut(continue_decay(samples[:, :end], decay_end), sample_rate)
+        tail = (end - decay_end) / sample_rate
+    else:  # no strong event (a quiet or flat morph): the interpolated length, faded
+        cut = finish_cut(samples[:, : max(1, samples.shape[-1] - room)], sample_rate)
+        tail = 0.0
+    _, report = measure(cut.mean(axis=0), sample_rate, reference)
+    note: dict[str, Any] = {
+        "form": "oneshot", "passed": report.passed, "checks": report_notes(report), "failed": list(report.failed),
+        "length": round(cut.shape[-1] / sample_rate, 4), "tail_carried_on": round(tail, 4),
+        "trimmed_at_decay": bool(cuts),
+        "reference": "the model's real one-shots" if has_reference else "defaults (the model has no one-shots)",
+    }
+    return cut, note
