@@ -9,6 +9,7 @@ import typer
 
 from sda_cli import __version__
 from sda_cli.cmd_audio import demo_data, describe, export_audio
+from sda_cli.cmd_base import base_app
 from sda_cli.cmd_codes import codes_app
 from sda_cli.cmd_controls import controls_app
 from sda_cli.cmd_dataset import dataset_app
@@ -63,6 +64,7 @@ app.add_typer(history_app, name="history")
 app.add_typer(vocoder_app, name="vocoder")
 app.add_typer(codes_app, name="codes")
 app.add_typer(controls_app, name="controls")
+app.add_typer(base_app, name="base")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from sda_control.evaluate import TARGETS as CONTROL_TARGETS
     from sda_control.evaluate import evaluate_controls
     from sda_control.names import CONTROL_NAMES, descriptor_of
+    from sda_engine.base.corpus import CorpusResult, build_corpus
+    from sda_engine.base.corpus import read_manifest as read_corpus_manifest
+    from sda_engine.base.plan import DEFAULT_MINUTES as DEFAULT_CORPUS_MINUTES
+    from sda_engine.base.plan import SOURCES as CORPUS_SOURCES
+    from sda_engine.base.plan import plan_corpus
     from sda_engine.generate.control_sweeps import session_render_fn
     from sda_engine.generate.encoding import (
         check_grid,
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
         grid_ref,
         sketch_from_codes,
     )
+    from sda_engine.generate.morph import Morph, morph_amounts, morph_files, render_morph
     from sda_engine.generate.pipeline import generate_files, write_sketch
     from sda_engine.generate.reconstruct import reconstruct_files
     from sda_engine.generate.renderer import Renderer
@@ -89,6 +95,11 @@ _LAZY: dict[str, str] = {
     "generate_files": "sda_engine.generate.pipeline",
     "write_sketch": "sda_engine.generate.pipeline",
     "reconstruct_files": "sda_engine.generate.reconstruct",
+    # morphs between two of the user's sounds (`sda generate --between A B --amount X`)
+    "Morph": "sda_engine.generate.morph",
+    "morph_amounts": "sda_engine.generate.morph",
+    "morph_files": "sda_engine.generate.morph",
+    "render_morph": "sda_engine.generate.morph",
     "GenerationResult": "sda_engine.store.generation_writer",
     "RenderedAudio": "sda_engine.generate.sketch",
     "Sketch": "sda_engine.generate.sketch",
@@ -126,6 +137,13 @@ _LAZY: dict[str, str] = {
     "ControlMap": "sda_control.control_map",
     "CONTROL_TARGETS": "sda_control.evaluate:TARGETS",
     "evaluate_controls": "sda_control.evaluate",
+    # the base model's corpus (`sda base corpus OUT/`)
+    "build_corpus": "sda_engine.base.corpus",
+    "CorpusResult": "sda_engine.base.corpus",
+    "read_corpus_manifest": "sda_engine.base.corpus:read_manifest",
+    "plan_corpus": "sda_engine.base.plan",
+    "CORPUS_SOURCES": "sda_engine.base.plan:SOURCES",
+    "DEFAULT_CORPUS_MINUTES": "sda_engine.base.plan:DEFAULT_MINUTES",
 }
 
 
@@ -137,7 +155,10 @@ __all__ = [
     "CHANNELS",
     "CONTROL_NAMES",
     "CONTROL_TARGETS",
+    "CORPUS_SOURCES",
     "ControlMap",
+    "CorpusResult",
+    "DEFAULT_CORPUS_MINUTES",
     "FeedResult",
     "GenerationRequest",
     "GenerationResult",
@@ -149,6 +170,7 @@ __all__ = [
     "ModelLibrary",
     "ModelRecord",
     "ModelSession",
+    "Morph",
     "PRESET_KEYS",
     "Preset",
     "PresetStore",
@@ -163,6 +185,7 @@ __all__ = [
     "TrainResult",
     "VOCODERS",
     "VocoderPlan",
+    "build_corpus",
     "check_grid",
     "check_model_file",
     "codes",
@@ -174,12 +197,17 @@ __all__ = [
     "generate_files",
     "grid_ref",
     "load_bigvgan_generator",
+    "morph_amounts",
+    "morph_files",
+    "plan_corpus",
     "plan_training",
+    "read_corpus_manifest",
     "read_metadata",
     "resolve_bigvgan_weights",
     "resolve_model",
     "run_training",
     "reconstruct_files",
+    "render_morph",
     "session_render_fn",
     "sketch_from_codes",
     "stored_training_curve",
