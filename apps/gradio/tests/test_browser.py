@@ -9,17 +9,12 @@ from __future__ import annotations
 import base64
 import io
 import re
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import soundfile as sf
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync"]
 FETCH_BASE64 = """async (src) => {
   const bytes = new Uint8Array(await (await fetch(src)).arrayBuffer());
   let text = "";
@@ -28,45 +23,18 @@ FETCH_BASE64 = """async (src) => {
 }"""
 LONG = 240_000  # ms: training and generation on two loaded cores
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"),
-    # Gradio's own queue code calls pandas options that pandas 3 deprecates; nothing of ours.
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    from sda_gradio.app import build_app, serve
+def app_url(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> tuple[str, Any]:
+    from sda_gradio.app import build_app
 
     home = tmp_path_factory.mktemp("browser") / "home"
-    port = _free_port()
-    app = serve(build_app(home, device="cpu"), port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", app.sda_state
-    finally:
-        app.close()
+    url, _, app = serve_app(build_app(home, device="cpu"))
+    return url, app.sda_state
 
 
 @pytest.fixture(scope="module")
-def page(app_url: tuple[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(app_url[0])
-        yield pg
-        browser.close()
+def page(app_url: tuple[str, Any], open_page: Any) -> Any:
+    return open_page(app_url[0], 1400, 1000)
 
 
 def _tab(page: Any, name: str) -> None:

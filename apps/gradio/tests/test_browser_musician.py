@@ -9,38 +9,18 @@ Skipped, with the reason, where /usr/bin/chromium is missing. The app runs in th
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync"]
 WIDTH, HEIGHT = 1280, 800
 LONG = 120_000  # ms
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+def app_url(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> tuple[str, Any]:
     from sda_audio.demo import make_demo_dataset
     from sda_gradio import tab_data
-    from sda_gradio.app import build_app, serve
+    from sda_gradio.app import build_app
     from sda_gradio.state import AppState
 
     root = tmp_path_factory.mktemp("musician")
@@ -48,27 +28,17 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any
     files = make_demo_dataset(root / "rec", names=["drone_low", "bell_high", "wind_dark", "pulse_slow",
                                                     "pluck_dry"])
     tab_data.import_files(state, [str(p) for p in files], "", "demo")  # a dataset before the page opens
-    port = _free_port()
-    app = serve(build_app(state=state), port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", state
-    finally:
-        app.close()
+    url, _, _ = serve_app(build_app(state=state))
+    return url, state
 
 
 @pytest.fixture(scope="module")
-def browser_page(app_url: tuple[str, Any]) -> Iterator[tuple[Any, list[str]]]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        console: list[str] = []
-        pg.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-        pg.set_default_timeout(60_000)
-        pg.goto(app_url[0])
-        yield pg, console
-        browser.close()
+def browser_page(app_url: tuple[str, Any], open_page: Any) -> tuple[Any, list[str]]:
+    pg = open_page("about:blank", WIDTH, HEIGHT)
+    console: list[str] = []
+    pg.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    pg.goto(app_url[0])
+    return pg, console
 
 
 def _tab(page: Any, name: str) -> None:
@@ -212,9 +182,10 @@ def test_a_model_without_fitted_controls_says_so_and_still_fits(browser_page: tu
         pytest.skip("needs the model the training test makes")
     _tab(page, "Generate")
     expect(page.locator("#gen-model input")).to_have_value("first")
-    expect(page.locator("#gen-control-brightness")).to_contain_text("not set up for this model yet", timeout=LONG)
+    expect(page.locator("#gen-control-brightness")).to_contain_text("not set up yet", timeout=LONG)
     expect(page.locator("#gen-control-density")).to_contain_text("by the model")
     _settled(page, "gen-controls")
-    for elem_id in ("gen-model", "gen-duration", "gen-control-reverb", "gen-control-rhythmic", "gen-run"):
-        _on_first_screen(page, elem_id)
     page.screenshot(path="/tmp/gui-generate-with-model.png")
+    for elem_id in ("gen-model", "gen-duration", "gen-form", "gen-control-reverb", "gen-control-rhythmic",
+                    "gen-run"):
+        _on_first_screen(page, elem_id)

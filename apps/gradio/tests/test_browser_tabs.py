@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,23 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tab(page: Any, name: str) -> None:
@@ -70,30 +51,20 @@ def record(state: Any, name: str, request: Any, seed: int | None, extra: dict[st
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Any]]:
-    from sda_gradio.app import build_app, serve
+def served(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> tuple[str, int, Any]:
+    from sda_gradio.app import build_app
 
     home = tmp_path_factory.mktemp("browser-tabs") / "home"
-    port = _free_port()
-    app = serve(build_app(home, device="cpu"), port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", port, app.sda_state
-    finally:
-        app.close()
+    url, port, app = serve_app(build_app(home, device="cpu"))
+    return url, port, app.sda_state
 
 
 @pytest.fixture(scope="module")
-def page(served: tuple[str, int, Any]) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
+def page(served: tuple[str, int, Any], open_page: Any) -> Any:
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=20_000)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(20_000)
-        pg.goto(served[0])
-        yield pg
-        browser.close()
+    return open_page(served[0], 1400, 1000, timeout=20_000)
 
 
 def test_history_in_words_and_the_ab_switch(page: Any, served: tuple[str, int, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +153,6 @@ def test_a_broken_model_file_is_listed_with_its_reason(state: AppState) -> None:
 
 
 # -- serving ---------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, host: str) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -169,11 +163,11 @@ def _get(port: int, host: str) -> tuple[int, str]:
         conn.close()
 
 
-def test_requests_naming_another_host_are_refused(state: AppState) -> None:
+def test_requests_naming_another_host_are_refused(state: AppState, free_port: Callable[[], int]) -> None:
     from sda_gradio.app import build_app, serve
     from sda_gradio.serving import wait_until_ready
 
-    port = _free_port()
+    port = free_port()
     app = serve(build_app(state=state), port, block=False, quiet=True)
     try:
         assert wait_until_ready(f"http://127.0.0.1:{port}/", timeout=30)
@@ -186,7 +180,8 @@ def test_requests_naming_another_host_are_refused(state: AppState) -> None:
         app.close()
 
 
-def test_sda_gui_says_ready_only_once_the_page_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_sda_gui_says_ready_only_once_the_page_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     free_port: Callable[[], int]) -> None:
     import gradio as gr
     from typer.testing import CliRunner
 
@@ -194,7 +189,7 @@ def test_sda_gui_says_ready_only_once_the_page_answers(monkeypatch: pytest.Monke
     from sda_gradio.serving import page_answers
 
     monkeypatch.setenv("SDA_HOME", str(tmp_path / "home"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     opened: list[tuple[str, bool]] = []
     monkeypatch.setattr("webbrowser.open", lambda u, *a, **k: opened.append((u, page_answers(u))) or True)

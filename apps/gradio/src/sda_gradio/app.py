@@ -33,6 +33,13 @@ CSS = """
 .sda-ab audio { flex: 1 1 320px; }
 .sda-ab-switch { padding: 8px 16px; border-radius: 8px; border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill); cursor: pointer; font-weight: 600; }
+.sda-players { display: flex; flex-direction: column; gap: 6px; }
+.sda-player-row { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; padding: 4px 0;
+  border-bottom: 1px solid var(--border-color-primary); }
+.sda-player-title { flex: 0 0 180px; overflow-wrap: anywhere; }
+.sda-player { display: flex; flex-direction: column; flex: 1 1 280px; }
+.sda-player-caption { font-size: 0.85em; opacity: 0.8; }
+.sda-player audio { width: 100%; }
 """
 
 
@@ -76,12 +83,12 @@ def build_app(home: SdaHome | str | Path | None = None, device: str = "auto", st
                          [train["dataset"], train["vocoder_model"], train["fit_model"]],
                          [train["dataset"], train["vocoder_model"], train["fit_model"]])
         gen_tab.select(guarded(gen["refresh"], 2, 0), [gen["model"]], [gen["model"], gen["blend_model"]]).then(
-            gen["on_model"], [gen["model"]], gen["model_outputs"])  # a model's controls may have been fitted since
+            gen["on_model"], gen["model_inputs"], gen["model_outputs"])  # its controls may have been fitted since
         codes_tab.select(guarded(models, 1, 0), [codes["model"]], [codes["model"]])
         lib_tab.select(guarded(lib["redraw"], 3, 2), [lib["search"], lib["pick"]], [lib["grid"], lib["pick"], lib["info"]])
         hist_tab.select(guarded(hist["redraw"], 2, 0), [hist["filter"]], [hist["grid"], hist["thumbs"]])
 
-        app.load(gen["on_model"], [gen["model"]], gen["model_outputs"])
+        app.load(gen["on_model"], gen["model_inputs"], gen["model_outputs"])
 
         def use_settings(entry: Any) -> tuple[Any, ...]:
             model, values = tab_history.use_settings(state, entry)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sda_audio.errors import SdaError
 from sda_gradio.state import AppState
-from sda_gradio.ui import md_escape
+from sda_gradio.ui import file_url, md_escape
 from sda_gradio.words import ab_words, entry_words
 
 COLUMNS = ["#", "created", "model", "seed", "what", "controls", "seconds", "file there"]
@@ -79,11 +78,6 @@ def use_settings(state: AppState, entry: Any) -> tuple[str | None, list[Any]]:
 
     e = _history(state).show(_entry_id(entry))
     return e.model_name, form_values(e.request())
-
-
-def file_url(path: str | Path) -> str:
-    """The app's URL of a file in the sda home (served: the home is in ``allowed_paths``)."""
-    return "/gradio_api/file=" + quote(str(path))
 
 
 SWITCH_JS = ("const box=this.closest('.sda-ab');const au=box.querySelector('audio');"

@@ -1,4 +1,6 @@
-"""The Library tab: the models you have (browse, search, tag, rename, delete, import, export).
+"""The Library tab: the models you have (browse, search, tag, rename, delete, import, export), and how each
+hears your recordings ("Hear it as the model does": :func:`run_reconstruction`, the engine's
+``reconstruct_files`` in the app's generate worker, each reconstruction beside its original's player).
 
 Everything goes through :class:`sda_engine.ModelLibrary`, whose catalogue is SQLite (WAL) with
 atomic file moves, so two browser tabs acting at once cannot leave it half-written.
@@ -8,13 +10,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sda_audio.errors import SdaError
 from sda_gradio.state import AppState
-from sda_gradio.ui import md_escape
+from sda_gradio.ui import md_escape, players_html, seconds_text
 
 COLUMNS = ["name", "kind", "files", "seconds", "own vocoder", "tags", "description", "created"]
 
@@ -137,10 +140,131 @@ def export(state: AppState, name: str) -> tuple[str, list[str]]:
     return f"Exported **{md_escape(name)}**: download below (copied to {md_escape(folder)}).", files
 
 
+# -- hear what the model knows ---------------------------------------------------------------------
+HEAR_LABEL = "Hear it as the model does"
+HEAR_ABOUT = ("Play your recordings as the model hears them: each one goes into the model and comes back out. "
+              "What the model loses here, it cannot make when it generates, so listen before you generate.")
+
+
+def training_files(state: AppState, name: str | None) -> list[tuple[str, str]]:
+    """``[(file name, path), ...]`` of the recordings model ``name`` was trained on that are still on disk
+    (read from the model file's header; a model trained elsewhere may list none)."""
+    from sda_engine import read_metadata
+
+    if not name:
+        return []
+    meta = read_metadata(_library(state).get(name).path)
+    dataset = meta.get("dataset")
+    listed = dataset.get("files") if isinstance(dataset, dict) else None
+    paths = [Path(f) for f in (listed or []) if isinstance(f, str)]
+    present = sorted((p for p in paths if p.is_file()), key=lambda p: p.name.lower())
+    stems = [p.stem for p in present]
+    return [(p.name if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.name}", str(p)) for p in present]
+
+
+def reconstruction_folder(state: AppState, name: str) -> Path:
+    """A new folder for one reconstruction run: ``<home>/reconstructions/<model>/<date-time>`` (``-2`` ... when
+    taken), inside the home, so the page can play what is written there."""
+    base = state.home.root / "reconstructions" / name / time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise SdaError("cannot find a free folder for the reconstructions", path=base.parent)
+
+
+def _sources(state: AppState, picked: Sequence[str] | None, uploaded: Sequence[Any] | None,
+             folder: Path) -> list[Path]:
+    """The recordings to reconstruct: the picked training files as they are, the uploaded ones copied into
+    ``folder/originals`` (the upload's copy is temporary, and the page plays files of the home)."""
+    from sda_gradio.tab_data import _file_path
+
+    sources = [Path(p) for p in (picked or []) if p]
+    ups = [Path(_file_path(f)) for f in (uploaded or [])]
+    if ups:
+        originals = folder / "originals"
+        originals.mkdir(parents=True, exist_ok=True)
+        for up in ups:
+            target = originals / up.name
+            if target.exists():
+                raise SdaError(f"two uploaded recordings are both called {up.name}",
+                               hint="upload them one at a time, or rename one")
+            shutil.copyfile(up, target)
+            sources.append(target)
+    if not sources:
+        raise SdaError("choose some recordings to hear", hint="pick some of the model's training files, or upload "
+                                                              "recordings of your own")
+    return sources
+
+
+def _playable(state: AppState, source: Path, folder: Path) -> Path:
+    """``source``, or a copy of it in ``folder/originals`` when it lies outside the home (the page plays files of
+    the home only)."""
+    root = state.home.root.resolve()
+    if source.resolve().is_relative_to(root):
+        return source
+    originals = folder / "originals"
+    originals.mkdir(parents=True, exist_ok=True)
+    copy = originals / source.name
+    if not copy.exists():
+        shutil.copyfile(source, copy)
+    return copy
+
+
+def start_reconstruction(state: AppState, name: str, sources: Sequence[Path], folder: Path) -> None:
+    """Reconstruct ``sources`` with model ``name`` into ``folder`` in the app's generate worker."""
+    from sda_engine import reconstruct_files
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        with state.using(name) as session:
+            return reconstruct_files(session, list(sources), folder, on_event=on_event, cancel=cancel)
+
+    state.generate.start(f"reconstructing {len(sources)} recording(s) with '{name}'", job)
+
+
+def reconstruction_html(pairs: Sequence[tuple[str | Path, str | Path]]) -> str:
+    """One row per recording, named after the original: its original's player, then the model's version."""
+    return players_html([(Path(original).name, [("original", original), ("as the model hears it", made)])
+                         for original, made in pairs], "sda-players sda-recon")
+
+
+def run_reconstruction(state: AppState, name: str | None, picked: Sequence[str] | None,
+                       uploaded: Sequence[Any] | None, poll: float = 0.25) -> Iterator[tuple[str, str]]:
+    """Reconstruct and stream ``(status markdown, players html)`` until it is done."""
+    model = _need(name or "")
+    folder = reconstruction_folder(state, model)
+    try:
+        sources = _sources(state, picked, uploaded, folder)
+        start_reconstruction(state, model, sources, folder)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    while state.generate.snapshot().running:
+        snap = state.generate.snapshot()
+        stage = snap.stages.get("reconstruct")
+        done = f" ({stage.step}/{stage.total} done)" if stage and stage.total else ""
+        yield f"**Listening with '{md_escape(model)}'…** {seconds_text(snap.elapsed)}{done}", ""
+        time.sleep(poll)
+    snap = state.generate.snapshot()
+    if snap.status != "done":
+        yield f"**{'Cancelled' if snap.status == 'cancelled' else 'Error'}:** {md_escape(snap.error)}", ""
+        return
+    results = list(snap.result or [])
+    pairs = [(_playable(state, source, folder), result.path) for source, result in zip(sources, results, strict=True)]
+    vocoder = (f" Vocoder: **{md_escape(results[0].vocoder)}**, because {md_escape(results[0].vocoder_reason)}."
+               if results else "")
+    text = (f"**{len(results)} recording(s) as '{md_escape(model)}' hears them**, each under its original "
+            f"(files in {md_escape(folder)}).{vocoder}")
+    yield text, reconstruction_html(pairs)
+
+
 def build(state: AppState) -> dict[str, Any]:
     import gradio as gr
 
-    from sda_gradio.ui import guarded
+    from sda_gradio.ui import guarded, guarded_stream
 
     with gr.Row():
         search = gr.Textbox(label="Search (name, tags, description, dataset)", elem_id="lib-search", scale=3)
@@ -150,6 +274,18 @@ def build(state: AppState) -> dict[str, Any]:
         pick = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="lib-model")
     info = gr.Markdown(broken_markdown(state), elem_id="lib-info")
     status = gr.Markdown(elem_id="lib-status")
+    with gr.Accordion("Hear what the model knows", open=True, elem_id="lib-hear"):
+        gr.Markdown(HEAR_ABOUT, elem_classes=["sda-note"])
+        with gr.Row():
+            hear_files = gr.Dropdown(label="Its training files", multiselect=True, choices=[], scale=2,
+                                     elem_id="lib-recon-files")
+            hear_upload = gr.File(label="…or other recordings", file_count="multiple", height=120, scale=1,
+                                  elem_id="lib-recon-upload")
+        with gr.Row():
+            hear_btn = gr.Button(HEAR_LABEL, variant="primary", elem_id="lib-recon-run", scale=3)
+            hear_cancel = gr.Button("Cancel", variant="stop", elem_id="lib-recon-cancel", scale=1)
+        hear_status = gr.Markdown(elem_id="lib-recon-status")
+        hear_players = gr.HTML(elem_id="lib-recon-players")
     with gr.Row():
         with gr.Column():
             tags_add = gr.Textbox(label="Add tags (comma-separated)", elem_id="lib-tags-add")
@@ -211,6 +347,20 @@ def build(state: AppState) -> dict[str, Any]:
     refresh.click(guarded(redraw, 3, 2), base, [grid, pick, info])
     grid.select(select_row, [grid], [pick])
     pick.change(guarded(lambda n: details(state, n or ""), 1, 0), [pick], [info])
+
+    def hear_choices(name: str | None) -> tuple[Any, Any]:
+        entries = training_files(state, name)
+        return "", gr.update(choices=entries, value=[])
+
+    def do_hear(name: str | None, picked: list[str] | None, uploaded: Any) -> Iterator[tuple[Any, ...]]:
+        yield from run_reconstruction(state, name, picked, uploaded)
+
+    def do_hear_cancel() -> str:
+        return "**Cancelling…**" if state.generate.cancel() else "Nothing is being reconstructed."
+
+    pick.change(guarded(hear_choices, 2, 0), [pick], [hear_status, hear_files])
+    hear_btn.click(guarded_stream(do_hear, 2, 0), [pick, hear_files, hear_upload], [hear_status, hear_players])
+    hear_cancel.click(do_hear_cancel, None, [hear_status])
     tag_btn.click(guarded(after(lambda n, a, r: set_tags(state, n or "", a, r)), 4, 0),
                   [*base, tags_add, tags_remove], outs)
     desc_btn.click(guarded(after(lambda n, d: describe(state, n or "", d)), 4, 0), [*base, desc], outs)
@@ -218,4 +368,5 @@ def build(state: AppState) -> dict[str, Any]:
     delete_btn.click(guarded(after(lambda n, ok: delete(state, n or "", ok)), 4, 0), [*base, confirm], outs)
     import_btn.click(guarded(do_import, 4, 0), [*base, upload, import_name, import_overwrite], outs)
     export_btn.click(guarded(do_export, 2, 0), [pick], [status, download])
-    return {"grid": grid, "pick": pick, "info": info, "search": search, "redraw": redraw}
+    return {"grid": grid, "pick": pick, "info": info, "search": search, "redraw": redraw, "hear_files": hear_files,
+            "hear_choices": hear_choices}

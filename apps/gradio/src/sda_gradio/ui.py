@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import html
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sda_gradio.messages import error_markdown
 
@@ -62,3 +65,29 @@ def md_escape(text: object) -> str:
     for ch in ("\\", "|", "*", "_", "`", "<", ">"):
         out = out.replace(ch, "\\" + ch)
     return out.replace("\n", " ")
+
+
+def file_url(path: str | Path) -> str:
+    """The app's URL of a file in the sda home (served: the home is in ``allowed_paths``)."""
+    return "/gradio_api/file=" + quote(str(path))
+
+
+def audio_tag(path: str | Path, label: str = "") -> str:
+    """One plain HTML player of a file in the sda home (``label``: its accessible name)."""
+    url = html.escape(file_url(path), quote=True)
+    aria = f' aria-label="{html.escape(label, quote=True)}"' if label else ""
+    return f'<audio controls preload="metadata" src="{url}"{aria}></audio>'
+
+
+def players_html(rows: Sequence[tuple[str, Sequence[tuple[str, str | Path]]]], css_class: str = "sda-players") -> str:
+    """A list of players: one row per ``(title, [(caption, path), ...])``, its players side by side, each with
+    its caption above it (the page's lists of one-shots and of reconstructions beside their originals)."""
+    out = [f'<div class="{html.escape(css_class, quote=True)}">']
+    for title, players in rows:
+        cells = "".join(f'<div class="sda-player"><span class="sda-player-caption">{html.escape(caption)}</span>'
+                        f"{audio_tag(path, f'{title}: {caption}' if caption else title)}</div>"
+                        for caption, path in players)
+        out.append(f'<div class="sda-player-row"><strong class="sda-player-title">{html.escape(title)}</strong>'
+                   f"{cells}</div>")
+    out.append("</div>")
+    return "".join(out)
