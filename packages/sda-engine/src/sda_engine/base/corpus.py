@@ -4,7 +4,9 @@ Each sound of :func:`~sda_engine.base.plan.plan_corpus` becomes a mono 44.1 kHz 
 written atomically. ``OUT/manifest.json`` lists every file with its source, what made it (program, notes,
 velocities and lengths, or synthesis recipe and seed) and its duration, and the total. The manifest is
 rewritten as the work goes, so a run stopped half-way (Ctrl-C, a crash, a full disk) continues where it
-stopped: a file is rendered again only when it is missing, unreadable, or was made from another spec.
+stopped: a file is rendered again only when it is missing, unreadable, or was made from another spec, and the
+temporary files of a write that was killed half-way are deleted. Files of an earlier, different corpus in the
+same folder (another size, seed or sources) are left alone, with a warning, and are not in the manifest.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.base import midi
 from sda_engine.base.plan import DEFAULT_MINUTES, SOURCES, CorpusItem, plan_corpus
+from sda_engine.store.locks import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +79,19 @@ def _render(item: CorpusItem, soundfont: Path, gain: float) -> tuple[np.ndarray,
 
 
 def _valid(path: Path, entry: dict[str, Any] | None, item: CorpusItem) -> bool:
-    """Whether ``path`` is a finished render of ``item`` (same spec, readable, mono 44.1 kHz, same length)."""
+    """Whether ``path`` is a finished render of ``item`` (same spec, mono 44.1 kHz, same length, and its last
+    samples decode: a FLAC cut short keeps the length in its header, so the header alone would pass it)."""
     if entry is None or entry.get("spec_sha") != item.spec_sha or not path.is_file():
         return False
     try:
-        info = sf.info(str(path))
+        with sf.SoundFile(str(path)) as handle:
+            if handle.samplerate != midi.SAMPLE_RATE or handle.channels != 1 or handle.frames != entry.get("frames"):
+                return False
+            last = min(handle.frames, 4096)
+            handle.seek(handle.frames - last)
+            return len(handle.read(last)) == last
     except Exception:  # noqa: BLE001 - any decoder complaint means "render it again"
         return False
-    return info.samplerate == midi.SAMPLE_RATE and info.channels == 1 and info.frames == entry.get("frames")
 
 
 def _manifest(folder: Path, items: list[CorpusItem], entries: dict[str, dict[str, Any]], settings: dict[str, Any],
@@ -144,13 +152,21 @@ def build_corpus(folder: str | Path, minutes: float = DEFAULT_MINUTES, seed: int
 
     Raises:
         SdaError: ``gm`` or ``drums`` was asked for and fluidsynth or the soundfont is missing (the message
-            names the Debian packages to install), or a file could not be written.
+            names the Debian packages to install), a file could not be written, or another job is building
+            into the same folder (the folder is locked while a build runs).
     """
-    start = time.monotonic()
     folder = Path(folder)
     soundfont = Path(soundfont)
     if {"gm", "drums"} & set(sources):
         midi.check_fluidsynth(soundfont)
+    with folder_lock(folder, f"the corpus folder {folder}", "built"):
+        return _build(folder, minutes, seed, quick, sources, soundfont, gain, limit, on_event, cancel)
+
+
+def _build(folder: Path, minutes: float, seed: int, quick: bool, sources: tuple[str, ...], soundfont: Path,
+           gain: float, limit: int | None, on_event: ProgressCallback, cancel: CancelToken | None) -> CorpusResult:
+    """:func:`build_corpus` under the folder's lock (no other build can be writing or cleaning up there)."""
+    start = time.monotonic()
     items = plan_corpus(minutes, seed, quick, tuple(sources))
     settings = {"minutes": minutes, "seed": seed, "quick": quick, "sources": list(sources), "gain": gain,
                 "soundfont": soundfont.name, "command": _command(minutes, seed, quick, sources)}
@@ -159,6 +175,15 @@ def build_corpus(folder: str | Path, minutes: float = DEFAULT_MINUTES, seed: int
     entries: dict[str, dict[str, Any]] = {}
     job = "base.corpus"
     on_event(ProgressEvent(job, "start", 0, len(items), f"{len(items)} sounds into {folder}"))
+    leftovers = _remove_leftovers(folder)
+    if leftovers:
+        log.info("removed %d unfinished file(s) of an interrupted run in %s", leftovers, folder)
+    stale = sorted(set(previous) - {item.path for item in items})
+    if stale:
+        on_event(ProgressEvent(job, "warning", 0, len(items),
+                               f"{len(stale)} file(s) in {folder} belong to an earlier corpus (another size, seed or "
+                               f"sources) and are not in this one's manifest, e.g. {stale[0]}; they are left as they "
+                               "are (delete them, or use an empty folder)"))
     rendered = skipped = 0
     last_save = time.monotonic()
     try:
@@ -210,6 +235,20 @@ def _write(item: CorpusItem, path: Path, soundfont: Path, gain: float) -> dict[s
             "frames": int(audio.size), "seconds": round(audio.size / midi.SAMPLE_RATE, 4),
             "peak_dbfs": round(20 * np.log10(max(peak * scale, 1e-12)), 2), "gain": round(scale, 6),
             "spec_sha": item.spec_sha}
+
+
+def _remove_leftovers(folder: Path) -> int:
+    """Delete the temporary files (``.NAME.XXXX.tmp.flac``, ``.manifest.XXXX.tmp.json``) that a run killed in the
+    middle of a write left behind (:func:`~sda_audio.atomic.atomic_path` names them so); their count."""
+    if not folder.is_dir():
+        return 0
+    count = 0
+    for pattern in (".*.tmp.flac", f".{Path(MANIFEST).stem}.*.tmp.json"):
+        for path in folder.rglob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                count += 1
+    return count
 
 
 def _command(minutes: float, seed: int, quick: bool, sources: tuple[str, ...]) -> str:

@@ -24,8 +24,8 @@ from sda_audio.synth import trim_tail
 SAMPLE_RATE = 44100
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DEBIAN_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
-INSTALL_HINT = ("install the Debian packages " + " and ".join(DEBIAN_PACKAGES) + ": sudo apt-get install -y "
-                "--no-install-recommends " + " ".join(DEBIAN_PACKAGES))
+INSTALL_HINT = "install the Debian packages " + " and ".join(DEBIAN_PACKAGES) + ": sudo apt-get install " + " ".join(
+    DEBIAN_PACKAGES)
 TICKS_PER_BEAT = 480
 TEMPO = 500_000  # microseconds per beat: 120 bpm, so a second is 960 ticks
 TICKS_PER_SECOND = TICKS_PER_BEAT * 1_000_000 // TEMPO
@@ -85,8 +85,8 @@ def check_fluidsynth(soundfont: str | Path = SOUNDFONT) -> tuple[str, Path]:
     """``(fluidsynth, soundfont)``, or an :class:`SdaError` naming the Debian packages to install."""
     program = fluidsynth_program()
     if program is None:
-        raise SdaError("fluidsynth is not installed, so the Fluid R3 GM part of the corpus cannot be rendered",
-                       hint=INSTALL_HINT)
+        raise SdaError("fluidsynth is not installed (no fluidsynth program on PATH), so the Fluid R3 GM part of "
+                       "the corpus cannot be rendered", hint=INSTALL_HINT)
     soundfont = Path(soundfont)
     if not soundfont.is_file():
         raise SdaError("the Fluid R3 GM soundfont is missing", path=soundfont, hint=INSTALL_HINT)

@@ -64,7 +64,7 @@ def _program_items(program: int, seed: int, budget: float, quick: bool) -> list[
     items: list[CorpusItem] = []
     used = 0.0
     i = 0
-    while used < budget or not items:
+    while quick or used < budget or not items:  # quick: the same few sounds whatever the budget
         kind = PROGRAM_CYCLE[i % len(PROGRAM_CYCLE)]
         if quick:  # one short note per program; the first program also a chord and a phrase
             kind = ("note", "chord", "phrase")[i] if program == QUICK_PROGRAMS[0] else "note"

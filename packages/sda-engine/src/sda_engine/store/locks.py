@@ -64,6 +64,33 @@ def _holder(path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def folder_lock(folder: Path, what: str, job: str) -> Iterator[Path]:
+    """Hold a lock on ``folder`` (its hidden ``.sda.lock`` file) for the ``with`` block, e.g. while a corpus is
+    rendered into it. Raises :class:`SdaError` naming the holder's pid when another job holds it."""
+    path = Path(folder) / ".sda.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
+    except OSError as exc:
+        raise SdaError(f"cannot create the lock file of {what} ({exc.strerror or exc})", path=path,
+                       hint="check that the folder is writable") from exc
+    try:
+        if not _try_lock(handle):
+            pid = _holder(path).get("pid", "unknown")
+            raise SdaError(f"{what} is being {job} by another job (pid {pid})", path=path,
+                           hint="wait for that job to finish (or stop it), or use another folder")
+        handle.seek(0)
+        handle.write(json.dumps({"pid": os.getpid(), "job": job}).ljust(HOLDER_WIDTH) + "\n")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            _unlock(handle)
+    finally:
+        handle.close()
+
+
+@contextlib.contextmanager
 def model_lock(home: SdaHome, name: str, job: str = "trained") -> Iterator[Path]:
     """Hold the lock of model ``name`` for the ``with`` block; yield the lock file's path.
 
