@@ -270,7 +270,16 @@ def test_the_time_budget_covers_the_whole_job_and_the_plan_says_how(tmp_path: Pa
     left = end - split["control"] - split["write"] - clock.start - 10.0
     prior_share = split["prior"] / (split["prior"] + split["vocoder"])
     assert clock.deadline("prior") - clock.start - 10.0 == pytest.approx(left * prior_share, abs=0.5)
-    assert plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu")).budget == ()
+    # no minutes and no steps: the default budget decides, by time; steps alone: no budget, by steps
+    default = plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu"))
+    assert default.max_minutes == 10.0 and sum(default.budget_split.values()) == pytest.approx(600.0, abs=0.01)
+    assert default.training.schedule == "time" and default.prior_training is not None
+    assert default.prior_training.schedule == "time" and default.patience == 10
+    stepped = plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu", steps=50, prior_steps=50))
+    assert stepped.budget == () and stepped.training.schedule == "steps" and stepped.patience == 6
+    mixed = plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu", steps=50, max_minutes=1.0))
+    assert mixed.training.schedule == "steps" and mixed.prior_training is not None
+    assert mixed.prior_training.schedule == "time"  # the prior's steps were not given: its share of the time
     with pytest.raises(SdaError, match="do not fit"):
         plan(TrainOptions(dataset=str(folder), size="tiny", device="cpu", max_minutes=1.0, vocoder_minutes=1.0))
 

@@ -18,13 +18,15 @@ def train(
     kind: str = typer.Option("rvq", "--kind", help="rvq (RVQ-VAE + code prior) or vae (continuous VAE)."),
     size: str = typer.Option("auto", "--size", help="Model size: tiny, small, full or auto (from dataset size and device)."),
     max_minutes: float | None = typer.Option(None, "--max-minutes",
-                                             help="Wall-clock budget for the whole job (every stage, across resumes)."),
+                                             help="Wall-clock budget for the whole job (every stage, across resumes; "
+                                                  "default 10 unless --steps is given). Training stops earlier once "
+                                                  "it has converged."),
     resume: bool = typer.Option(False, "--resume", help="Continue exactly from the last checkpoint."),
     vocoder_minutes: float = typer.Option(0.0, "--vocoder-minutes",
                                           help="Also train a per-model HiFi-GAN vocoder (inside --max-minutes)."),
     add: list[Path] = typer.Option([], "--add", help="Grow an existing model with these files (repeatable)."),
-    steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps (overrides the size's)."),
-    prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps (overrides the size's)."),
+    steps: int | None = typer.Option(None, "--steps", help="Autoencoder steps: a fixed count instead of the time budget."),
+    prior_steps: int | None = typer.Option(None, "--prior-steps", help="Prior steps: a fixed count instead of its share of the time."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model of the same name."),
     levels: int | None = typer.Option(None, "--levels", help="RVQ levels, 2-4 (default from the size)."),

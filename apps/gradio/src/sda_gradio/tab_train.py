@@ -257,8 +257,9 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
                               elem_id="train-dataset", scale=2)
         name = gr.Textbox(label="Model name", value="my-model", info="how the model is called in your library",
                           elem_id="train-name", scale=2)
-        minutes = gr.Number(value=0, label="Time budget (minutes)",
-                            info="wall-clock time for the whole job, every stage included; 0 = the size's own length",
+        minutes = gr.Number(value=10, label="Time budget (minutes)",
+                            info="wall-clock time for the whole job, every stage included; it stops earlier once it "
+                                 "has learned what it can (0 = 10 min, or the steps under Advanced)",
                             elem_id="train-minutes", scale=2)
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary", elem_id="train-start")

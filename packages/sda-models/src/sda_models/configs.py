@@ -217,6 +217,12 @@ class PriorConfig:
         return _from_dict(cls, data)
 
 
+SCHEDULES = ("steps", "time")
+"""How a stage's learning rate decays: over its steps, or over its time budget."""
+CACHED_VARIANTS = 8
+"""Augmented copies of the training audio whose log-mels the default recipe caches (besides the clean audio)."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Optimisation settings for one training stage (the engine's trainer owns the loop)."""
@@ -237,9 +243,22 @@ class TrainingConfig:
     augment: bool = True
     mixed_precision: bool = True
     seed: int = 0
+    schedule: str = "steps"
+    """``steps``: the learning rate decays over ``max_steps``; ``time``: over the stage's time budget (a
+    budget-driven run, where the time decides how many steps there are)."""
+    cached_variants: int = 0
+    """``0``: each step augments waveform segments and computes their log-mels (the recipe of sda <= 0.1's
+    first models); ``N >= 1``: the log-mels of the training audio are computed once, with ``N`` augmented
+    copies, and the steps draw windows from that cache (the model never waits for the data)."""
+    cache_megabytes: float = 512.0
+    """Memory bound of that cache: fewer augmented copies are made when they would not fit."""
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, f"learning rate must be positive, got {self.lr}")
+        _check(self.schedule in SCHEDULES, f"unknown learning-rate schedule '{self.schedule}'",
+               hint=f"use one of {', '.join(SCHEDULES)}")
+        _check(self.cached_variants >= 0 and self.cache_megabytes > 0,
+               "cached_variants must be >= 0 and cache_megabytes positive")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"bad Adam betas {self.betas}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
@@ -382,13 +401,13 @@ def preset_config(name: str, kind: str = "rvq", n_files: int | None = None,
     training = TrainingConfig(
         lr=spec.lr, batch_size=spec.batch_size, segment_frames=spec.segment_frames, max_steps=spec.max_steps,
         log_every=spec.log_every, eval_every=spec.eval_every, checkpoint_every=spec.checkpoint_every,
-        preview_every=spec.checkpoint_every,
+        preview_every=spec.checkpoint_every, cached_variants=CACHED_VARIANTS,
     )
     prior = prior_training = None
     if kind == "rvq":
         prior = dataclasses.replace(spec.prior, levels=ae.rvq_levels, codebook_size=size)
         prior_training = dataclasses.replace(
-            training, lr=spec.prior_lr, max_steps=spec.prior_max_steps, augment=False,
+            training, lr=spec.prior_lr, max_steps=spec.prior_max_steps, augment=False, cached_variants=0,
             segment_frames=spec.prior.context_frames * ae.downsample,
         )
     return PresetConfig(name=name, kind=kind, autoencoder=ae, training=training, prior=prior,

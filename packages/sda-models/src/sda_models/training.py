@@ -19,12 +19,17 @@ def make_optimizer(model: MelAutoencoder, training: TrainingConfig) -> torch.opt
                              betas=(training.betas[0], training.betas[1]), weight_decay=training.weight_decay)
 
 
-def lr_at(step: int, training: TrainingConfig) -> float:
-    """Linear warm-up over ``warmup_steps`` then cosine decay to 10% of ``lr`` at ``max_steps``."""
+def lr_at(step: int, training: TrainingConfig, time_fraction: float | None = None) -> float:
+    """Linear warm-up over ``warmup_steps`` then cosine decay to 10% of ``lr``: at ``max_steps`` (schedule
+    ``steps``), or at the end of the stage's time budget (schedule ``time``; ``time_fraction``: the share of it
+    spent, 0..1)."""
     if training.warmup_steps and step < training.warmup_steps:
         return training.lr * (step + 1) / training.warmup_steps
-    span = max(1, training.max_steps - training.warmup_steps)
-    progress = min(1.0, (step - training.warmup_steps) / span)
+    if training.schedule == "time" and time_fraction is not None:
+        progress = min(1.0, max(0.0, time_fraction))
+    else:
+        span = max(1, training.max_steps - training.warmup_steps)
+        progress = min(1.0, (step - training.warmup_steps) / span)
     return training.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 

@@ -14,7 +14,8 @@ import torch
 from sda_audio.atomic import atomic_path
 from sda_engine.store.home import SdaHome
 from sda_engine.train.checkpoints import Checkpoint
-from sda_engine.train.data import SAMPLE_RATE, TrainingData, load_mono
+from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData, load_mono
+from sda_engine.train.mel_cache import MelCache
 from sda_engine.train.stage import SavedTensorsPart, TorchStage
 from sda_models.attributes import mel_attributes
 from sda_models.autoencoder import build_autoencoder
@@ -56,7 +57,8 @@ class AutoencoderStage(TorchStage):
     """
 
     def __init__(self, cfg: Any, tr: Any, data: TrainingData, device: torch.device, home: SdaHome, name: str,
-                 growing: Any = None, ckpt: Checkpoint | None = None, vocoder: Any = None) -> None:
+                 growing: Any = None, ckpt: Checkpoint | None = None, vocoder: Any = None,
+                 onset_share: float = 0.0) -> None:
         super().__init__()
         self.cfg, self.tr, self.data, self.device = cfg, tr, data, device
         self.home, self.name, self.vocoder = home, name, vocoder
@@ -69,6 +71,11 @@ class AutoencoderStage(TorchStage):
         else:
             self.stats = data.mel_stats(self.mel_cpu)
         self.stats_dev = self.stats.to(device)
+        self.cache: MelCache | None = None
+        if tr.cached_variants > 0:
+            self.cache = MelCache(data.train_items, self._norm_mel_cpu, tr.segment_frames, tr.cached_variants,
+                                  tr.cache_megabytes, data.augment if tr.augment else None, tr.seed, HOP,
+                                  onset_share=onset_share)
         self.model = build_autoencoder(cfg, seed=tr.seed).to(device)
         if growing is not None:
             self.model.load_state_dict(growing.autoencoder.state_dict())
@@ -87,6 +94,10 @@ class AutoencoderStage(TorchStage):
         self._warned = set(keys)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _norm_mel_cpu(self, waves: torch.Tensor) -> torch.Tensor:
+        """Waves ``(B, T)`` -> normalised log-mel on the CPU (what the cache holds)."""
+        return self.stats.normalize(self.mel_cpu(waves))
+
     def mel_norm(self, waves: torch.Tensor) -> torch.Tensor:
         """Waves ``(B, T)`` (CPU) → normalised log-mel ``(B, n_mels, T // hop)`` on the device."""
         with torch.no_grad():
@@ -132,9 +143,14 @@ class AutoencoderStage(TorchStage):
     # -- the stage ---------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
         self.step = step
-        waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
-        x, attrs = self.prepare(waves)
-        lr = lr_at(step - 1, self.tr)
+        if self.cache is not None:
+            x = self.cache.sample(self.tr.batch_size, self.data.generator).to(self.device)
+            with torch.no_grad():
+                attrs = self.attributes(self.stats_dev.denormalize(x)) if self.cfg.regularised else None
+        else:
+            waves = self.data.sample_waves(self.tr.batch_size, augment=self.tr.augment)
+            x, attrs = self.prepare(waves)
+        lr = lr_at(step - 1, self.tr, self.time_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # mixed precision on CUDA only (bfloat16 needs no loss scaler); autocast stays off on CPU and MPS

@@ -1,8 +1,9 @@
 """Training data: audio files → seeded random segments (augmented) → log-mel batches.
 
 - Every file is read mono at the mel sample rate (:class:`~sda_models.mel.MelConfig`, 44.1 kHz) by
-  :func:`load_mono`, the same reading the corpus index uses (:func:`sda_audio.io.read_audio`). Files shorter than a training segment are looped to the
-  segment length and reported by a ``warning`` event naming them.
+  :func:`load_mono`, the same reading the corpus index uses (:func:`sda_audio.io.read_audio`). Files shorter
+  than a training segment are followed by silence up to the segment length (``pad_short``, the cached recipe)
+  or looped (the first recipe) and named in an event.
 - Validation is split **by file** (seeded). With fewer than :data:`MIN_FILES_FOR_FILE_SPLIT` files,
   a window at the end of each long-enough file is held out instead, and an ``info`` event says so.
 - Segments are drawn with a seeded CPU ``torch.Generator`` (its state is checkpointed, so a resumed
@@ -68,6 +69,13 @@ class AudioItem:
     path: Path
     samples: np.ndarray
     looped: bool = False
+    length: int | None = None
+    """Samples of the file before it was looped (``None``: all of :attr:`samples`)."""
+
+    @property
+    def original(self) -> np.ndarray:
+        """The file's audio as it is, not looped."""
+        return self.samples if self.length is None else self.samples[: self.length]
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class SplitInfo:
     method: str
     train_files: tuple[str, ...]
     val_files: tuple[str, ...]
+
+
+def _pad_to(samples: np.ndarray, length: int) -> np.ndarray:
+    return np.concatenate([samples, np.zeros(max(0, length - len(samples)), np.float32)]).astype(np.float32)
 
 
 def _loop_to(samples: np.ndarray, length: int) -> np.ndarray:
@@ -96,6 +108,8 @@ class TrainingData:
         augment: waveform augmentation ``(C, T), sr, generator -> (C, T)``, or ``None`` for none.
         val_fraction: share of files (or of each file's length) held out for validation.
         on_event / job: receive ``warning``/``info`` events about the audio (looped files, the split).
+        pad_short: fill files shorter than a segment with silence (the cached recipe: a one-shot's decay to
+            silence is what it is) instead of looping them (the first recipe).
     """
 
     def __init__(
@@ -107,6 +121,7 @@ class TrainingData:
         val_fraction: float = 0.15,
         on_event: ProgressCallback = ignore_events,
         job: str = "train",
+        pad_short: bool = False,
     ) -> None:
         if not files:
             raise SdaError("no audio files to train on", hint="add 5 or more recordings to the dataset folder")
@@ -120,9 +135,15 @@ class TrainingData:
         for it in items:
             if len(it.samples) < self.segment_samples:
                 short.append(it.path.name)
-                it.samples = _loop_to(it.samples, self.segment_samples)
+                it.length = len(it.samples)
+                it.samples = (_pad_to if pad_short else _loop_to)(it.samples, self.segment_samples)
                 it.looped = True
-        if short:
+        if short and pad_short:
+            on_event(ProgressEvent(job, "info", message=(
+                f"{len(short)} file(s) shorter than a training segment "
+                f"({self.segment_samples / SAMPLE_RATE:.2f} s) are followed by silence to fill it: "
+                f"{', '.join(short)}"), data={"padded_files": short}))
+        elif short:
             on_event(ProgressEvent(job, "warning", message=(
                 f"{len(short)} file(s) shorter than a training segment "
                 f"({self.segment_samples / SAMPLE_RATE:.2f} s) were looped to fill it: {', '.join(short)}"),

@@ -73,6 +73,13 @@ class StagePlan:
     continue_finished: bool = False
     title: str = ""
     deadline: float | None = None
+    min_delta: float = 1e-4
+    """Relative improvement of the validation loss that counts as better (the convergence margin)."""
+    eval_seconds: float | None = None
+    """Evaluate by time instead of by steps: at the first step after this many seconds since the last
+    evaluation (a budget-driven stage, whose step rate is not known in advance)."""
+    checkpoint_seconds: float | None = None
+    """Checkpoint by time instead of by steps (with ``eval_seconds``)."""
 
     def seconds_left(self, spent: float) -> float | None:
         """Training time left by the stage's budget and the job's deadline, whichever ends first (``None``:
@@ -244,6 +251,7 @@ def run_stage(
     step = start_step
     rate = 0.0
     stop_reason = "finished"
+    last_eval = last_checkpoint = spent
     with sigint_to_cancel(cancel):
         while plan.max_steps is None or step < plan.max_steps:
             if cancel.cancelled:
@@ -257,6 +265,10 @@ def run_stage(
                 stop_reason = "time budget reached"
                 break
             step += 1
+            time_left = plan.seconds_left(elapsed())
+            progress = getattr(stage, "set_progress", None)
+            if progress is not None:
+                progress(None if time_left is None else elapsed() / max(elapsed() + time_left, 1e-9))
             try:
                 metrics = stage.train_step(step)
             except KeyboardInterrupt:
@@ -280,7 +292,12 @@ def run_stage(
                                                 "steps_per_second": rate, "elapsed_minutes": elapsed() / 60.0},
                                        data=extra))
             stop = False
-            if plan.eval_every and (step % plan.eval_every == 0 or step == plan.max_steps):
+            if plan.eval_seconds is not None:
+                due = elapsed() - last_eval >= plan.eval_seconds
+            else:
+                due = bool(plan.eval_every) and (step % plan.eval_every == 0 or step == plan.max_steps)
+            if due:
+                last_eval = elapsed()
                 with torch.random.fork_rng(devices=[]):
                     val = stage.evaluate()
                 recent = [h.get("recon", h["loss"]) for h in out.history[-plan.eval_every:]]
@@ -301,7 +318,7 @@ def run_stage(
                     if _overfitting(out.evals, out.history):
                         warnings.append("overfitting: validation loss has risen for 3 evaluations while the "
                                         "training loss fell; the best weights will be kept")
-                    if entry["val_loss"] < best_val * (1 - 1e-4):
+                    if entry["val_loss"] < best_val * (1 - plan.min_delta):
                         best_val = entry["val_loss"]
                         bad_evals = 0
                         best_snapshot = stage.snapshot_best()
@@ -324,7 +341,11 @@ def run_stage(
                     out.previews.append(path)
                     on_event(ProgressEvent(plan.job, "preview", step=step, total=_total(plan, step, rate, elapsed())[0],
                                            message=f"preview at step {step}", data={"path": path}))
-            if step % plan.checkpoint_every == 0 and step != plan.max_steps:
+            if plan.checkpoint_seconds is not None:
+                if elapsed() - last_checkpoint >= plan.checkpoint_seconds:
+                    last_checkpoint = elapsed()
+                    checkpoint(step)
+            elif step % plan.checkpoint_every == 0 and step != plan.max_steps:
                 checkpoint(step)
             if stop:
                 break

@@ -28,6 +28,14 @@ from sda_engine.train.sizes import choose_size
 from sda_models.configs import REGULARISABLE_ATTRIBUTES, preset_config
 from sda_models.device import resolve_device
 
+DEFAULT_MINUTES = 10.0
+"""The whole job's wall-clock budget when neither minutes nor steps are given (``sda train DIR -m NAME``)."""
+TIMED_PATIENCE = 10
+"""Evaluations without a validation loss better by :data:`TIMED_MIN_DELTA` before a budget-driven stage stops
+as converged: a stage evaluates :data:`EVALS_PER_STAGE` times over its time, so this is a quarter of it."""
+TIMED_MIN_DELTA = 0.005
+EVALS_PER_STAGE = 40
+
 ATTRIBUTE_WEIGHT = 1.0
 """Weight of the attribute-regularisation loss when ``regularise_controls`` is on (see sda_models.attributes)."""
 ATTRIBUTE_DELTA = 1.0
@@ -103,18 +111,27 @@ def _request(options: TrainOptions, growing: GrowingBase | None, files: list[Pat
     if options.steps is not None:
         over = {"max_steps": options.steps, **over}
     seed = options.get("seed")
-    training = cfg.training.replace(augment=options.get("augment"), seed=seed, **over)
+    max_minutes = options.max_minutes
+    if max_minutes is None and options.steps is None and options.prior_steps is None:
+        # the time a person gives (or the default) decides, not a step count; a vocoder's minutes come on top
+        max_minutes = DEFAULT_MINUTES + options.get("vocoder_minutes")
+    timed = max_minutes is not None
+    training = cfg.training.replace(augment=options.get("augment"), seed=seed,
+                                    schedule="time" if timed and options.steps is None else "steps", **over)
     prior_training = cfg.prior_training
     if prior_training is not None:
         pover = {k: v for k, v in over.items() if k != "max_steps"}
         if options.prior_steps is not None:
             pover["max_steps"] = options.prior_steps
-        prior_training = prior_training.replace(seed=seed, **pover)
+        prior_training = prior_training.replace(
+            seed=seed, schedule="time" if timed and options.prior_steps is None else "steps", **pover)
+    patience = options.patience if options.patience is not None else (
+        TIMED_PATIENCE if timed and options.steps is None else options.get("patience"))
     old_files = [Path(p) for p in growing.files] if growing is not None else []
     return TrainRequest(
         files=tuple(str(p) for p in files), old_files=tuple(str(p) for p in old_files), kind=cfg.kind, size=size,
         size_reason=size_reason, seed=seed, autoencoder=cfg.autoencoder, training=training, prior=cfg.prior,
-        prior_training=prior_training, patience=options.get("patience"), max_minutes=options.max_minutes,
+        prior_training=prior_training, patience=patience, max_minutes=max_minutes,
         vocoder_minutes=options.get("vocoder_minutes"), vocoder_steps=options.vocoder_steps,
         grown_from=growing.sha256 if growing is not None else None,
         lineage=growing.lineage if growing is not None else None, fit_controls=options.get("controls"),

@@ -113,7 +113,7 @@ class PriorStage(TorchStage):
         self.step = step
         batch = random_code_windows(self.train_codes, self.tr.batch_size, self.window, self.data.generator)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step - 1, self.tr)
+            group["lr"] = lr_at(step - 1, self.tr, self.time_fraction)
         stats = prior_train_step(self.prior, self.optimizer, batch.to(self.device), self.tr.grad_clip or None)
         self._last_train_ppl = stats["perplexity"]
         return stats

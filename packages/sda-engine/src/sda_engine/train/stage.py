@@ -181,6 +181,7 @@ class TorchStage:
 
     def __init__(self) -> None:
         self.step = 0
+        self.time_fraction: float | None = None
         self._parts: dict[str, StatePart] = {}
         self._modules: dict[str, torch.nn.Module] = {}
         self._optimizers: list[torch.optim.Optimizer] = []
@@ -253,6 +254,11 @@ class TorchStage:
 
     def current_lr(self) -> float | None:
         return float(self._optimizers[0].param_groups[0]["lr"]) if self._optimizers else None
+
+    def set_progress(self, time_fraction: float | None) -> None:
+        """The share of the stage's time spent (``None``: no time limit), set by the loop before each step: a
+        ``time`` learning-rate schedule decays by it."""
+        self.time_fraction = time_fraction
 
     # -- what a stage may add --------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:

@@ -15,6 +15,7 @@ optimisation steps).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from sda_engine.train.forms import detect_training_form
 from sda_engine.train.growth import GrowingBase, load_growth_base
 from sda_engine.train.loop import StageOutcome, StagePlan, run_stage
 from sda_engine.train.model_writer import VocoderSection, write_model
+from sda_engine.train.planner import EVALS_PER_STAGE, TIMED_MIN_DELTA
 from sda_engine.train.prior_stage import PriorStage
 from sda_engine.train.request import TrainRequest
 from sda_engine.train.result import TrainResult
@@ -111,7 +113,8 @@ class _TrainingRun:
         torch.manual_seed(req.seed)
         data = TrainingData(files, tr.segment_frames * HOP, seed=req.seed,
                             augment=default_augmentation() if tr.augment else None,
-                            val_fraction=max(tr.val_fraction, 0.1), on_event=self.emit, job=RUN_JOB)
+                            val_fraction=max(tr.val_fraction, 0.1), on_event=self.emit, job=RUN_JOB,
+                            pad_short=tr.cached_variants > 0)
         self._plan_info(data)
         form = self._form()
         meta: dict[str, Any] = {"request": req.to_dict()}
@@ -121,8 +124,12 @@ class _TrainingRun:
         else:
             result.corpus_index = index_path
         self.run_job.stage_done("corpus_index")
+        oneshots = form is not None and form.get("form") == "oneshot"
         ae = AutoencoderStage(req.autoencoder, tr, data, self.device, self.home, self.name, growing=growing,
-                              ckpt=ckpt, vocoder=corpus_vocoder(result.corpus_index))
+                              ckpt=ckpt, vocoder=corpus_vocoder(result.corpus_index),
+                              onset_share=ONSET_SHARE if oneshots else 0.0)
+        if ae.cache is not None:
+            self.run_job.info(ae.cache.report.describe(), cache=dataclasses.asdict(ae.cache.report))
         if ckpt is None:
             clock.setup_done()
         self._autoencoder(ae, ckpt, growing, clock, meta)
@@ -185,10 +192,17 @@ class _TrainingRun:
         train_seconds = sum(len(it.samples) for it in data.train_items) / SAMPLE_RATE
         epochs = tr.max_steps * tr.batch_size * seg_seconds / max(train_seconds, 1e-9)
         regularised = ", ".join(f"{k} {a}" for k, a in req.autoencoder.regularised.items())
+        threads = f" on {torch.get_num_threads()} CPU threads" if self.device.type == "cpu" else ""
+        if tr.schedule == "time":
+            steps = (f"plan: the autoencoder trains for its share of the time{threads} in batches of {tr.batch_size} "
+                     f"segments of {seg_seconds:.2f} s, the learning rate decaying over that time, and stops earlier "
+                     f"once converged (validation not {TIMED_MIN_DELTA:.1%} better for {req.patience} of its "
+                     f"{EVALS_PER_STAGE} evaluations); {train_seconds:.0f} s of training audio")
+        else:
+            steps = (f"plan: {tr.max_steps} autoencoder steps x {tr.batch_size} segments of {seg_seconds:.2f} s = "
+                     f"about {epochs:.1f} passes over {train_seconds:.0f} s of training audio{threads}")
         self.run_job.info(
-            (f"plan: {tr.max_steps} autoencoder steps x {tr.batch_size} segments of {seg_seconds:.2f} s = about "
-             f"{epochs:.1f} passes over {train_seconds:.0f} s of training audio ({len(data.val_items)} validation "
-             f"part(s), split by {data.split.method})"
+            (f"{steps} ({len(data.val_items)} validation part(s), split by {data.split.method})"
              + (f"; {describe_split(req.budget_split, req.max_minutes)}" if req.max_minutes else "")
              + (f"; attribute-regularised latent dims: {regularised}" if req.regularise_controls else "")),
             steps=tr.max_steps, batch_size=tr.batch_size, segment_seconds=seg_seconds, epochs=epochs,
@@ -214,9 +228,7 @@ class _TrainingRun:
             done = ckpt.meta.get("done_stages", {}).get("autoencoder")
             outcome = StageOutcome(**done) if done else StageOutcome(steps=0, stop_reason="resumed")
         else:
-            plan = StagePlan("autoencoder", "train.autoencoder", tr.max_steps, tr.log_every, tr.eval_every,
-                             tr.checkpoint_every, tr.preview_every, req.patience,
-                             deadline=clock.deadline("autoencoder"))
+            plan = stage_plan("autoencoder", tr, req.patience, clock.deadline("autoencoder"))
             outcome = run_stage(plan, ae, self.manager, self.emit, self.cancel, resume_from=ckpt,
                                 meta=self._stage_meta(meta, clock, "autoencoder", ckpt))
         result.collect("autoencoder", outcome)
@@ -236,8 +248,7 @@ class _TrainingRun:
             return None
         stage = PriorStage(req.prior, ptr, ae, data, self.device, self.home, self.name, ckpt=ckpt,
                            init_prior=growing.prior if growing is not None else None)
-        plan = StagePlan("prior", "train.prior", ptr.max_steps, ptr.log_every, ptr.eval_every, ptr.checkpoint_every,
-                         ptr.preview_every, req.patience, deadline=clock.deadline("prior"))
+        plan = stage_plan("prior", ptr, req.patience, clock.deadline("prior"))
         resume_from = ckpt if ckpt is not None and ckpt.stage == "prior" else None
         outcome = run_stage(plan, stage, self.manager, self.emit, self.cancel, resume_from=resume_from,
                             meta=self._stage_meta(meta, clock, "prior", resume_from))
@@ -271,6 +282,29 @@ class _TrainingRun:
                                          "best_val": None, "resumed_from": None, "minutes": vocoder[1]["minutes"]}
         self.run_job.stage_done("vocoder")
         return vocoder
+
+
+MIN_EVAL_SECONDS = 2.0
+"""A budget-driven stage evaluates at most this often."""
+CHECKPOINT_SECONDS = 60.0
+"""A budget-driven stage checkpoints this often (and when cancelled, and at its end)."""
+ONSET_SHARE = 0.5
+"""Share of a one-shot set's training windows that start at an onset (the cached recipe)."""
+
+
+def stage_plan(stage: str, tr: Any, patience: int, deadline: float | None) -> StagePlan:
+    """The loop's plan of a model stage. A ``time`` schedule (a budget-driven run) has no step limit: it trains
+    until its deadline, evaluates :data:`~sda_engine.train.planner.EVALS_PER_STAGE` times over its time,
+    checkpoints every :data:`CHECKPOINT_SECONDS`, and stops earlier when it has converged (no validation loss
+    better by :data:`~sda_engine.train.planner.TIMED_MIN_DELTA` for ``patience`` evaluations)."""
+    if tr.schedule != "time" or deadline is None:
+        return StagePlan(stage, f"train.{stage}", tr.max_steps, tr.log_every, tr.eval_every, tr.checkpoint_every,
+                         tr.preview_every, patience, deadline=deadline)
+    seconds = max(0.0, deadline - time.monotonic())
+    return StagePlan(stage, f"train.{stage}", None, tr.log_every, tr.eval_every, tr.checkpoint_every, 0, patience,
+                     deadline=deadline, min_delta=TIMED_MIN_DELTA,
+                     eval_seconds=max(MIN_EVAL_SECONDS, seconds / EVALS_PER_STAGE),
+                     checkpoint_seconds=CHECKPOINT_SECONDS)
 
 
 def _meta(path: Path | None) -> dict[str, Any]:
