@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
@@ -46,13 +49,25 @@ def train(
                              help="Generate in this form: oneshot, phrase or texture (default: detected from the "
                                   "recordings)."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+    processes: int = typer.Option(1, "--processes",
+                                  help="Train in N processes (PyTorch DDP: gloo on the CPU, one GPU each on CUDA), "
+                                       "launched by torchrun; each takes its own batches."),
     preset: str | None = typer.Option(None, "--preset", hidden=True,
                                       help="Deprecated name of --size (presets are saved generation settings)."),
 ) -> None:
     """Train a model on your recordings (Ctrl-C saves a checkpoint; --resume continues)."""
+    from sda_audio.errors import SdaError
     from sda_audio.progress import CancelToken
     from sda_cli.cmd_dataset import resolve_dataset_folder
     from sda_engine import TrainOptions, plan_training, run_training
+
+    if processes < 1:
+        raise SdaError(f"--processes {processes}: train in 1 or more processes", hint="give --processes N with N >= 1")
+    if resume:
+        _check_resume_processes(model, processes if processes > 1 else _launched_processes())
+    if processes > 1 and not _launched_processes() > 1:
+        raise typer.Exit(_launch(processes))
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
 
     options = TrainOptions(
         name=model, dataset=str(resolve_dataset_folder(dataset)) if dataset is not None else None,
@@ -61,6 +76,9 @@ def train(
         checkpoint_every=checkpoint_every, overwrite=overwrite, rvq_levels=levels, codebook_size=codebook_size,
         codebook_dim=codebook_dim, commitment_weight=commitment_weight, device=device, seed=seed,
         controls=controls, regularise_controls=regularise_controls, form=form)
+    if not main_rank:
+        run_training(plan_training(options), cancel=CancelToken())
+        return
     with event_view(json_events) as view:
         result = run_training(plan_training(options, on_event=view), on_event=view, cancel=CancelToken())
     verdict = _verdict(result)
@@ -85,6 +103,52 @@ def train(
     if verdict:
         console.print(f"verdict: {verdict}")
     console.print(f"next: [bold]sda generate {result.name} --duration 20 -o out.wav[/]")
+
+
+def _launched_processes() -> int:
+    """The processes torchrun started this one among (1: not launched by torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) if "RANK" in os.environ else 1
+
+
+def _launch(processes: int) -> int:
+    """Run this ``sda train`` again under ``python -m torch.distributed.run --nproc-per-node N -m sda_cli train
+    ...`` (the same arguments without ``--processes``); its exit status."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
+               "-m", "sda_cli", *args]
+    err_console.print(f"[dim]training in {processes} processes: {' '.join(command[1:])}[/]")
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:  # the workers got the Ctrl-C too: they save a checkpoint and stop
+        return 130
+
+
+def _check_resume_processes(model: str, processes: int) -> None:
+    """``--resume`` continues with the number of processes that made the checkpoint (each rank's own data order
+    and random states are in it)."""
+    import json
+
+    from sda_audio.errors import SdaError
+    from sda_engine.store.home import SdaHome
+    from sda_engine.train.checkpoints import CheckpointManager
+
+    latest = CheckpointManager(SdaHome().checkpoint_dir(model)).latest_path()
+    if latest is None:
+        return
+    try:
+        made = int(json.loads(latest.read_text()).get("world_size", 1))
+    except (OSError, ValueError):
+        return
+    if made != processes:
+        raise SdaError(f"the checkpoint {latest} was made by {made} training process(es), not {processes}",
+                       path=latest, hint=f"resume with --processes {made}, or train from scratch", action="restart")
 
 
 def _verdict(result: object) -> str | None:

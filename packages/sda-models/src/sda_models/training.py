@@ -33,6 +33,15 @@ def lr_at(step: int, training: TrainingConfig, time_fraction: float | None = Non
     return training.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def _finite_everywhere(loss: Tensor) -> bool:
+    """Whether the loss is finite, in a DDP run on every rank (all skip the step together: one rank skipping
+    its backward alone would leave the others waiting in the gradient all-reduce)."""
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    return bool(finite.item() > 0)
+
+
 def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_mel_norm: Tensor,
                config: AutoencoderConfig, step: int, *, grad_clip: float | None = 1.0,
                scaler: Any | None = None, amp_dtype: torch.dtype | None = None,
@@ -54,7 +63,7 @@ def train_step(model: MelAutoencoder, optimizer: torch.optim.Optimizer, batch_me
     else:
         output = model(batch_mel_norm, generator=generator)
     total, metrics = autoencoder_loss(output, batch_mel_norm, config, step, attributes=attributes)
-    if not torch.isfinite(total):
+    if not _finite_everywhere(total):
         metrics["skipped"] = 1.0
         return metrics
     if scaler is not None:

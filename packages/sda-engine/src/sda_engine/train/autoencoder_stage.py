@@ -13,6 +13,7 @@ import torch
 
 from sda_audio.atomic import atomic_path
 from sda_engine.store.home import SdaHome
+from sda_engine.train import distributed
 from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData, load_mono
 from sda_engine.train.mel_cache import MelCache
@@ -80,6 +81,9 @@ class AutoencoderStage(TorchStage):
         if growing is not None:
             self.model.load_state_dict(growing.autoencoder.state_dict())
         self.optimizer = make_optimizer(self.model, tr)
+        # what a step trains: the model itself, or in a DDP run the model in DistributedDataParallel (gradients
+        # averaged over the ranks, rank 0's RVQ codebooks broadcast before each forward)
+        self.trained: Any = distributed.wrap(self.model, device)
         val = data.validation_waves(MAX_VAL_WINDOWS)
         self.val_x, self.val_attrs = self.prepare(val) if val.shape[0] else (None, None)
         self._warned: set[str] = set()
@@ -155,7 +159,7 @@ class AutoencoderStage(TorchStage):
             group["lr"] = lr
         # mixed precision on CUDA only (bfloat16 needs no loss scaler); autocast stays off on CPU and MPS
         amp = torch.bfloat16 if x.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        metrics = train_step(self.model, self.optimizer, x, self.cfg, step, grad_clip=self.tr.grad_clip or None,
+        metrics = train_step(self.trained, self.optimizer, x, self.cfg, step, grad_clip=self.tr.grad_clip or None,
                              generator=self.data.generator, amp_dtype=amp, attributes=attrs)
         metrics["loss"] = metrics["total"]
         metrics["recon"] = self._recon_loss(metrics)

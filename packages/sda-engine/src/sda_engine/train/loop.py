@@ -18,6 +18,11 @@ loop, so cancel -> checkpoint, Ctrl-C, ETA and time budgets live here and nowher
   raises :class:`~sda_audio.errors.Cancelled`;
 - resumes exactly from a checkpoint: the stage restores weights, optimizer, scheduler and RNG states, and the
   loop restores its own bookkeeping (history, best metric, patience counter, time spent).
+
+In a DDP run (:mod:`sda_engine.train.distributed`) every rank runs this loop in step: rank 0 alone evaluates,
+previews, writes checkpoints and emits events, and it decides, broadcast before and after each step, whether to
+stop (cancel, time budget, early stop) and whether to checkpoint, and how much of the stage's time is spent (the
+learning-rate schedule), so every rank stops at the same step with the same weights.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import torch
 
 from sda_audio.errors import Cancelled, SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent
+from sda_engine.train import distributed
 from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
 from sda_engine.train.stage import Stage
 
@@ -80,6 +86,9 @@ class StagePlan:
     evaluation (a budget-driven stage, whose step rate is not known in advance)."""
     checkpoint_seconds: float | None = None
     """Checkpoint by time instead of by steps (with ``eval_seconds``)."""
+    anneal_share: float = 0.0
+    """With a time budget: when validation stops improving (``patience``), do not stop at once at a high learning
+    rate but anneal it (the rest of the decay) over this share of the stage's time, then stop as converged."""
 
     def seconds_left(self, spent: float) -> float | None:
         """Training time left by the stage's budget and the job's deadline, whichever ends first (``None``:
@@ -191,9 +200,11 @@ def run_stage(
     if plan.max_steps is None and plan.budget_seconds is None and plan.deadline is None:
         raise SdaError(f"the {plan.stage} training has no limit", hint="give a number of minutes or of steps")
     meta = dict(meta or {})
+    main = distributed.is_main() or not distributed.active()
     out = StageOutcome(steps=0, stop_reason="")
     best_val = math.inf
     bad_evals = 0
+    anneal: dict[str, float] | None = None
     best_snapshot: Any = None
     start_step = 0
     spent = 0.0
@@ -208,6 +219,7 @@ def run_stage(
         out.warnings = list(state.get("warnings", []))
         best_val = float(state["best_val"]) if state.get("best_val") is not None else math.inf
         bad_evals = int(state.get("bad_evals", 0))
+        anneal = dict(state["anneal"]) if state.get("anneal") else None
         if resume_from.module_state("best"):
             best_snapshot = {k: v.clone() for k, v in resume_from.module_state("best").items()}
         out.resumed_from = start_step
@@ -226,13 +238,16 @@ def run_stage(
 
     def checkpoint(step: int, finished: bool = False) -> None:
         ckpt = Checkpoint(step=step, stage=plan.stage, meta=dict(meta))
-        stage.save(ckpt)
+        stage.save(ckpt)  # a collective in a DDP run (each rank's RNG states are gathered to rank 0)
+        if not main:
+            distributed.barrier()
+            return
         if best_snapshot is not None:
             for k, v in best_snapshot.items():
                 ckpt.tensors[f"model.best.{k}"] = v.detach().cpu().contiguous()
         ckpt.meta["elapsed_seconds"] = elapsed()
         ckpt.meta["loop"] = {"history": out.history, "evals": out.evals, "previews": out.previews,
-                             "warnings": out.warnings, "bad_evals": bad_evals, "finished": finished,
+                             "warnings": out.warnings, "bad_evals": bad_evals, "finished": finished, "anneal": anneal,
                              "stop_reason": stop_reason,
                              "best_val": best_val if math.isfinite(best_val) else None}
         path = manager.save(ckpt, metric=best_val if math.isfinite(best_val) else None)
@@ -240,6 +255,7 @@ def run_stage(
         on_event(ProgressEvent(plan.job, "checkpoint", step=step, total=max(total, step) if total else total,
                                message=f"{plan.stage} checkpoint saved at step {step}",
                                data={"path": str(path), **extra}))
+        distributed.barrier()
 
     limits = [f"up to {plan.max_steps} steps"] if plan.max_steps is not None else []
     if plan.budget_seconds is not None:
@@ -254,21 +270,33 @@ def run_stage(
     last_eval = last_checkpoint = spent
     with sigint_to_cancel(cancel):
         while plan.max_steps is None or step < plan.max_steps:
-            if cancel.cancelled:
+            # rank 0's decisions (a single process's own): cancel, the time budget, the share of time spent
+            out_of_time = ((plan.budget_seconds is not None and elapsed() >= plan.budget_seconds)
+                           or (plan.deadline is not None and step > 0 and time.monotonic() >= plan.deadline))
+            time_left = plan.seconds_left(elapsed())
+            fraction = math.nan if time_left is None else elapsed() / max(elapsed() + time_left, 1e-9)
+            annealed = False
+            if anneal is not None and time_left is not None:
+                done = min(1.0, (elapsed() - anneal["start"]) / max(anneal["seconds"], 1e-9))
+                fraction = anneal["from"] + (1.0 - anneal["from"]) * done
+                annealed = done >= 1.0
+            cancelled, out_of_time, annealed, fraction = distributed.broadcast_values(
+                [float(cancel.cancelled), float(out_of_time), float(annealed), fraction])
+            if cancelled:
                 checkpoint(step)
                 raise Cancelled(f"{plan.stage} training was cancelled at step {step}; a checkpoint was saved",
                                 hint="resume the training to continue from it", action="resume")
-            if plan.budget_seconds is not None and elapsed() >= plan.budget_seconds:
+            if out_of_time:
                 stop_reason = "time budget reached"
                 break
-            if plan.deadline is not None and step > 0 and time.monotonic() >= plan.deadline:
-                stop_reason = "time budget reached"
+            if annealed:
+                stop_reason = ("converged: validation stopped improving and the learning rate was then annealed "
+                               f"over {anneal['seconds'] if anneal else 0:.0f} s")
                 break
             step += 1
-            time_left = plan.seconds_left(elapsed())
             progress = getattr(stage, "set_progress", None)
             if progress is not None:
-                progress(None if time_left is None else elapsed() / max(elapsed() + time_left, 1e-9))
+                progress(None if math.isnan(fraction) else fraction)
             try:
                 metrics = stage.train_step(step)
             except KeyboardInterrupt:
@@ -296,7 +324,7 @@ def run_stage(
                 due = elapsed() - last_eval >= plan.eval_seconds
             else:
                 due = bool(plan.eval_every) and (step % plan.eval_every == 0 or step == plan.max_steps)
-            if due:
+            if due and main:
                 last_eval = elapsed()
                 with torch.random.fork_rng(devices=[]):
                     val = stage.evaluate()
@@ -324,7 +352,18 @@ def run_stage(
                         best_snapshot = stage.snapshot_best()
                     else:
                         bad_evals += 1
-                        if bad_evals >= plan.patience:
+                        time_left = plan.seconds_left(elapsed())
+                        if bad_evals >= plan.patience and anneal is None and plan.anneal_share > 0 \
+                                and time_left is not None:
+                            total_time = elapsed() + time_left
+                            anneal = {"from": elapsed() / max(total_time, 1e-9), "start": elapsed(),
+                                      "seconds": min(time_left, plan.anneal_share * total_time)}
+                            bad_evals = 0
+                            on_event(ProgressEvent(plan.job, "info", step=step, total=total, message=(
+                                f"{plan.stage}: validation has not improved for {plan.patience} evaluations: "
+                                f"annealing the learning rate over the next {anneal['seconds']:.0f} s, then "
+                                "stopping")))
+                        elif bad_evals >= plan.patience and anneal is None:
                             stop = True
                             stop_reason = (f"early stop: no better validation loss for {bad_evals} evaluations")
                 for w in warnings:
@@ -334,7 +373,7 @@ def run_stage(
                         w = stop_reason
                     out.warnings.append(w)
                     on_event(ProgressEvent(plan.job, "warning", step=step, total=total, message=w))
-            if plan.preview_every and step % plan.preview_every == 0:
+            if plan.preview_every and step % plan.preview_every == 0 and main:
                 with torch.random.fork_rng(devices=[]):
                     path = stage.preview(step)
                 if path:
@@ -342,15 +381,20 @@ def run_stage(
                     on_event(ProgressEvent(plan.job, "preview", step=step, total=_total(plan, step, rate, elapsed())[0],
                                            message=f"preview at step {step}", data={"path": path}))
             if plan.checkpoint_seconds is not None:
-                if elapsed() - last_checkpoint >= plan.checkpoint_seconds:
-                    last_checkpoint = elapsed()
-                    checkpoint(step)
-            elif step % plan.checkpoint_every == 0 and step != plan.max_steps:
+                save_now = elapsed() - last_checkpoint >= plan.checkpoint_seconds
+            else:
+                save_now = step % plan.checkpoint_every == 0 and step != plan.max_steps
+            save_now, stop = (bool(v) for v in distributed.broadcast_values([float(save_now), float(stop)]))
+            if save_now:
+                last_checkpoint = elapsed()
                 checkpoint(step)
             if stop:
                 break
-    if best_snapshot is not None:
+    if best_snapshot is not None and main:
         stage.restore_best(best_snapshot)
+    broadcast = getattr(stage, "broadcast_modules", None)
+    if broadcast is not None and distributed.active():
+        broadcast()  # every rank goes on with rank 0's (best) weights
     out.steps = step
     out.stop_reason = stop_reason
     out.best_val = best_val if math.isfinite(best_val) else None

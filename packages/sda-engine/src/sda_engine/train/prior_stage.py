@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from sda_engine.store.home import SdaHome
+from sda_engine.train import distributed
 from sda_engine.train.autoencoder_stage import STATS_PREFIX, AutoencoderStage, write_preview
 from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import TrainingData
@@ -84,6 +85,7 @@ class PriorStage(TorchStage):
             self.prior.load_state_dict(init_prior.state_dict())
         self.optimizer = torch.optim.AdamW(self.prior.parameters(), lr=tr.lr, betas=tuple(tr.betas),
                                            weight_decay=tr.weight_decay)
+        self.trained: Any = distributed.wrap(self.prior, device)  # DistributedDataParallel in a DDP run
         self.val_batch = self._val_windows()
         self.monitor = MemorisationMonitor()
         self._last_train_ppl = math.inf
@@ -114,7 +116,7 @@ class PriorStage(TorchStage):
         batch = random_code_windows(self.train_codes, self.tr.batch_size, self.window, self.data.generator)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(step - 1, self.tr, self.time_fraction)
-        stats = prior_train_step(self.prior, self.optimizer, batch.to(self.device), self.tr.grad_clip or None)
+        stats = prior_train_step(self.trained, self.optimizer, batch.to(self.device), self.tr.grad_clip or None)
         self._last_train_ppl = stats["perplexity"]
         return stats
 

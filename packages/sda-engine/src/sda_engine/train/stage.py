@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import torch
 
+from sda_engine.train import distributed
 from sda_engine.train.checkpoints import (
     Checkpoint,
     capture_module_extras,
@@ -100,6 +101,15 @@ class ModulePart:
         if self.extras:
             restore_module_extras(ckpt, self.key, self.module)
 
+    def save_local(self, ckpt: Checkpoint) -> None:
+        """The state that differs between the ranks of a DDP run (the module's generators and cursors)."""
+        if self.extras:
+            capture_module_extras(ckpt, self.key, self.module)
+
+    def load_local(self, ckpt: Checkpoint) -> None:
+        if self.extras:
+            restore_module_extras(ckpt, self.key, self.module)
+
 
 class NestedStatePart:
     """Anything with ``state_dict()`` / ``load_state_dict()`` (optimizer, scheduler): its nested state in
@@ -126,6 +136,9 @@ class RngPart:
 
     def load(self, ckpt: Checkpoint) -> None:
         restore_rng(ckpt, self.sampler)
+
+    save_local = save
+    load_local = load
 
 
 class MetaPart:
@@ -226,11 +239,49 @@ class TorchStage:
     def save(self, ckpt: Checkpoint) -> None:
         for part in self._parts.values():
             part.save(ckpt)
+        if distributed.active():
+            self._save_ranks(ckpt)
 
     def load(self, ckpt: Checkpoint) -> None:
         for part in self._parts.values():
             part.load(ckpt)
+        if int(ckpt.meta.get("world_size", 1)) > 1:
+            self._load_rank(ckpt)
         self.step = ckpt.step
+
+    def _save_ranks(self, ckpt: Checkpoint) -> None:
+        """DDP: every rank's own RNG and generator states, gathered into rank 0's checkpoint under
+        ``rank.<r>.*`` (tensors) and ``meta["ranks"][<r>]``, so each rank continues exactly on resume (called on
+        every rank: a collective)."""
+        local = Checkpoint(step=ckpt.step, stage=ckpt.stage)
+        for part in self._parts.values():
+            save_local = getattr(part, "save_local", None)
+            if save_local is not None:
+                save_local(local)
+        gathered = distributed.gather_objects((local.tensors, local.meta))
+        if gathered is None:
+            return
+        ckpt.meta["world_size"] = len(gathered)
+        ranks = ckpt.meta.setdefault("ranks", {})
+        for r, (tensors, meta) in enumerate(gathered):
+            ckpt.tensors.update({f"rank.{r}.{k}": v for k, v in tensors.items()})
+            ranks[str(r)] = meta
+
+    def _load_rank(self, ckpt: Checkpoint) -> None:
+        """This rank's own states from a DDP checkpoint (see :meth:`_save_ranks`)."""
+        r = distributed.rank()
+        head = f"rank.{r}."
+        local = Checkpoint(step=ckpt.step, stage=ckpt.stage, meta=dict(ckpt.meta.get("ranks", {}).get(str(r), {})),
+                           tensors={k[len(head):]: v for k, v in ckpt.tensors.items() if k.startswith(head)})
+        for part in self._parts.values():
+            load_local = getattr(part, "load_local", None)
+            if load_local is not None:
+                load_local(local)
+
+    def broadcast_modules(self) -> None:
+        """DDP: rank 0's weights (and buffers) of every registered module on every rank (a no-op alone)."""
+        for module in self._modules.values():
+            distributed.broadcast_module(module)
 
     def load_modules(self, ckpt: Checkpoint) -> None:
         """Restore only the registered modules (weights without optimizer or RNG state)."""
