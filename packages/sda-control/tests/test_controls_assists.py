@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import shared_dataset
 from sda_audio.descriptors import describe
 from sda_audio.io import read_audio
 from sda_control.assists import apply_assists, hold_spectrum, spectral_room
@@ -112,10 +113,10 @@ def test_hold_spectrum_restores_brightness_and_warmth() -> None:
     assert after["warmth"] == pytest.approx(before["warmth"], rel=0.15)
 
 
-def test_reverb_on_a_real_loop_ranks_dry_to_wet_and_keeps_its_rhythm() -> None:
+def test_reverb_on_a_real_loop_ranks_dry_to_wet_and_keeps_its_rhythm(shared_datasets: Path) -> None:
     """The amen break: the room's tails show in the gaps (the decay time rises with the slider) while the
     envelope's modulation (rhythmic) falls by much less than the reverberance rises."""
-    clip = read_audio(shared_dataset("loops") / "loop_amen.flac", sample_rate=SR, mono=True)
+    clip = read_audio(shared_datasets / "loops" / "loop_amen.flac", sample_rate=SR, mono=True)
     x = np.ascontiguousarray(clip.samples.reshape(-1)[: 3 * SR], dtype=np.float32)
     rows = _sweep(x, "reverb", "reverberance", (-1.0, 0.0, 0.5, 1.0))
     rev = [r["reverberance"] for r in rows]
