@@ -131,24 +131,10 @@ def _launch(processes: int) -> int:
 
 
 def _check_resume_processes(model: str, processes: int) -> None:
-    """``--resume`` continues with the number of processes that made the checkpoint (each rank's own data order
-    and random states are in it)."""
-    import json
+    """``--resume`` continues with the number of processes that made the checkpoint (the engine checks it)."""
+    from sda_engine import check_resume_processes
 
-    from sda_audio.errors import SdaError
-    from sda_engine.store.home import SdaHome
-    from sda_engine.train.checkpoints import CheckpointManager
-
-    latest = CheckpointManager(SdaHome().checkpoint_dir(model)).latest_path()
-    if latest is None:
-        return
-    try:
-        made = int(json.loads(latest.read_text()).get("world_size", 1))
-    except (OSError, ValueError):
-        return
-    if made != processes:
-        raise SdaError(f"the checkpoint {latest} was made by {made} training process(es), not {processes}",
-                       path=latest, hint=f"resume with --processes {made}, or train from scratch", action="restart")
+    check_resume_processes(model, processes)
 
 
 def _verdict(result: object) -> str | None:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from sda_engine.store.presets import ALLOWED_KEYS as PRESET_KEYS
     from sda_engine.store.presets import Preset, PresetStore
     from sda_engine.train.controls import fit_model_controls
+    from sda_engine.train.distributed import check_resume_processes
     from sda_engine.train.options import KINDS as MODEL_KINDS
     from sda_engine.train.options import SIZE_CHOICES as MODEL_SIZES
     from sda_engine.train.options import TrainOptions
@@ -137,6 +138,8 @@ _LAZY: dict[str, str] = {
     "ControlMap": "sda_control.control_map",
     "CONTROL_TARGETS": "sda_control.evaluate:TARGETS",
     "evaluate_controls": "sda_control.evaluate",
+    # training across processes (`sda train --processes N`)
+    "check_resume_processes": "sda_engine.train.distributed",
     # the base model's corpus (`sda base corpus OUT/`)
     "build_corpus": "sda_engine.base.corpus",
     "CorpusResult": "sda_engine.base.corpus",
@@ -187,6 +190,7 @@ __all__ = [
     "VocoderPlan",
     "build_corpus",
     "check_grid",
+    "check_resume_processes",
     "check_model_file",
     "codes",
     "descriptor_of",

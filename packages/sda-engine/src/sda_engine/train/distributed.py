@@ -172,3 +172,29 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=True)
+
+
+def check_resume_processes(model: str, processes: int, home: Any = None) -> None:
+    """Refuse to resume ``model`` with ``processes`` training processes when its newest checkpoint was made by
+    another number (each rank's own data order and random states are in it). No checkpoint: nothing to check.
+
+    Raises:
+        SdaError: naming the checkpoint and the number of processes to resume with (action ``restart``).
+    """
+    import json
+
+    from sda_audio.errors import SdaError
+    from sda_engine.store.home import SdaHome
+    from sda_engine.train.checkpoints import CheckpointManager
+
+    folder = (home if isinstance(home, SdaHome) else SdaHome(home)).checkpoint_dir(model)
+    latest = CheckpointManager(folder).latest_path()
+    if latest is None:
+        return
+    try:
+        made = int(json.loads(latest.read_text()).get("world_size", 1))
+    except (OSError, ValueError):
+        return
+    if made != processes:
+        raise SdaError(f"the checkpoint {latest} was made by {made} training process(es), not {processes}",
+                       path=latest, hint=f"resume with --processes {made}, or train from scratch", action="restart")
