@@ -65,7 +65,11 @@ def reconcile_library(home: SdaHome, temp_age_s: float = 600.0) -> ReconcileRepo
     now = time.time()
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
         if _TMP_RE.match(path.name):
-            if path.is_file() and now - path.stat().st_mtime >= temp_age_s:
+            try:
+                stale = path.is_file() and now - path.stat().st_mtime >= temp_age_s
+            except FileNotFoundError:  # another job's write just finished (renamed) or gave up (removed) it
+                stale = False
+            if stale:
                 path.unlink(missing_ok=True)
                 report.temp_files_removed.append(path.name)
             continue
@@ -78,7 +82,7 @@ def reconcile_library(home: SdaHome, temp_age_s: float = 600.0) -> ReconcileRepo
         report.removed_rows.append(name)
     for row in rows:
         path = home.root / row["path"]
-        if row["name"] not in missing and path.is_file() and path.stat().st_size != row["size_bytes"]:
+        if row["name"] not in missing and _size(path) not in (None, row["size_bytes"]):
             try:
                 _catalogue(home, row["name"], path)
                 report.refreshed.append(row["name"])
@@ -126,3 +130,11 @@ def _adopt(home: SdaHome, path: Path, missing: dict[str, sqlite3.Row], report: R
         log.warning("cannot catalogue %s: %s", path, exc)
         report.unreadable.append(path.name)
         report.broken[path.name] = str(exc)
+
+
+def _size(path: Path) -> int | None:
+    """The file's size, or ``None`` when it is not a file (or vanished while looking: a concurrent delete)."""
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except FileNotFoundError:
+        return None
