@@ -39,23 +39,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _doc_sections import replace_section  # noqa: E402
-from reconstruction import held_out_errors, split  # noqa: E402  (a sibling benchmark script)
+from reconstruction import held_out_errors, set_files, split  # noqa: E402  (a sibling benchmark script)
 
 ROOT = HERE.parent
-DATASETS = Path(os.environ.get("SDA_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "docs" / "quality" / "learning_curves.json"
 DOC = ROOT / "docs" / "quality.md"
 HEADING = "## Learning curves (benchmarks/learning_curves.py)"
-AUDIO = {".flac", ".wav", ".ogg", ".aiff", ".aif", ".mp3"}
-
-
-def set_files(name: str, scratch: Path) -> list[Path]:
-    """The files of a shared set, or the demo data (made here, seeded)."""
-    if name == "demo":
-        from sda_audio.demo import make_demo_dataset
-
-        return sorted(make_demo_dataset(scratch / "demo", seed=0))
-    return sorted(p for p in (DATASETS / name).rglob("*") if p.suffix.lower() in AUDIO)
 
 
 def load_results() -> list[dict[str, Any]]:

@@ -25,6 +25,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("SDA_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
+AUDIO = {".flac", ".wav", ".ogg", ".aiff", ".aif", ".mp3"}
+
+
+def set_files(name: str, scratch: Path) -> list[Path]:
+    """The files of a shared set (recursively), or the demo data (made in ``scratch``, seeded): the sets that
+    benchmarks/learning_curves.py and benchmarks/reconstruction_proof.py split with :func:`split`."""
+    if name == "demo":
+        from sda_audio.demo import make_demo_dataset
+
+        return sorted(make_demo_dataset(scratch / "demo", seed=0))
+    return sorted(p for p in (DATASETS / name).rglob("*") if p.suffix.lower() in AUDIO)
+
+
 def split(files: list[Path], seed: int) -> tuple[list[Path], list[Path]]:
     order = np.random.default_rng(seed).permutation(len(files))
     n_held = max(1, len(files) // 3)

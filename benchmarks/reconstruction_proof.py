@@ -62,14 +62,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _doc_sections import replace_section  # noqa: E402
-from reconstruction import split  # noqa: E402  (a sibling benchmark script)
+from reconstruction import DATASETS, set_files, split  # noqa: E402  (a sibling benchmark script)
 
 ROOT = HERE.parent
-DATASETS = Path(os.environ.get("SDA_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "docs" / "quality" / "reconstruction_proof.json"
 DOC = ROOT / "docs" / "quality.md"
 HEADING = "## Reconstruction proof (benchmarks/reconstruction_proof.py)"
-AUDIO = {".flac", ".wav", ".ogg", ".aiff", ".aif", ".mp3"}
 RATE = 44100
 
 ATTACK_MS = 10.0  # onset and rise kept within this
@@ -85,15 +83,6 @@ GL_ITERS = 64
 
 
 # -- the data and the model ---------------------------------------------------------------------------------------
-def set_files(name: str, scratch: Path) -> list[Path]:
-    """The files of a shared set, or the demo data (made here, seeded), as benchmarks/learning_curves.py does."""
-    if name == "demo":
-        from sda_audio.demo import make_demo_dataset
-
-        return sorted(make_demo_dataset(scratch / "demo", seed=0))
-    return sorted(p for p in (DATASETS / name).rglob("*") if p.suffix.lower() in AUDIO)
-
-
 def train_model(set_name: str, train: list[Path], size: str, minutes: float, seed: int, work: Path) -> dict[str, Any]:
     """Train an RVQ model on ``train`` with the default recipe; its path, library home and stage summary."""
     from sda_engine.train import TrainOptions, plan, run

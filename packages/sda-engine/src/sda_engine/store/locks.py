@@ -64,24 +64,25 @@ def _holder(path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path, what: str, job: str) -> Iterator[Path]:
-    """Hold a lock on ``folder`` (its hidden ``.sda.lock`` file) for the ``with`` block, e.g. while a corpus is
-    rendered into it. Raises :class:`SdaError` naming the holder's pid when another job holds it."""
-    path = Path(folder) / ".sda.lock"
+def _held(path: Path, job: str, subject: str, busy_hint: str, create_hint: str) -> Iterator[Path]:
+    """Hold the OS lock on ``path`` (created if missing) for the ``with`` block, writing the holder (pid, job)
+    into it; a loser gets an :class:`SdaError` naming ``subject``, what the holder does to it and its pid."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
     except OSError as exc:
-        raise SdaError(f"cannot create the lock file of {what} ({exc.strerror or exc})", path=path,
-                       hint="check that the folder is writable") from exc
+        raise SdaError(f"cannot create the lock file of {subject} ({exc.strerror or exc})", path=path,
+                       hint=create_hint) from exc
     try:
         if not _try_lock(handle):
-            pid = _holder(path).get("pid", "unknown")
-            raise SdaError(f"{what} is being {job} by another job (pid {pid})", path=path,
-                           hint="wait for that job to finish (or stop it), or use another folder")
+            holder = _holder(path)
+            raise SdaError(f"{subject} is being {holder.get('job', job)} by another job "
+                           f"(pid {holder.get('pid', 'unknown')})", path=path, hint=busy_hint)
+        # one write of a fixed width, so a loser reading at the same moment sees the old or the new holder
         handle.seek(0)
         handle.write(json.dumps({"pid": os.getpid(), "job": job}).ljust(HOLDER_WIDTH) + "\n")
         handle.flush()
+        log.debug("locked %s (%s)", subject, path)
         try:
             yield path
         finally:
@@ -90,8 +91,15 @@ def folder_lock(folder: Path, what: str, job: str) -> Iterator[Path]:
         handle.close()
 
 
-@contextlib.contextmanager
-def model_lock(home: SdaHome, name: str, job: str = "trained") -> Iterator[Path]:
+def folder_lock(folder: Path, what: str, job: str) -> contextlib.AbstractContextManager[Path]:
+    """Hold a lock on ``folder`` (its hidden ``.sda.lock`` file) for the ``with`` block, e.g. while a corpus is
+    rendered into it. Raises :class:`SdaError` naming the holder's pid when another job holds it."""
+    return _held(Path(folder) / ".sda.lock", job, what,
+                 busy_hint="wait for that job to finish (or stop it), or use another folder",
+                 create_hint="check that the folder is writable")
+
+
+def model_lock(home: SdaHome, name: str, job: str = "trained") -> contextlib.AbstractContextManager[Path]:
     """Hold the lock of model ``name`` for the ``with`` block; yield the lock file's path.
 
     Args:
@@ -103,28 +111,6 @@ def model_lock(home: SdaHome, name: str, job: str = "trained") -> Iterator[Path]
     Raises:
         SdaError: another job (thread or process) holds the lock; the message names its pid.
     """
-    path = lock_path(home, name)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
-    except OSError as exc:
-        raise SdaError(f"cannot create the lock file of model '{name}' ({exc.strerror or exc})", path=path,
-                       hint="check that the sda home folder is writable") from exc
-    try:
-        if not _try_lock(handle):
-            holder = _holder(path)
-            pid = holder.get("pid", "unknown")
-            what = holder.get("job", job)
-            raise SdaError(f"model '{name}' is being {what} by another job (pid {pid})", path=path,
-                           hint="wait for that job to finish (or stop it), or use another model name")
-        # one write of a fixed width, so a loser reading at the same moment sees the old or the new holder
-        handle.seek(0)
-        handle.write(json.dumps({"pid": os.getpid(), "job": job}).ljust(HOLDER_WIDTH) + "\n")
-        handle.flush()
-        log.debug("locked model %s (%s)", name, path)
-        try:
-            yield path
-        finally:
-            _unlock(handle)
-    finally:
-        handle.close()
+    return _held(lock_path(home, name), job, f"model '{name}'",
+                 busy_hint="wait for that job to finish (or stop it), or use another model name",
+                 create_hint="check that the sda home folder is writable")
