@@ -64,6 +64,8 @@ sys.path.insert(0, str(HERE))
 from _doc_sections import replace_section  # noqa: E402
 from reconstruction import DATASETS, set_files, split  # noqa: E402  (a sibling benchmark script)
 
+from sda_models.vocoders.floor import mrstft_distance  # noqa: E402  (the vocoder floor's: the same distance)
+
 ROOT = HERE.parent
 RESULTS = ROOT / "docs" / "quality" / "reconstruction_proof.json"
 DOC = ROOT / "docs" / "quality.md"
@@ -253,20 +255,6 @@ def partials_kept(original: np.ndarray, other: np.ndarray, span: tuple[float, fl
     return kept, len(peaks_o)
 
 
-def mrstft_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over FFT sizes 512/1024/2048 (hop 1/4, Hann) of log-magnitude L1 + spectral convergence."""
-    x, y = torch.from_numpy(a.astype(np.float32)), torch.from_numpy(b.astype(np.float32))
-    total = 0.0
-    for n_fft in (512, 1024, 2048):
-        window = torch.hann_window(n_fft)
-        sx = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True).abs()
-        sy = torch.stft(y, n_fft, n_fft // 4, window=window, return_complex=True).abs()
-        convergence = torch.linalg.norm(sx - sy) / torch.linalg.norm(sx).clamp_min(1e-9)
-        log_l1 = (torch.log(sx.clamp_min(1e-5)) - torch.log(sy.clamp_min(1e-5))).abs().mean()
-        total += float(convergence + log_l1)
-    return total / 3.0
-
-
 def mel_l1(log_mel: Any, a: np.ndarray, b: np.ndarray) -> float:
     with torch.no_grad():
         return float((log_mel(torch.from_numpy(a)[None]) - log_mel(torch.from_numpy(b)[None])).abs().mean())
@@ -310,8 +298,8 @@ def measure_file(path: Path, group: str, original: np.ndarray, recon: np.ndarray
     return FileResult(
         file=path.name, group=group, seconds=round(len(original) / RATE, 3), partials_kept=kept,
         partials_found=found, partials_pass=kept >= min(PARTIALS_NEEDED, found), **env,
-        mel_l1=round(mel_l1(log_mel, original, recon), 4), mrstft=round(mrstft_distance(original, recon), 4),
-        gl_mel_l1=round(mel_l1(log_mel, original, griffin), 4), gl_mrstft=round(mrstft_distance(original, griffin), 4),
+        mel_l1=round(mel_l1(log_mel, original, recon), 4), mrstft=round(mrstft_distance(recon, original), 4),
+        gl_mel_l1=round(mel_l1(log_mel, original, griffin), 4), gl_mrstft=round(mrstft_distance(griffin, original), 4),
         gl_partials_kept=gl_kept, gl_attack_pass=envelope_measures(original, griffin)["attack_pass"])
 
 
