@@ -134,19 +134,20 @@ def main() -> None:
     t1 = time.monotonic()
     import soundfile as sf
 
-    from sda_engine.generate.forms import timing_of
+    from sda_engine.generate.forms import room_tone_of, timing_of
     from sda_engine.generate.oneshots import stream_seconds
     from sda_engine.generate.phrases import render_phrase, stroke_pool
     from sda_engine.generate.renderer import Renderer
 
     timing = timing_of(meta)
+    tone = room_tone_of(meta)
     stream_req = GenerationRequest().replace(channels="mono", duration=stream_seconds(ref))
     renderer = Renderer(session, stream_req)
     phrases, pulsed = [], []
     for seed in SEEDS:  # one stroke pool per seed, shared by its timings (what render_phrase would render)
         pool = stroke_pool(renderer, seed, ref, lambda e: None, None)
         for d in DENSITIES:
-            audio = render_phrase(renderer, seed, 8.0, ref, timing, {"density": d}, strokes=pool)
+            audio = render_phrase(renderer, seed, 8.0, ref, timing, {"density": d}, strokes=pool, tone=tone)
             path = run / f"phrase-d{d:+.1f}-s{seed}.wav"
             sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
             m = detect_events(audio.samples[0], audio.sample_rate)
@@ -158,7 +159,7 @@ def main() -> None:
                             "planned_rate": audio.notes["form"]["steered"]["density"]["events_per_second"],
                             "strokes_passing": audio.notes["form"]["strokes_passing"]})
             log.info("%s", phrases[-1])
-        audio = render_phrase(renderer, seed, 8.0, ref, timing, {"pulse": 1.0}, strokes=pool)
+        audio = render_phrase(renderer, seed, 8.0, ref, timing, {"pulse": 1.0}, strokes=pool, tone=tone)
         path = run / f"phrase-pulse-s{seed}.wav"
         sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
         pm = phrase_measures(detect_events(audio.samples[0], audio.sample_rate))

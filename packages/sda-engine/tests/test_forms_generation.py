@@ -74,6 +74,8 @@ def test_training_detects_and_stores_the_form(hits_model: tuple[SdaHome, str, li
     ref = form["oneshot_reference"]
     assert 0.2 < ref["min_length"] < ref["max_length"] < 1.5 and ref["tail_db"] < -20
     assert len(form["timing"]["lengths"]) == 6
+    tone = form["room_tone"]  # the quiet floor the strokes will sit on: the hits decay far under their peak
+    assert tone["files"] == 6 and tone["level_db"] < -30 and len(tone["band_db"]) == len(tone["band_hz"])
     assert any(e.kind == "info" and e.message.startswith("form: oneshot set") for e in events)
     json.dumps(form)  # JSON-safe
 
@@ -121,6 +123,7 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
         assert set(note["checks"]) == {"attack", "second_onset", "tail", "length"}
         assert note["passed"] == all(c["passed"] for c in note["checks"].values())
         assert note["passed"] or "message" in note
+        assert note["silence"].startswith("the material's room tone")
         x, sr = sf.read(r.path)
         assert x.shape[0] / sr < 2.5  # a hit, not a 20 s stream
     again = generate_files(session, req.replace(variations=1), tmp_path / "again/")
@@ -129,7 +132,7 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
     np.testing.assert_array_equal(a, b)
 
 
-def test_phrase_has_silence_between_strokes(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
+def test_phrase_sits_on_the_material_floor_between_strokes(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sda_engine.generate.phrases as phrases
 
@@ -144,7 +147,11 @@ def test_phrase_has_silence_between_strokes(hits_model: tuple[SdaHome, str, list
     x, sr = sf.read(result.path)
     assert abs(x.shape[0] / sr - 4.0) < 0.05
     m = detect_events(x, sr)
-    assert m.floor_db < m.peak_db - 40  # real silence between the strokes
+    tone = read_metadata(home.model_path(name))["form"]["room_tone"]["level_db"]
+    assert note["silence"].startswith("the material's room tone")
+    # between the strokes the level falls to the material's own floor (within 6 dB), never to digital zeros
+    assert abs((m.floor_db - m.peak_db) - tone) < 6.0
+    assert float(np.mean(x == 0.0)) < 0.001
 
 
 def test_schedule_follows_density_and_pulse() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sda_audio.errors import SdaError
 from sda_audio.oneshot_checks import OneShotReference
+from sda_audio.room_tone import RoomTone
 from sda_engine.generate.request import GenerationRequest
 
 DEFAULT_REFERENCE = OneShotReference(tail_db=-40.0, min_length=0.1, max_length=2.0, files=0)
@@ -64,3 +65,9 @@ def timing_of(metadata: dict[str, Any] | None) -> dict[str, Any]:
     section = model_form_section(metadata) or {}
     timing = section.get("timing")
     return timing if isinstance(timing, dict) else {}
+
+
+def room_tone_of(metadata: dict[str, Any] | None) -> RoomTone | None:
+    """The material's stored room tone (``None`` for a model trained before it was measured: its strokes sit on
+    digital silence, as before)."""
+    return RoomTone.from_dict((model_form_section(metadata) or {}).get("room_tone"))

@@ -8,7 +8,9 @@ The model makes streams, not single hits, so a one-shot is cut from a stream and
    onset to the end of its decay (where it reached the quiet level: never cut mid-decay). The model's streams
    rarely fall silent between strokes (short training files are looped), so below that level the event's own
    decay rate is carried on to 40 dB lower (at most 0.6x the longest real length, never past the next stroke)
-   and a 10 ms fade ends it: the fade is only ever below the floor;
+   and a 10 ms fade ends it: the fade is only ever below the floor. Under the whole cut lies the material's room
+   tone (:mod:`sda_audio.room_tone`, stored at training: as far under the hit's peak as the real files' quiet
+   floor is under theirs), so the hit ends in the room it was recorded in, not in digital silence;
 3. decode and re-measure each cut and run :func:`sda_audio.oneshot_checks.check_oneshot` against the model's
    stored reference (attack within 80 ms, no second onset after 150 ms, tail as deep as the real files',
    length in the real range); candidates are tried nearest first to a length drawn from the real one-shots'
@@ -30,6 +32,7 @@ from sda_audio.events import Event, EventMap, detect_events
 from sda_audio.forms import strong_events
 from sda_audio.oneshot_checks import CheckReport, OneShotReference, check_oneshot
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
+from sda_audio.room_tone import RoomTone, lay_under
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.sketch import RenderedAudio
 
@@ -47,6 +50,8 @@ MIN_STREAM = 3.0
 MAX_STREAM = 8.0
 TAIL_DB = -40.0
 """How far below the quiet level the carried-on decay goes (dB) before the final fade."""
+ROOM_TONE_STREAM = 7
+"""Seeds a cut's room tone: ``[stream_seed, start_sample, ROOM_TONE_STREAM]``."""
 MIN_DECAY = 20.0
 """dB per second: the slowest decay carried on (a held sound still ends within 2 s)."""
 
@@ -133,19 +138,31 @@ def measure(samples: np.ndarray, sample_rate: int, reference: OneShotReference) 
     return events, check_oneshot(events, reference)
 
 
-def candidates_of(audio: RenderedAudio, reference: OneShotReference, stream_seed: int) -> list[Candidate]:
-    """Every strong event of a rendered stream, cut (tail carried on below the floor) and re-measured."""
+def candidates_of(audio: RenderedAudio, reference: OneShotReference, stream_seed: int,
+                  tone: RoomTone | None = None) -> list[Candidate]:
+    """Every strong event of a rendered stream, cut (tail carried on below the floor), laid on the material's
+    room tone (when the model has one) and re-measured."""
     sr = audio.sample_rate
     mono = audio.samples.mean(axis=0)
     events = detect_events(mono, sr)
     out = []
     max_tail = max(0.05, 0.6 * reference.max_length)
-    for start, decay_end, end, _ in cut_events(mono, sr, events, max_tail):
-        cut = finish_cut(continue_decay(audio.samples[:, start:end], decay_end - start), sr)
+    for start, decay_end, end, event in cut_events(mono, sr, events, max_tail):
+        cut = continue_decay(audio.samples[:, start:end], decay_end - start)
+        if tone is not None:
+            cut = lay_under(cut, tone, event.peak_db, sr, [stream_seed, start, ROOM_TONE_STREAM])
+        cut = finish_cut(cut, sr)
         m, report = measure(cut, sr, reference)
         out.append(Candidate(samples=cut, report=report, events=m, stream_seed=stream_seed,
                              start=start / sr, end=end / sr, tail=(end - decay_end) / sr))
     return out
+
+
+def room_tone_note(tone: RoomTone | None) -> str:
+    """What the quiet parts of a generated one-shot or phrase are, for its sidecar."""
+    if tone is None:
+        return "digital (the model was trained before room tone was measured)"
+    return f"the material's room tone, {tone.level_db:.0f} dB under each stroke's peak"
 
 
 def pick(candidates: Sequence[Candidate], target_length: float) -> Candidate | None:
@@ -177,11 +194,12 @@ def report_notes(report: CheckReport) -> dict[str, Any]:
 
 def render_oneshot(renderer: Renderer, seed: int, reference: OneShotReference, lengths: Sequence[float] = (),
                    on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
-                   has_reference: bool = True) -> RenderedAudio:
+                   has_reference: bool = True, tone: RoomTone | None = None) -> RenderedAudio:
     """One one-shot for ``seed`` (see the module): the audio, with ``notes["form"]`` saying which checks
     passed, which stream and event it came from, and whether the best had to be kept.
 
-    ``renderer`` renders the streams (its request's duration is the stream length; use :func:`stream_seconds`).
+    ``renderer`` renders the streams (its request's duration is the stream length; use :func:`stream_seconds`);
+    ``tone``: the material's room tone, laid under each cut (``None``: digital silence after the fade).
     """
     target = draw_length(lengths, reference, seed)
     pool: list[Candidate] = []
@@ -194,7 +212,7 @@ def render_oneshot(renderer: Renderer, seed: int, reference: OneShotReference, l
         stream_seed = seed + k * SEED_STEP
         last = renderer.render(renderer.sample(stream_seed, on_event, cancel), on_event, cancel)
         streams += 1
-        found = candidates_of(last, reference, stream_seed)
+        found = candidates_of(last, reference, stream_seed, tone)
         pool += found
         chosen = pick(found, target)
         if chosen is not None:
@@ -221,6 +239,7 @@ def render_oneshot(renderer: Renderer, seed: int, reference: OneShotReference, l
         "streams_rendered": streams,
         "candidates": len(pool),
         "reference": "the model's real one-shots" if has_reference else "defaults (the model has no one-shots)",
+        "silence": room_tone_note(tone),
     }
     if not note["passed"]:
         note["message"] = (f"no event of {streams} stream(s) passed every one-shot check; kept the closest "

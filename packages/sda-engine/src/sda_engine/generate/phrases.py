@@ -1,7 +1,10 @@
 """Phrases: generated strokes placed in time with real silence between them.
 
 A phrase is built, not sampled as one stream: the strokes are one-shots cut from the model's streams and proven
-as in :mod:`sda_engine.generate.oneshots`, and they are placed on digital silence at onsets scheduled from
+as in :mod:`sda_engine.generate.oneshots`, and they are placed at onsets scheduled from the following, over the
+material's room tone (:mod:`sda_audio.room_tone`: the level and colour of its quiet floor, under the loudest
+stroke by as much as the real files' floor is under theirs; digital silence for models trained before it was
+measured):
 
 - **density** (the control, -1..1): events per second, the material's median onset rate (stored at training;
   2/s for one-shots, which have no rate of their own) times :func:`~sda_engine.generate.request.density_factor`
@@ -30,7 +33,8 @@ from sda_audio.events import detect_events
 from sda_audio.forms import strong_events
 from sda_audio.oneshot_checks import OneShotReference
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
-from sda_engine.generate.oneshots import SEED_STEP, Candidate, candidates_of
+from sda_audio.room_tone import RoomTone, lay_under
+from sda_engine.generate.oneshots import SEED_STEP, Candidate, candidates_of, room_tone_note
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import density_factor
 from sda_engine.generate.sketch import RenderedAudio
@@ -44,6 +48,8 @@ DEFAULT_BPM = 120.0
 POOL_STREAMS = 3
 POOL_TARGET = 8
 CUT_FADE = 0.008
+ROOM_TONE_STREAM = 4
+"""Seeds a phrase's room tone: ``[seed, ROOM_TONE_STREAM]``."""
 
 
 def base_rate(timing: dict[str, Any]) -> float:
@@ -161,15 +167,20 @@ def place(pool: Sequence[Candidate], onsets: np.ndarray, duration: float, sample
 def render_phrase(renderer: Renderer, seed: int, duration: float, reference: OneShotReference,
                   timing: dict[str, Any], controls: dict[str, float], bpm: float = 0.0,
                   on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
-                  strokes: tuple[list[Candidate], RenderedAudio] | None = None) -> RenderedAudio:
+                  strokes: tuple[list[Candidate], RenderedAudio] | None = None,
+                  tone: RoomTone | None = None) -> RenderedAudio:
     """A phrase of ``duration`` seconds for ``seed`` (see the module); ``controls`` holds the asked density,
     pulse and rhythmic (-1..1; missing = 0). ``notes["form"]["steered"]`` says what each became. ``strokes``:
-    a :func:`stroke_pool` of this seed made before (phrases of one seed with other timings reuse it)."""
+    a :func:`stroke_pool` of this seed made before (phrases of one seed with other timings reuse it); ``tone``:
+    the material's room tone under the strokes (``None``: digital silence between them)."""
     density, pulse, rhythmic = (float(controls.get(k, 0.0)) for k in STEERED)
     pool, last = strokes if strokes is not None else stroke_pool(renderer, seed, reference, on_event, cancel)
     onsets, plan = schedule(duration, density, pulse, timing, bpm, seed)
     sr = last.sample_rate
     samples = place(pool, onsets, duration, sr, last.samples.shape[0], rhythmic, timing, seed)
+    if tone is not None and np.any(samples):
+        peak = detect_events(samples.mean(axis=0), sr).peak_db
+        samples = lay_under(samples, tone, peak, sr, [seed, ROOM_TONE_STREAM])
     measured = detect_events(samples.mean(axis=0), sr)
     strong = strong_events(measured)
     on = np.array([e.onset for e in strong])
@@ -187,7 +198,7 @@ def render_phrase(renderer: Renderer, seed: int, duration: float, reference: One
                      "how": "steered"},
     }
     note = {"form": "phrase", "events": int(len(onsets)), "strokes_in_pool": len(pool),
-            "strokes_passing": sum(1 for c in pool if c.report.passed), "silence": "digital",
+            "strokes_passing": sum(1 for c in pool if c.report.passed), "silence": room_tone_note(tone),
             "floor_db": round(float(measured.floor_db), 2), "steered": steered}
     notes = {**last.notes, "form": note}
     return replace(last, samples=samples, seed=seed, notes=notes, seams=[])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_engine.generate.forms import oneshot_reference_of, resolve_form, timing_of
+from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.oneshots import render_oneshot, stream_seconds
 from sda_engine.generate.phrases import STEERED, render_phrase
 from sda_engine.generate.renderer import Renderer
@@ -95,6 +95,7 @@ class _FormRenderer:
         meta = session.bundle.metadata
         self.reference, self.has_reference = oneshot_reference_of(meta)
         self.timing = timing_of(meta)
+        self.tone = room_tone_of(meta)
         if form == "texture":
             self.renderer = Renderer(session, request)
             return
@@ -112,10 +113,10 @@ class _FormRenderer:
                                         self.cancel)
         if self.form == "oneshot":
             audio = render_oneshot(self.renderer, seed, self.reference, self.timing.get("lengths") or (),
-                                   self.on_event, self.cancel, has_reference=self.has_reference)
+                                   self.on_event, self.cancel, has_reference=self.has_reference, tone=self.tone)
         else:
             audio = render_phrase(self.renderer, seed, self.request.duration, self.reference, self.timing,
-                                  self.controls, self.request.bpm, self.on_event, self.cancel)
+                                  self.controls, self.request.bpm, self.on_event, self.cancel, tone=self.tone)
         audio.notes["form"]["source"] = self.source
         return audio
 

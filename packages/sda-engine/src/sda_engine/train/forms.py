@@ -5,7 +5,8 @@ rate, the rate the form rules were calibrated at) and returns the JSON-ready ``m
 model file: the set's form (or the one the person asked for), the per-form counts, a sentence for a person, and
 what generation compares with and draws from - the real one-shots' reference (tail level, length range), the
 real phrases' reference (onset rates, floor between strokes, IOI variation) and the timing of the material
-(intervals between onsets, tempo, accents, lengths).
+(intervals between onsets, tempo, accents, lengths) and the room tone generated strokes sit on
+(:mod:`sda_audio.room_tone`: the level and colour of the quiet floor of the files that are not textures).
 
 It reads the files only: no random numbers are drawn and the training data is untouched, so a run with fixed
 steps trains the same weights with or without it.
@@ -27,6 +28,7 @@ from sda_audio.events import EventMap
 from sda_audio.forms import FORMS, FileForm, detect_form, detect_set_form, strong_events
 from sda_audio.io import read_audio
 from sda_audio.oneshot_checks import oneshot_reference, phrase_reference
+from sda_audio.room_tone import measure_room_tone
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,13 @@ def _summary(values: Sequence[float]) -> dict[str, Any] | None:
 
 def file_form(path: str | Path) -> FileForm:
     """The form of one training file (mono, at its own sample rate)."""
+    return _measure_file(path)[0]
+
+
+def _measure_file(path: str | Path) -> tuple[FileForm, tuple[np.ndarray, int]]:
+    """The form of one training file and its mono samples at its own rate (read once for both measures)."""
     clip = read_audio(path, mono=True)
-    return detect_form(clip.samples, clip.sample_rate, path=Path(path))
+    return detect_form(clip.samples, clip.sample_rate, path=Path(path)), (clip.samples, clip.sample_rate)
 
 
 def timing_of(maps: Sequence[EventMap]) -> dict[str, Any]:
@@ -99,7 +106,8 @@ def detect_training_form(files: Sequence[str | Path], forced: str | None = None)
     """
     if forced not in (None, "auto", *FORMS):
         raise SdaError(f"unknown form '{forced}'", hint="use auto, oneshot, phrase or texture")
-    forms = [file_form(p) for p in files]
+    measured = [_measure_file(p) for p in files]
+    forms = [f for f, _ in measured]
     detected = detect_set_form(forms)
     form = detected.form if forced in (None, "auto") else forced
     maps: dict[str, list[EventMap]] = {k: [f.events for f in forms if f.form == k and f.events is not None]
@@ -123,5 +131,11 @@ def detect_training_form(files: Sequence[str | Path], forced: str | None = None)
         "oneshot_reference": _clean(asdict(oneshot_reference(shots))) if shots else None,
         "phrase_reference": _clean(asdict(phrase_reference(phrases))) if phrases else None,
         "timing": timing_of(phrases or shots or every),
+        "room_tone": _room_tone([clip for f, clip in measured if f.form != "texture"] or [c for _, c in measured]),
     }
+
+
+def _room_tone(clips: Sequence[tuple[np.ndarray, int]]) -> dict[str, Any] | None:
+    tone = measure_room_tone(clips)
+    return tone.to_dict() if tone is not None else None
 
