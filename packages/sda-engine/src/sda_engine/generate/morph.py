@@ -54,15 +54,18 @@ from sda_audio.forms import first_event
 from sda_audio.io import read_audio
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_audio.resample import resample
+from sda_audio.room_tone import lay_under
 from sda_engine.generate.encoding import encode_audio
-from sda_engine.generate.forms import oneshot_reference_of, resolve_form
+from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of
 from sda_engine.generate.oneshots import (
     PREROLL,
+    ROOM_TONE_STREAM,
     continue_decay,
     cut_events,
     finish_cut,
     measure,
     report_notes,
+    room_tone_note,
 )
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import MAX_VARIATIONS, GenerationRequest
@@ -329,9 +332,13 @@ def _trim_oneshot(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any
     mono = samples.mean(axis=0)
     events = detect_events(mono, sample_rate)
     cuts = cut_events(mono, sample_rate, events, max_tail=max(room / sample_rate, 0.05))
+    tone = room_tone_of(metadata)
     if cuts:
-        _, decay_end, end, _ = min(cuts, key=lambda c: c[0])  # the first event: the aligned attack
-        cut = finish_cut(continue_decay(samples[:, :end], decay_end), sample_rate)
+        _, decay_end, end, event = min(cuts, key=lambda c: c[0])  # the first event: the aligned attack
+        cut = continue_decay(samples[:, :end], decay_end)
+        if tone is not None:  # the hit ends in the material's room, as generated one-shots do
+            cut = lay_under(cut, tone, event.peak_db, sample_rate, [0, ROOM_TONE_STREAM])
+        cut = finish_cut(cut, sample_rate)
         tail = (end - decay_end) / sample_rate
     else:  # no strong event (a quiet or flat morph): the interpolated length, faded
         cut = finish_cut(samples[:, : max(1, samples.shape[-1] - room)], sample_rate)
@@ -340,7 +347,7 @@ def _trim_oneshot(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any
     note: dict[str, Any] = {
         "form": "oneshot", "passed": report.passed, "checks": report_notes(report), "failed": list(report.failed),
         "length": round(cut.shape[-1] / sample_rate, 4), "tail_carried_on": round(tail, 4),
-        "trimmed_at_decay": bool(cuts),
+        "trimmed_at_decay": bool(cuts), "silence": room_tone_note(tone) if cuts else "faded at its end (no hit to trim at)",
         "reference": "the model's real one-shots" if has_reference else "defaults (the model has no one-shots)",
     }
     return cut, note
