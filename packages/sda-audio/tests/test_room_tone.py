@@ -86,3 +86,11 @@ def test_round_trips_through_json_dicts() -> None:
     back = RoomTone.from_dict(tone.to_dict())
     assert back is not None and back.level_db == pytest.approx(tone.level_db, abs=1e-3)
     np.testing.assert_allclose(back.band_db, tone.band_db, atol=1e-3)
+
+
+def test_nothing_above_the_measured_bands() -> None:
+    tone = RoomTone(level_db=-40.0, band_hz=(100.0, 17000.0), band_db=(0.0, 0.0), files=1)
+    x = render_room_tone(tone, 48000, 48000, 1, -40.0, 1)[0].astype(np.float64)
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1.0 / 48000)
+    assert spec[f > 20000].sum() / spec.sum() < 1e-6 and spec[f < 20].sum() / spec.sum() < 1e-6

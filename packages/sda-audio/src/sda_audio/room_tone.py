@@ -142,7 +142,7 @@ def render_room_tone(tone: RoomTone, n_samples: int, sample_rate: int, channels:
     logf = np.log(np.maximum(freqs, 1.0))
     gain_db = np.interp(logf, np.log(np.asarray(tone.band_hz)), np.asarray(tone.band_db))
     gain = 10.0 ** (gain_db / 20.0)
-    gain[0] = 0.0  # no DC
+    gain[(freqs < LOW_HZ / 2.0) | (freqs > HIGH_HZ)] = 0.0  # no DC or rumble, nothing above the measured bands
     target = 10.0 ** (level_dbfs / 20.0)
     for c in range(channels):
         spectrum = np.fft.rfft(rng.standard_normal(n_samples)) * gain

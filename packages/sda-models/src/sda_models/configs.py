@@ -315,7 +315,7 @@ SIZES: dict[str, PresetSpec] = {
         rvq_levels=2, codebook_dim=16, kl_warmup_steps=100, dead_code_threshold=25, usage_window=25,
         lr=2e-3, batch_size=8, segment_frames=64, max_steps=300, log_every=10, eval_every=50,
         checkpoint_every=100,
-        prior=PriorConfig(levels=2, d_model=64, n_layers=2, n_heads=2, dropout=0.0, context_frames=64),
+        prior=PriorConfig(levels=2, d_model=64, n_layers=2, n_heads=2, dropout=0.1, context_frames=64),
         prior_lr=1e-3, prior_max_steps=300,
     ),
     "small": PresetSpec(

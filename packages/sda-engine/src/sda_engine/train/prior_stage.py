@@ -54,6 +54,50 @@ def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[
     return out
 
 
+@torch.no_grad()
+def encode_cached_copies(ae: AutoencoderStage) -> list[torch.Tensor]:
+    """The codes of the autoencoder stage's augmented log-mel copies (:class:`MelCache`, variant 1 on; none
+    without a cache): the prior learns the same material in the variations the autoencoder learnt it in, so on
+    5-20 files it does not learn the few sequences by heart within a few hundred steps."""
+    if ae.cache is None:
+        return []
+    model = ae.model
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for copy in ae.cache.copies[1:]:
+            for mel in copy:
+                parts = [model.encode_codes(mel[None, :, s:s + ENCODE_CHUNK_FRAMES].to(ae.device))[0].cpu()
+                         for s in range(0, mel.shape[-1], ENCODE_CHUNK_FRAMES)]
+                out.append(torch.cat(parts, dim=-1))
+    finally:
+        model.train(was)
+    return out
+
+
+@torch.no_grad()
+def silence_codes(ae: AutoencoderStage, frames: int) -> torch.Tensor:
+    """``(levels, frames)``: the codes of digital silence (what follows a short file, as in the mel cache)."""
+    model = ae.model
+    was = model.training
+    model.eval()
+    try:
+        mel = MelConfig()
+        waves = torch.zeros(1, (frames * ae.cfg.downsample + 2) * mel.hop_length)
+        return model.encode_codes(ae.mel_norm(waves))[0, :, :frames].cpu()
+    finally:
+        model.train(was)
+
+
+def pad_with(seq: torch.Tensor, silence: torch.Tensor) -> torch.Tensor:
+    """``seq`` followed by ``silence`` when it is shorter than a window, so a one-shot's window ends in the
+    silence its file ended in instead of looping back to its attack (texture and loop sets stay looped: padded
+    with silence, their priors learnt to fall silent, and the textures they generate dip out)."""
+    short = silence.shape[-1] - seq.shape[-1]
+    return torch.cat([seq, silence[:, :short]], dim=-1) if short > 0 else seq
+
+
 class PriorStage(TorchStage):
     """The code prior's training stage (a :class:`~sda_engine.train.stage.Stage` for the loop).
 
@@ -66,18 +110,25 @@ class PriorStage(TorchStage):
         ae: the trained autoencoder stage (frozen here).
         ckpt: a prior-stage checkpoint to take the autoencoder weights from (resume).
         init_prior: an existing prior to continue training (growing a model).
+        oneshots: the material is one-shots: a file shorter than a window is followed by the codes of silence
+            (it ended in silence); otherwise it is looped (a texture or a loop goes on).
     """
 
     def __init__(self, cfg: Any, tr: Any, ae: AutoencoderStage, data: TrainingData, device: torch.device,
-                 home: SdaHome, name: str, ckpt: Checkpoint | None = None, init_prior: Any = None) -> None:
+                 home: SdaHome, name: str, ckpt: Checkpoint | None = None, init_prior: Any = None,
+                 oneshots: bool = False) -> None:
         super().__init__()
         self.cfg, self.tr, self.ae, self.data, self.device = cfg, tr, ae, data, device
         self.home, self.name = home, name
         if ckpt is not None and ckpt.stage == "prior":
             ae.load_weights(ckpt)
-        self.train_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.train_items])
-        self.val_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.val_items])
         self.window = min(cfg.context_frames, max(2, tr.segment_frames // ae.cfg.downsample))
+        silence = silence_codes(ae, self.window)
+        self.clean_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.train_items])
+        self.augmented = encode_cached_copies(ae)
+        val_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.val_items])
+        self.train_codes = [pad_with(seq, silence) if oneshots else seq for seq in self.clean_codes + self.augmented]
+        self.val_codes = [pad_with(seq, silence) if oneshots else seq for seq in val_codes]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tr.seed + 1)
             self.prior = CodePrior(cfg).to(device)

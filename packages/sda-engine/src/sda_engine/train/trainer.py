@@ -153,7 +153,7 @@ class _TrainingRun:
         if ckpt is None:
             clock.setup_done()
         self._autoencoder(ae, ckpt, growing, clock, meta)
-        prior = self._prior(ae, data, ckpt, growing, clock, meta)
+        prior = self._prior(ae, data, ckpt, growing, clock, meta, oneshots)
         if not self.main:
             return result  # the rest is rank 0's: controls, vocoder, the model file
         self.cancel.raise_if_cancelled("training")
@@ -284,12 +284,12 @@ class _TrainingRun:
                 f"(before: {before:.4f})")))
 
     def _prior(self, ae: AutoencoderStage, data: TrainingData, ckpt: Checkpoint | None,
-               growing: GrowingBase | None, clock: JobClock, meta: dict[str, Any]) -> Any:
+               growing: GrowingBase | None, clock: JobClock, meta: dict[str, Any], oneshots: bool = False) -> Any:
         req, ptr = self.req, self.req.prior_training
         if req.prior is None or ptr is None:
             return None
         stage = PriorStage(req.prior, ptr, ae, data, self.device, self.home, self.name, ckpt=ckpt,
-                           init_prior=growing.prior if growing is not None else None)
+                           init_prior=growing.prior if growing is not None else None, oneshots=oneshots)
         plan = stage_plan("prior", ptr, req.patience, clock.deadline("prior"))
         resume_from = ckpt if ckpt is not None and ckpt.stage == "prior" else None
         outcome = run_stage(plan, stage, self.manager, self.emit, self.cancel, resume_from=resume_from,
