@@ -4,8 +4,10 @@ For each model of the library (``SDA_HOME``) named on the command line:
 
 1. ``--fit``: fit its controls on its training recordings (``--data``) and store them in the model file;
 2. sweep every control over 7 positions x 3 seeds through :class:`sda_engine.generate.session.ModelSession`
-   twice: ``latent`` (every control realised by its latent direction; density is always steered by the
-   engine) and ``auto`` (as fitted: latent where the decoder check passed, else the labelled assist);
+   three times: ``latent`` (every control realised by its latent direction; density is always steered by the
+   engine), ``searched`` (every control by the search through the decoder, :mod:`sda_control.search`) and
+   ``auto`` (as fitted: searched or latent where the decoder check passed, else the labelled assist), timing
+   each (the searched column's cost against the plain generations of the latent column is reported);
 3. render the -1 / +1 pair of every control (``auto``, seed 0) as a spectrogram figure.
 
 Results go to ``docs/controls/<model>.json`` and ``docs/controls/<model>.png``; the table in
@@ -35,6 +37,9 @@ log = logging.getLogger("benchmarks.controls")
 OUT = ROOT / "docs" / "controls"
 DOC = ROOT / "docs" / "controls.md"
 START, END = "<!-- controls-table:start -->", "<!-- controls-table:end -->"
+MODES = ("latent", "searched", "auto")
+MODEL_REALISED = ("searched", "latent", "steered")
+"""Realisations that count as the model moving itself (issue 28's target), not an effect after it."""
 
 
 def fit(model: str, data: Path) -> dict[str, Any]:
@@ -68,7 +73,7 @@ def evaluate(model: str, duration: float, seeds: int, positions: int, vocoder: s
 
     out: dict[str, Any] = {}
     shared: dict[Any, Any] = {}
-    for mode in ("latent", "auto"):
+    for mode in MODES:
         session = ModelSession.open(model, device="cpu")
         cmap = ControlMap.from_bundle(session.bundle)
         if cmap is None:
@@ -76,7 +81,9 @@ def evaluate(model: str, duration: float, seeds: int, positions: int, vocoder: s
         render = session_render_fn(session, duration, mode, vocoder, shared)
         t0 = time.perf_counter()
         report = evaluate_controls(render, CONTROL_NAMES, positions, tuple(range(seeds)), cmap.descriptor_std())
-        realised = ControlMap.from_bundle(session.bundle).realisation(dict.fromkeys(CONTROL_NAMES, 1.0))
+        viewed = ControlMap.from_bundle(session.bundle)  # the mode's view (session_render_fn swapped the bundle)
+        assert viewed is not None
+        realised = viewed.realisation(dict.fromkeys(CONTROL_NAMES, 1.0))
         realised["density"] = "steered"  # the engine steers density itself (request.control, not the map)
         out[mode] = {**report.to_dict(), "realisation": realised, "seconds": time.perf_counter() - t0}
         log.info("%s %s: %s", model, mode, {k: (round(v.rho, 2), round(v.effect, 2), round(v.crosstalk, 2))
@@ -99,22 +106,32 @@ def _cell(score: dict[str, Any]) -> str:
 
 
 def table() -> str:
-    """The markdown table of every result in docs/controls/."""
-    lines = ["| model | control | latent only: rho / effect / cross-talk | as fitted: rho / effect / cross-talk "
-             "| realised as | decoder check (effect, cross-talk) |", "|---|---|---|---|---|---|"]
+    """The markdown table of every result in docs/controls/ (results without a searched sweep show "-")."""
+    lines = ["| model | control | latent only: rho / effect / cross-talk | searched only | as fitted "
+             "| realised as | decoder check (effect, cross-talk) |", "|---|---|---|---|---|---|---|"]
     from sda_control.control_map import CONTROL_NAMES
 
     for path in sorted(OUT.glob("*.json")):
         res = json.loads(path.read_text())
         fitted = res.get("fit") or {}
+        searched = res.get("searched")
         for name in CONTROL_NAMES:
             score, auto = res["latent"]["controls"][name], res["auto"]["controls"][name]
+            found = _cell(searched["controls"][name]) if searched else "-"
             check = (fitted.get("check") or {}).get(name, {})
-            lines.append(f"| {path.stem} ({res['kind']}) | {name} | {_cell(score)} | {_cell(auto)} | "
+            lines.append(f"| {path.stem} ({res['kind']}) | {name} | {_cell(score)} | {found} | {_cell(auto)} | "
                          f"{res['auto']['realisation'][name]} | "
                          f"{float(check.get('effect', 0.0)):+.2f}, {float(check.get('crosstalk', 0.0)):.2f} |")
-        passed = [sum(res[m]["controls"][n]["passes"] for n in CONTROL_NAMES) for m in ("latent", "auto")]
-        lines.append(f"| {path.stem} | **meets all targets** | {passed[0]} of 8 | {passed[1]} of 8 | | |")
+        counts = [str(sum(res[m]["controls"][n]["passes"] for n in CONTROL_NAMES)) + " of 8" if m in res else "-"
+                  for m in MODES]
+        by_model = sum(res["auto"]["controls"][n]["passes"] and res["auto"]["realisation"][n] in MODEL_REALISED
+                       for n in CONTROL_NAMES)
+        lines.append(f"| {path.stem} | **meets all targets** | {counts[0]} | {counts[1]} | {counts[2]} "
+                     f"({by_model} realised by the model) | | |")
+        if searched and "seconds" in searched and "seconds" in res["latent"]:
+            lines.append(f"| {path.stem} | sweep time | {res['latent']['seconds']:.0f} s | "
+                         f"{searched['seconds']:.0f} s ({searched['seconds'] / res['latent']['seconds']:.1f}x) "
+                         f"| {res['auto']['seconds']:.0f} s | | |")
     return "\n".join(lines)
 
 

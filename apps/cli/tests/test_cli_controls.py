@@ -49,3 +49,11 @@ def test_fit_show_and_generate_with_controls(tmp_path: Path) -> None:
     assert set(side["notes"]["controls"]) == {"brightness", "reverb"}
     bad = runner.invoke(app, ["generate", "ctl", "--duration", "0.5", "--warmth", "1.5", "-o", str(tmp_path / "z.wav")])
     assert bad.exit_code == 1 and "outside -1..1" in bad.output
+    searched = runner.invoke(app, ["generate", "ctl", "--duration", "0.5", "--brightness", "0.5", "--control-mode",
+                                   "searched", "--channels", "mono", "-o", str(tmp_path / "s.wav")])
+    assert searched.exit_code == 0, searched.output
+    side = json.loads((tmp_path / "s.wav.json").read_text())["metadata"]
+    assert side["notes"]["controls"] == {"brightness": "searched"}
+    unknown = runner.invoke(app, ["generate", "ctl", "--duration", "0.5", "--brightness", "0.5", "--control-mode",
+                                  "magic", "-o", str(tmp_path / "m.wav")])
+    assert unknown.exit_code == 1 and "magic" in unknown.output

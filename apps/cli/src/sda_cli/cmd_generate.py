@@ -54,6 +54,10 @@ def generate(
                                          rich_help_panel="Musical controls (-1..1)"),
     reverb: float | None = typer.Option(None, "--reverb", help="Dry (-1) to reverberant (1).",
                                         rich_help_panel="Musical controls (-1..1)"),
+    control_mode: str | None = typer.Option(
+        None, "--control-mode", help="How moved controls are realised: auto (as fitted, default), searched (a search "
+                                     "in the model's own space), latent or assist (labelled DSP effects).",
+        rich_help_panel="Musical controls (-1..1)"),
     channels: str | None = typer.Option(None, "--channels", "-c", help="mono, stereo (default) or binaural."),
     stereo_method: str | None = typer.Option(None, "--stereo-method", help="decorrelate (default), mid_side or dual."),
     format: str | None = typer.Option(None, "--format", "-f", help="wav (default), flac, mp3 or ogg."),
@@ -105,7 +109,7 @@ def generate(
     request = request.replace(
         duration=duration, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
         brightness=brightness, warmth=warmth, roughness=roughness, tension=tension, rhythmic=rhythmic, pulse=pulse,
-        density=density, reverb=reverb,
+        density=density, reverb=reverb, control_mode=control_mode,
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
         vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs,
         form=form, bpm=bpm)

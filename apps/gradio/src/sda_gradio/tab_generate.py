@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sda_audio.errors import SdaError
-from sda_engine import CHANNELS, CONTROL_NAMES, MAX_SECONDS, VOCODERS, GenerationRequest
+from sda_engine import CHANNELS, CONTROL_MODES, CONTROL_NAMES, MAX_SECONDS, VOCODERS, GenerationRequest
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape, players_html, seconds_text
 
@@ -32,6 +32,7 @@ RATES = (44100, 48000, 96000)
 DEPTHS = (16, 24, 32)
 
 FIELDS: tuple[str, ...] = ("duration", "seed", "variations", "form", "bpm", "temperature", "top_k", "top_p", "vocoder",
+                           "control_mode",
                            "channels", "azimuth", "elevation", "dynamics", "format", "sample_rate", "bit_depth")
 """The request fields the form edits, in the order of its inputs (after the model)."""
 FORM_FIELDS: tuple[str, ...] = (*FIELDS, "blend_model", "blend_weight", *CONTROL_NAMES)
@@ -65,12 +66,17 @@ def _whole(value: Any, name: str) -> int:
 
 def form_values(request: GenerationRequest) -> list[Any]:
     """The form's values (:data:`FORM_FIELDS` order) for ``request`` (a preset or a history entry)."""
-    flat = request.to_flat()
+    flat = {"control_mode": request.control.control_mode, **request.to_flat()}
     values: list[Any] = [flat[key] for key in FIELDS]
     blend = request.control.blend
     values += [blend[0][0], blend[0][1]] if blend else [None, 0.0]
     controls = dict(request.control.controls)
     return values + [controls.get(name, 0.0) for name in CONTROL_NAMES]
+
+
+def request_mode(flat: dict[str, Any]) -> str:
+    """The control mode of a flat request (left out of it when it is the default)."""
+    return str(flat.get("control_mode", "auto"))
 
 
 def model_info(state: AppState, model: str | None) -> str:
@@ -439,6 +445,10 @@ def build(state: AppState) -> dict[str, Any]:
             c["vocoder"] = gr.Dropdown(list(VOCODERS), value=defaults["vocoder"], label="Vocoder",
                                        info="turns the model's sound into audio; auto picks the best and says why",
                                        elem_id="gen-vocoder")
+            c["control_mode"] = gr.Dropdown(list(CONTROL_MODES), value=request_mode(defaults), label="Controls realised",
+                                            info="auto: as fitted; searched: the model finds its own sound for each "
+                                                 "slider; latent: fitted directions; assist: labelled DSP effects",
+                                            elem_id="gen-control-mode")
         with gr.Row():
             c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="File format",
                                       info="wav/flac keep everything; mp3/ogg are smaller", elem_id="gen-format")

@@ -8,11 +8,14 @@ With ``request.controls`` non-empty the engine does::
     sidecar["controls"] = cmap.realisation(values)
 
 Each control is realised one way, fixed when the controls were fitted (the decoder-side check in
-:mod:`sda_control.fit`): ``"latent"`` (a shift along the model's own latent direction, clamped to where
-the data lives), ``"steered"`` (density: the engine steers the sequence itself, see ``sda_engine.generate.rendering``), or
+:mod:`sda_control.fit`): ``"searched"`` (a gradient search through the decoder for a latent whose decoded
+sound measures where the slider asks, :mod:`sda_control.search`; the engine runs it between sampling and
+decoding, :meth:`ControlMap.search_latent`), ``"latent"`` (a shift along the model's own latent direction,
+clamped to where the data lives), ``"steered"`` (density: the engine steers the sequence itself, see ``sda_engine.generate.rendering``), or
 ``"assisted"`` (a labelled DSP effect, :mod:`sda_control.assists`); ``"off"`` when the value is 0.
 ``mode="latent"`` forces the latent shift for every control and no assist (the evaluation's
-"latent-only" column); ``mode="assist"`` uses the assists alone.
+"latent-only" column); ``mode="searched"`` the search for every control; ``mode="assist"`` uses the
+assists alone.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sda_control.names import CONTROL_NAMES, REALISATIONS, validate_controls
 
 __all__ = ["CONTROL_NAMES", "ControlMap", "require_control_map", "validate_controls"]
 
-MODES = ("auto", "latent", "assist")
+MODES = ("auto", "searched", "latent", "assist")
 REQUIRED_TENSORS = ("latent_mean", "directions", "readouts", "range_lo", "range_hi", "clamp_lo", "clamp_hi",
                     "descriptor_mean", "descriptor_std")
 FIT_HINT = "fit the controls for this model first"
@@ -42,7 +45,8 @@ class ControlMap:
         kind: ``"vae"`` or ``"rvq"``.
         tensors: the ``control.*`` tensors, prefix stripped (see :func:`sda_control.fit.fit_controls`).
         config: ``metadata["configs"]["control"]``.
-        mode: ``"auto"`` (each control as fitted), ``"latent"`` or ``"assist"`` (see the module docstring).
+        mode: ``"auto"`` (each control as fitted), ``"searched"``, ``"latent"`` or ``"assist"`` (see the module
+            docstring).
     """
 
     def __init__(self, kind: str, tensors: dict[str, Tensor], config: dict[str, Any], mode: str = "auto") -> None:
@@ -93,12 +97,14 @@ class ControlMap:
         """How ``name`` is realised when non-zero (``mode`` applied)."""
         if self.mode == "latent":
             return "latent"
+        if self.mode == "searched":
+            return "searched"
         if self.mode == "assist":
             return "assisted"
         return self.methods[name]
 
     def realisation(self, values: dict[str, float]) -> dict[str, str]:
-        """Per control (all eight): ``"latent" | "steered" | "assisted" | "off"``."""
+        """Per control (all eight): ``"searched" | "latent" | "steered" | "assisted" | "off"``."""
         values = validate_controls(values)
         return {n: (self.method(n) if values.get(n, 0.0) != 0.0 else "off") for n in CONTROL_NAMES}
 
@@ -130,6 +136,32 @@ class ControlMap:
             excess = coord - coord.clamp(float(t["clamp_lo"][k]), float(t["clamp_hi"][k]))
             z = z - excess[:, None, :] * direction
         return z.to(latent.dtype)
+
+    def searched(self, values: dict[str, float]) -> dict[str, float]:
+        """The moved controls realised by the search (name -> value)."""
+        values = validate_controls(values)
+        return {n: v for n, v in values.items() if v != 0.0 and self.method(n) == "searched"}
+
+    def search_latent(self, latent: Tensor, values: dict[str, float], decode: Any,
+                      options: Any = None, rvq: Any = None) -> Tensor:
+        """``latent (1, D, T)`` searched through ``decode`` (latent -> denormalised log-mel, differentiable)
+        for the searched controls of ``values`` (see :mod:`sda_control.search`); unchanged when none is.
+
+        ``rvq``: an RVQ model's quantiser: the found latent is also projected onto its codebooks and the
+        candidate (continuous, projected) that re-measures nearer the targets is kept."""
+        from sda_control.search import SearchOptions, SearchSpace, choose_candidate, project_codes
+        from sda_control.search import search_latent as search
+
+        moved = self.searched(values)
+        if not moved:
+            return latent
+        opts = options or SearchOptions()
+        space = SearchSpace.from_tensors(self.tensors, opts, self.config.get("standin_std"))
+        found = search(decode, latent, moved, space, opts)
+        if rvq is None:
+            return found.latent
+        candidates = [("searched", found.latent), ("searched codes", project_codes(rvq, found.latent))]
+        return choose_candidate(decode, latent, candidates, moved, space)[1]
 
     def explore(self, latent: Tensor, values: dict[int, float]) -> Tensor:
         """Move ``latent`` along unlabelled principal axes (index -> -1..1, half the data's range each)."""

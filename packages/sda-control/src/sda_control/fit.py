@@ -19,6 +19,10 @@
    others fall back to the labelled DSP assists ("assisted"). Density is always "steered": the engine
    realises it on the sequence itself (a faster sequence, or whole events silenced).
 
+   With ``check_searched``, the same check runs for the searched realisation (:mod:`sda_control.search`:
+   a gradient search through the decoder per window); a control is ``"searched"`` where that passes and
+   beats the latent direction (:func:`_better`).
+
 6. A model trained with attribute regularisation (``AutoencoderConfig.attributes``: latent dim ``i`` tied
    to descriptor ``attributes[i]``, AR-VAE) offers a second candidate for those controls: the regularised
    axis itself (unit vector on dim ``i``, in units of the windows' spread along it, signed to raise the
@@ -80,6 +84,8 @@ class ControlFitConfig:
     max_crosstalk: float = 0.5
     min_agreement: float = 0.75  # share of checked windows that move the same way as the median
     min_cv_r2: float = 0.1  # the latents must predict the descriptor at all (grouped cross-validation)
+    check_searched: bool = True  # also check the searched realisation (sda_control.search) through the decoder
+    search_steps: int = 6
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,12 +298,14 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
         raise SdaError(f"only {n_orig} usable windows of audio in {len(files)} files: too little to fit controls",
                        hint="give at least a few seconds of non-silent audio")
     mel = LogMel(bundle.mel_config)
-    latents, feats, descs = [], [], []
+    latents, feats, descs, standins = [], [], [], []
     for i, w in enumerate(windows):
         if cancel is not None:
             cancel.raise_if_cancelled("control fit")
         z = _encode(bundle, w.audio, mel)
         latents.append(z)
+        if not w.augmented:
+            standins.append(_standins(w.audio, mel))
         feats.append(z.mean(dim=-1).double().numpy())
         d = describe(w.audio, SAMPLE_RATE)
         descs.append([d[k] for k in DESCRIPTOR_NAMES])
@@ -362,6 +370,9 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
         "version": CONFIG_VERSION, "names": list(CONTROL_NAMES), "descriptors": list(DESCRIPTOR_NAMES),
         "kind": bundle.kind, "realisation": dict.fromkeys(CONTROL_NAMES, "latent"),
         "descriptor_std": {k: float(v) for k, v in zip(DESCRIPTOR_NAMES, d_std, strict=True)},
+        # the mel stand-ins' spread over the windows: the searched controls' data-sigma (sda_control.search)
+        "standin_std": {k: float(v) for k, v in zip(DESCRIPTOR_NAMES, np.asarray(standins).std(axis=0),
+                                                    strict=True)},
         "cv_r2": cv_r2, "ridge": {k: float(v) for k, v in zip(DESCRIPTOR_NAMES, lams, strict=True)},
         "components": p, "n_files": len(files), "n_windows": n_orig, "n_augmented": len(windows) - n_orig,
         "small_data": small, "fit": cfg.to_dict(), "fitted": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -403,9 +414,22 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
             else:
                 check[name]["axis_effect"] = float(c["effect"])
         control_config["regularised"] = {name: int(axis["dim"]) for name, axis in axes.items()}
+    searched: dict[str, dict[str, float | str]] = {}
+    if cfg.check_searched:
+        on_event(ProgressEvent(JOB, "progress", 3, 4, "checking the searched controls through the decoder"))
+        searched = decoder_check(bundle, ControlMap(bundle.kind, tensors, control_config, mode="searched"),
+                                 clips, d_std, cfg, mel, cancel,
+                                 names=tuple(n for n in CONTROL_NAMES if n != "density"))
+        for c in searched.values():
+            c["passed"] = "yes" if _passes(c, 1.0, cfg) else "no"  # the search needs no regression
     realisation = {}
     for name in CONTROL_NAMES:
         realisation[name] = "latent" if check[name]["passed"] == "yes" else "assisted"
+        found = searched.get(name)
+        if found is not None and found["passed"] == "yes" and _better(found, check[name], cfg):
+            realisation[name] = "searched"
+            found["latent_effect"] = float(check[name]["effect"])
+            check[name] = found
     realisation["density"] = "steered"  # the engine steers density itself (faster sequence, event gate)
     control_config["realisation"] = realisation
     control_config["check"] = check
@@ -413,7 +437,10 @@ def fit_controls(bundle: Any, files: Sequence[str | Path], on_event: ProgressCal
     if check["density"]["passed"] == "yes":
         notes.append("the density direction passed the decoder check, but density is steered by the engine")
     if missing:
-        notes.append(f"assisted (the latent direction did not pass the decoder check): {', '.join(missing)}")
+        notes.append(f"assisted (neither the latent direction nor the search passed the decoder check): "
+                     f"{', '.join(missing)}")
+    if searched:
+        control_config["searched_check"] = searched
     control_config["notes"] = notes
     report = ControlFitReport(n_files=len(files), n_windows=n_orig, n_augmented=len(windows) - n_orig,
                               components=p, small_data=small, cv_r2=cv_r2, ridge=control_config["ridge"],
@@ -447,6 +474,8 @@ def decoder_check(bundle: Any, cmap: ControlMap, clips: Sequence[np.ndarray], d_
             ends = []
             for v in (-1.0, 1.0):
                 shifted = cmap.shift_latent(z.to(device), {name: v})
+                if cmap.mode == "searched":
+                    shifted = _search(bundle, cmap, shifted, {name: v}, cfg)
                 log_mel = bundle.stats.denormalize(bundle.autoencoder.decode(shifted))[0].float().cpu()
                 d = describe(vocoder.synthesize(log_mel), SAMPLE_RATE)
                 ends.append(np.array([d[k] for k in DESCRIPTOR_NAMES]))
@@ -463,6 +492,23 @@ def decoder_check(bundle: Any, cmap: ControlMap, clips: Sequence[np.ndarray], d_
                      "crosstalk_with": [k for j, k in enumerate(DESCRIPTOR_NAMES)
                                         if j != own and abs(float(effects[j])) == worst][0]}
     return out
+
+
+def _standins(audio: np.ndarray, mel: LogMel) -> list[float]:
+    """The mel stand-ins (:mod:`sda_control.mel_descriptors`) of one window, in ``STANDIN_NAMES`` order."""
+    from sda_control.mel_descriptors import STANDIN_NAMES, describe_mel
+
+    wave = torch.from_numpy(np.ascontiguousarray(audio))[None]
+    with torch.no_grad():
+        values = describe_mel(mel(wave).double())
+    return [float(values[k][0]) for k in STANDIN_NAMES]
+
+
+def _search(bundle: Any, cmap: ControlMap, latent: Tensor, values: dict[str, float], cfg: ControlFitConfig
+            ) -> Tensor:
+    from sda_control.search import SearchOptions, search_through_decoder
+
+    return search_through_decoder(bundle, cmap, latent, values, SearchOptions(steps=cfg.search_steps))
 
 
 def attach_controls(bundle: Any, tensors: dict[str, Tensor], config: dict[str, Any]) -> Any:

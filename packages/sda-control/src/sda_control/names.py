@@ -10,7 +10,7 @@ from sda_audio.errors import SdaError
 CONTROL_NAMES = ("brightness", "warmth", "roughness", "tension", "rhythmic", "pulse", "density", "reverb")
 # the control named "reverb" is measured by the descriptor "reverberance"; the others share their name
 _DESCRIPTOR = {"reverb": "reverberance"}
-REALISATIONS = ("latent", "steered", "assisted", "off")
+REALISATIONS = ("searched", "latent", "steered", "assisted", "off")
 
 
 def descriptor_of(control: str) -> str:

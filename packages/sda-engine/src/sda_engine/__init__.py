@@ -46,7 +46,14 @@ if TYPE_CHECKING:
     from sda_engine.generate.pipeline import generate_files, write_sketch
     from sda_engine.generate.reconstruct import reconstruct_files
     from sda_engine.generate.renderer import Renderer
-    from sda_engine.generate.request import CHANNELS, MAX_SECONDS, STEREO_METHODS, VOCODERS, GenerationRequest
+    from sda_engine.generate.request import (
+        CHANNELS,
+        CONTROL_MODES,
+        MAX_SECONDS,
+        STEREO_METHODS,
+        VOCODERS,
+        GenerationRequest,
+    )
     from sda_engine.generate.session import ModelSession, resolve_model
     from sda_engine.generate.sketch import RenderedAudio, Sketch
     from sda_engine.store.generation_writer import GenerationResult
@@ -87,6 +94,7 @@ _LAZY: dict[str, str] = {
     # generation
     "GenerationRequest": "sda_engine.generate.request",
     "CHANNELS": "sda_engine.generate.request",
+    "CONTROL_MODES": "sda_engine.generate.request",
     "MAX_SECONDS": "sda_engine.generate.request",
     "STEREO_METHODS": "sda_engine.generate.request",
     "VOCODERS": "sda_engine.generate.request",
@@ -156,6 +164,7 @@ __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 __all__ = [
     "ABComparison",
     "CHANNELS",
+    "CONTROL_MODES",
     "CONTROL_NAMES",
     "CONTROL_TARGETS",
     "CORPUS_SOURCES",

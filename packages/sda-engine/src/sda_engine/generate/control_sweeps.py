@@ -2,7 +2,7 @@
 
 :func:`session_render_fn` renders ``(control values, seed) -> audio`` through
 :class:`~sda_engine.generate.renderer.Renderer` exactly as ``sda generate`` would, with every control realised as
-fitted, latent-only or assisted-only (:func:`with_mode`).
+fitted, searched-only, latent-only or assisted-only (:func:`with_mode`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from sda_engine.generate.session import ModelSession
 
 def with_mode(bundle: Any, mode: str) -> Any:
     """A shallow copy of ``bundle`` whose control config realises every control by ``mode`` (``auto``: as
-    fitted; ``latent``: the latent direction for every control; ``assist``: the DSP assists alone)."""
+    fitted; ``searched``: the search through the decoder for every control; ``latent``: the latent direction
+    for every control; ``assist``: the DSP assists alone)."""
     if mode == "auto":
         return bundle
-    method = {"latent": "latent", "assist": "assisted"}[mode]
+    method = {"latent": "latent", "assist": "assisted", "searched": "searched"}[mode]
     out = copy.copy(bundle)
     meta = copy.deepcopy(bundle.metadata)
     meta["configs"]["control"]["realisation"] = dict.fromkeys(CONTROL_NAMES, method)

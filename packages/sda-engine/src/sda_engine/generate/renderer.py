@@ -28,6 +28,7 @@ from sda_audio.errors import SdaError
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
 from sda_audio.spatial import binaural_render, mono_to_stereo
 from sda_control.control_map import ControlMap, require_control_map
+from sda_control.search import search_through_decoder
 from sda_engine.generate import rendering
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -66,20 +67,24 @@ class Controls:
         values = {k: v for k, v in values.items() if not k.startswith("explore")}
         if not values and not explore:
             return cls(None, {}, {})
-        cmap = ControlMap.from_bundle(bundle)
+        mode = request.control.control_mode
+        cmap = ControlMap.from_bundle(bundle, mode=mode)
         if cmap is None and values:
-            require_control_map(bundle, values)  # raises: the model has no fitted controls
+            require_control_map(bundle, values, mode=mode)  # raises: the model has no fitted controls
         if cmap is None:
             raise SdaError("this model has no fitted controls, so its explore axes cannot be set",
                            hint="fit the controls for this model first", action="fit_controls")
         return cls(cmap, values, explore)
 
-    def shift(self, latent: torch.Tensor) -> torch.Tensor:
-        """The decoder input ``(1, D, T')`` moved along the latent-realised controls and explore axes."""
+    def shift(self, latent: torch.Tensor, bundle: ModelBundle | None = None) -> torch.Tensor:
+        """The decoder input ``(1, D, T')`` moved along the latent-realised controls and explore axes, then
+        searched through ``bundle``'s decoder for the searched controls (:meth:`ControlMap.search_latent`)."""
         if self.cmap is None:
             return latent
         if self.values:
             latent = self.cmap.shift_latent(latent, self.values)
+            if bundle is not None and self.cmap.searched(self.values):
+                latent = search_through_decoder(bundle, self.cmap, latent, self.values)
         if self.explore:
             latent = self.cmap.explore(latent, self.explore)
         return latent
@@ -91,8 +96,9 @@ class Controls:
         return np.asarray(self.cmap.assist(mono, self.values, seed or 0), dtype=np.float32)
 
     def realisation(self, request: GenerationRequest) -> dict[str, str]:
-        """How each moved control is realised: ``latent`` (a direction in the model's own space), ``steered``
-        (the sampling itself: density), ``assisted`` (a labelled DSP effect)."""
+        """How each moved control is realised: ``searched`` (a search in the model's own space through its
+        decoder), ``latent`` (a direction in the model's own space), ``steered`` (the sampling itself:
+        density), ``assisted`` (a labelled DSP effect)."""
         fitted = self.cmap.realisation(self.values or {}) if self.cmap is not None else {}
         out = {k: v for k, v in fitted.items() if v != "off"}
         if request.control.value("density"):
@@ -154,7 +160,8 @@ class Renderer:
         """The log-mel ``(n_mels, frames)`` that :meth:`render` vocodes (blend, dynamics and density applied)."""
         voice = self.voices[0]
         frames = rendering.n_mel_frames(sketch.samples / self.session.sample_rate)
-        latent = voice.controls.shift(rendering.sketch_latent(self.session.bundle, sketch, self.session.device))
+        latent = voice.controls.shift(rendering.sketch_latent(self.session.bundle, sketch, self.session.device),
+                                      self.session.bundle)
         return rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=sketch.seed)
 
     def render(self, sketch: Sketch, on_event: ProgressCallback = ignore_events,
@@ -220,7 +227,7 @@ class Renderer:
                                hint="blend only models that share a lineage with it")
             sketch = rendering.sample_sketch(owner.bundle, self.request, sketch.seed, owner.device, on_event, cancel)
         frames = rendering.n_mel_frames(sketch.samples / self.session.sample_rate)
-        latent = voice.controls.shift(rendering.sketch_latent(owner.bundle, sketch, owner.device))
+        latent = voice.controls.shift(rendering.sketch_latent(owner.bundle, sketch, owner.device), owner.bundle)
         mel = rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=gate_seed)
         audio, seams = rendering.vocode_chunks(voice.vocoder, mel, cancel, on_event)
         mono = rendering.finish_mono(audio, sketch.samples)

@@ -36,6 +36,9 @@ STEREO_METHODS = ("decorrelate", "mid_side", "dual")
 VOCODERS = ("auto", "corpus", "hifigan", "bigvgan")
 FORMS = ("auto", "oneshot", "phrase", "texture")
 """Generation forms: ``auto`` = the model's (detected at training), one-shots, phrases of strokes, textures."""
+CONTROL_MODES = ("auto", "searched", "latent", "assist")
+"""How the moved sliders are realised: ``auto`` = as fitted per control; ``searched`` = a search in the model's
+own space (:mod:`sda_control.search`); ``latent`` = the fitted latent directions; ``assist`` = DSP assists."""
 
 
 def _number(value: Any, name: str) -> float:
@@ -131,10 +134,12 @@ class ControlPart:
     musical controls (``brightness`` ... ``density``, ``reverb``) and the unlabelled ``exploreN`` axes. A
     flat key named like a control (``density=0.5``) sets that slider.
     ``blend``: ``((model, weight), ...)`` other models blended with the main one.
+    ``control_mode``: how the moved sliders are realised (:data:`CONTROL_MODES`; density is always steered).
     """
 
     controls: tuple[tuple[str, float], ...] = ()
     blend: tuple[tuple[str, float], ...] = ()
+    control_mode: str = "auto"
 
     def __post_init__(self) -> None:
         controls = tuple((name, value) for name, value in _pairs(self.controls, "controls", -1.0, 1.0) if value != 0.0)
@@ -144,6 +149,7 @@ class ControlPart:
                            hint=f"the controls are {', '.join(_control_names())} (and explore1, explore2, ...)")
         object.__setattr__(self, "controls", controls)
         object.__setattr__(self, "blend", _pairs(self.blend, "blend", 0.0, math.inf, keep_order=True))
+        _choice(self.control_mode, "control mode", CONTROL_MODES)
 
     @property
     def control_values(self) -> dict[str, float]:
@@ -308,6 +314,8 @@ class GenerationRequest:
             if part == "control":
                 values["controls"] = dict(self.control.controls)
                 values["blend"] = [[name, weight] for name, weight in self.control.blend]
+                if values["control_mode"] == "auto":  # the default is left out: older sidecars read the same
+                    del values["control_mode"]
             out[part] = values
         return out
 
