@@ -57,3 +57,10 @@ def test_fit_show_and_generate_with_controls(tmp_path: Path) -> None:
     unknown = runner.invoke(app, ["generate", "ctl", "--duration", "0.5", "--brightness", "0.5", "--control-mode",
                                   "magic", "-o", str(tmp_path / "m.wav")])
     assert unknown.exit_code == 1 and "magic" in unknown.output
+
+
+def test_evaluate_offers_every_control_mode() -> None:
+    from sda_cli.cmd_controls import MODES
+    from sda_engine import CONTROL_MODES
+
+    assert set(MODES) == set(CONTROL_MODES)

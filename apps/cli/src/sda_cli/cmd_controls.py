@@ -12,7 +12,9 @@ from sda_cli.output import console, print_json, print_table
 controls_app = typer.Typer(help="Musical controls: fit them for a model, evaluate them, show how each is realised.",
                            no_args_is_help=True)
 
-MODES = ("auto", "latent", "assist")
+MODES = ("auto", "searched", "latent", "assist")
+"""The realisations ``sda controls evaluate --mode`` sweeps (``sda_engine.CONTROL_MODES``; kept literal here so
+the command's help does not import the engine)."""
 
 
 def _resolve(model: str) -> Path:
@@ -76,7 +78,8 @@ def evaluate(
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per sweep (the median is reported)."),
     positions: int = typer.Option(7, "--positions", min=3, help="Slider positions from -1 to +1."),
     duration: float = typer.Option(4.0, "--duration", min=1.0, help="Seconds per render."),
-    mode: str = typer.Option("auto", "--mode", help="auto (as fitted), latent (latent only) or assist."),
+    mode: str = typer.Option("auto", "--mode", help="auto (as fitted), searched (the search in the model's own "
+                                                "space), latent (latent only) or assist."),
     only: str | None = typer.Option(None, "--controls", help="Comma-separated controls (default: all)."),
     vocoder: str = typer.Option("auto", "--vocoder", help="auto, hifigan, bigvgan or corpus."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
