@@ -205,7 +205,7 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     from sda_engine.generate.forms import room_tone_of, timing_of
     from sda_engine.generate.oneshots import stream_seconds
-    from sda_engine.generate.phrases import render_phrase, stroke_pool
+    from sda_engine.generate.phrases import PhraseMaterial, render_phrase, stroke_pool
     from sda_engine.generate.renderer import Renderer
 
     densities = (-1.0, 1.0) if quick else (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -217,7 +217,8 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     for seed in seeds:  # one stroke pool per seed, shared by its timings (what render_phrase would render)
         pool = stroke_pool(renderer, seed, ref, lambda e: None, None)
         for d in densities:
-            audio = render_phrase(renderer, seed, 8.0, ref, timing, {"density": d}, strokes=pool, tone=tone)
+            audio = render_phrase(renderer, seed, 8.0, PhraseMaterial(ref, timing, tone), {"density": d},
+                                  strokes=pool)
             path = run / f"phrase-d{d:+.1f}-s{seed}.wav"
             sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
             m = detect_events(audio.samples[0], audio.sample_rate)
@@ -229,7 +230,7 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                             "planned_rate": audio.notes["form"]["steered"]["density"]["events_per_second"],
                             "strokes_passing": audio.notes["form"]["strokes_passing"]})
             log.info("%s %s", name, phrases[-1])
-        audio = render_phrase(renderer, seed, 8.0, ref, timing, {"pulse": 1.0}, strokes=pool, tone=tone)
+        audio = render_phrase(renderer, seed, 8.0, PhraseMaterial(ref, timing, tone), {"pulse": 1.0}, strokes=pool)
         path = run / f"phrase-pulse-s{seed}.wav"
         sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
         pm = phrase_measures(detect_events(audio.samples[0], audio.sample_rate))

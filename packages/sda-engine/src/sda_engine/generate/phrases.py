@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -164,15 +164,25 @@ def place(pool: Sequence[Candidate], onsets: np.ndarray, duration: float, sample
     return out
 
 
-def render_phrase(renderer: Renderer, seed: int, duration: float, reference: OneShotReference,
-                  timing: dict[str, Any], controls: dict[str, float], bpm: float = 0.0,
+@dataclass(frozen=True)
+class PhraseMaterial:
+    """What a phrase takes from the model's material: the one-shot reference its strokes are checked against,
+    the timing (:func:`sda_engine.generate.forms.timing_of`) and the room tone under the strokes (``None``:
+    digital silence between them, for models trained before it was measured)."""
+
+    reference: OneShotReference
+    timing: dict[str, Any]
+    tone: RoomTone | None = None
+
+
+def render_phrase(renderer: Renderer, seed: int, duration: float, material: PhraseMaterial,
+                  controls: dict[str, float], bpm: float = 0.0,
                   on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
-                  strokes: tuple[list[Candidate], RenderedAudio] | None = None,
-                  tone: RoomTone | None = None) -> RenderedAudio:
+                  strokes: tuple[list[Candidate], RenderedAudio] | None = None) -> RenderedAudio:
     """A phrase of ``duration`` seconds for ``seed`` (see the module); ``controls`` holds the asked density,
     pulse and rhythmic (-1..1; missing = 0). ``notes["form"]["steered"]`` says what each became. ``strokes``:
-    a :func:`stroke_pool` of this seed made before (phrases of one seed with other timings reuse it); ``tone``:
-    the material's room tone under the strokes (``None``: digital silence between them)."""
+    a :func:`stroke_pool` of this seed made before (phrases of one seed with other timings reuse it)."""
+    reference, timing, tone = material.reference, material.timing, material.tone
     density, pulse, rhythmic = (float(controls.get(k, 0.0)) for k in STEERED)
     pool, last = strokes if strokes is not None else stroke_pool(renderer, seed, reference, on_event, cancel)
     onsets, plan = schedule(duration, density, pulse, timing, bpm, seed)

@@ -20,7 +20,7 @@ from typing import Any
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.oneshots import render_oneshot, stream_seconds
-from sda_engine.generate.phrases import STEERED, render_phrase
+from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -115,8 +115,9 @@ class _FormRenderer:
             audio = render_oneshot(self.renderer, seed, self.reference, self.timing.get("lengths") or (),
                                    self.on_event, self.cancel, has_reference=self.has_reference, tone=self.tone)
         else:
-            audio = render_phrase(self.renderer, seed, self.request.duration, self.reference, self.timing,
-                                  self.controls, self.request.bpm, self.on_event, self.cancel, tone=self.tone)
+            material = PhraseMaterial(self.reference, self.timing, self.tone)
+            audio = render_phrase(self.renderer, seed, self.request.duration, material, self.controls,
+                                  self.request.bpm, self.on_event, self.cancel)
         audio.notes["form"]["source"] = self.source
         return audio
 
