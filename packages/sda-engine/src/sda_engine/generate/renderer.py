@@ -76,14 +76,14 @@ class Controls:
                            hint="fit the controls for this model first", action="fit_controls")
         return cls(cmap, values, explore)
 
-    def shift(self, latent: torch.Tensor, bundle: ModelBundle | None = None) -> torch.Tensor:
+    def shift(self, latent: torch.Tensor, bundle: ModelBundle) -> torch.Tensor:
         """The decoder input ``(1, D, T')`` moved along the latent-realised controls and explore axes, then
         searched through ``bundle``'s decoder for the searched controls (:meth:`ControlMap.search_latent`)."""
         if self.cmap is None:
             return latent
         if self.values:
             latent = self.cmap.shift_latent(latent, self.values)
-            if bundle is not None and self.cmap.searched(self.values):
+            if self.cmap.searched(self.values):
                 latent = search_through_decoder(bundle, self.cmap, latent, self.values)
         if self.explore:
             latent = self.cmap.explore(latent, self.explore)

@@ -3,9 +3,11 @@ its state is registered with :class:`~sda_engine.train.stage.TorchStage`, which 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,16 +28,25 @@ log = logging.getLogger(__name__)
 
 ENCODE_CHUNK_FRAMES = 2048
 MAX_VAL_WINDOWS = 16
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+@contextlib.contextmanager
+def eval_mode(model: ModuleT) -> Iterator[ModuleT]:
+    """``model`` in eval mode for the block, then back in the mode it was in."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 @torch.no_grad()
 def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[torch.Tensor]:
     """Each wave ``(T,)`` → codes ``(levels, T // hop / downsample)`` (CPU long), in chunks."""
-    model = ae.model
-    was = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(ae.model) as model:
         mel = MelConfig()
         hop = mel.hop_length * ENCODE_CHUNK_FRAMES
         for w in waves:
@@ -49,8 +60,6 @@ def encode_audio_codes(ae: AutoencoderStage, waves: list[torch.Tensor]) -> list[
                 x = ae.mel_norm(chunk[None])
                 parts.append(model.encode_codes(x)[0].cpu())
             out.append(torch.cat(parts, dim=-1))
-    finally:
-        model.train(was)
     return out
 
 
@@ -61,33 +70,22 @@ def encode_cached_copies(ae: AutoencoderStage) -> list[torch.Tensor]:
     5-20 files it does not learn the few sequences by heart within a few hundred steps."""
     if ae.cache is None:
         return []
-    model = ae.model
-    was = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(ae.model) as model:
         for copy in ae.cache.copies[1:]:
             for mel in copy:
                 parts = [model.encode_codes(mel[None, :, s:s + ENCODE_CHUNK_FRAMES].to(ae.device))[0].cpu()
                          for s in range(0, mel.shape[-1], ENCODE_CHUNK_FRAMES)]
                 out.append(torch.cat(parts, dim=-1))
-    finally:
-        model.train(was)
     return out
 
 
 @torch.no_grad()
 def silence_codes(ae: AutoencoderStage, frames: int) -> torch.Tensor:
     """``(levels, frames)``: the codes of digital silence (what follows a short file, as in the mel cache)."""
-    model = ae.model
-    was = model.training
-    model.eval()
-    try:
-        mel = MelConfig()
-        waves = torch.zeros(1, (frames * ae.cfg.downsample + 2) * mel.hop_length)
+    waves = torch.zeros(1, (frames * ae.cfg.downsample + 2) * MelConfig().hop_length)
+    with eval_mode(ae.model) as model:
         return model.encode_codes(ae.mel_norm(waves))[0, :, :frames].cpu()
-    finally:
-        model.train(was)
 
 
 def pad_with(seq: torch.Tensor, silence: torch.Tensor) -> torch.Tensor:
@@ -123,12 +121,14 @@ class PriorStage(TorchStage):
         if ckpt is not None and ckpt.stage == "prior":
             ae.load_weights(ckpt)
         self.window = min(cfg.context_frames, max(2, tr.segment_frames // ae.cfg.downsample))
-        silence = silence_codes(ae, self.window)
         self.clean_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.train_items])
         self.augmented = encode_cached_copies(ae)
-        val_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.val_items])
-        self.train_codes = [pad_with(seq, silence) if oneshots else seq for seq in self.clean_codes + self.augmented]
-        self.val_codes = [pad_with(seq, silence) if oneshots else seq for seq in val_codes]
+        self.train_codes = self.clean_codes + self.augmented
+        self.val_codes = encode_audio_codes(ae, [torch.from_numpy(it.samples) for it in data.val_items])
+        if oneshots:
+            silence = silence_codes(ae, self.window)
+            self.train_codes = [pad_with(seq, silence) for seq in self.train_codes]
+            self.val_codes = [pad_with(seq, silence) for seq in self.val_codes]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tr.seed + 1)
             self.prior = CodePrior(cfg).to(device)
@@ -188,13 +188,8 @@ class PriorStage(TorchStage):
         if self.ae.vocoder is None:
             return None
         codes = sample(self.prior, self.window * 2, cpu_generator(step))
-        model = self.ae.model
-        was = model.training
-        model.eval()
-        try:
+        with eval_mode(self.ae.model) as model:
             mel = self.ae.stats_dev.denormalize(model.decode_codes(codes[None].to(self.device)))[0].float().cpu()
-        finally:
-            model.train(was)
         audio = self.ae.vocoder.synthesize(mel)
         path = self.home.previews_dir / self.name / f"prior-step{step:07d}.wav"
         return str(write_preview(path, np.asarray(audio, np.float32)))
