@@ -105,16 +105,17 @@ def file_floor(mono: np.ndarray, sample_rate: int) -> tuple[float, np.ndarray] |
 def measure_room_tone(clips: Iterable[tuple[np.ndarray, int]]) -> RoomTone | None:
     """The room tone of a set of mono clips ``(samples, sample_rate)`` (see the module); ``None`` when no clip
     has enough sound to tell."""
-    levels: list[float] = []
-    spectra: list[np.ndarray] = []
-    for samples, sample_rate in clips:
-        found = file_floor(samples, sample_rate)
-        if found is None:
-            continue
-        levels.append(found[0])
-        spectra.append(found[1])
-    if not levels:
+    return room_tone_from_floors(file_floor(samples, sample_rate) for samples, sample_rate in clips)
+
+
+def room_tone_from_floors(floors: Iterable[tuple[float, np.ndarray] | None]) -> RoomTone | None:
+    """The set's room tone from its files' :func:`file_floor` results (``None`` entries skipped), so a caller
+    that reads the files one by one keeps 25 numbers per file, not the audio."""
+    found = [f for f in floors if f is not None]
+    if not found:
         return None
+    levels = [level for level, _ in found]
+    spectra = [bands for _, bands in found]
     edges = band_edges()
     centres = np.sqrt(edges[:-1] * edges[1:])
     stack = np.stack(spectra)

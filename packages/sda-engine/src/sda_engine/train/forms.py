@@ -28,7 +28,7 @@ from sda_audio.events import EventMap
 from sda_audio.forms import FORMS, FileForm, detect_form, detect_set_form, strong_events
 from sda_audio.io import read_audio
 from sda_audio.oneshot_checks import oneshot_reference, phrase_reference
-from sda_audio.room_tone import measure_room_tone
+from sda_audio.room_tone import file_floor, room_tone_from_floors
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,11 @@ def file_form(path: str | Path) -> FileForm:
     return _measure_file(path)[0]
 
 
-def _measure_file(path: str | Path) -> tuple[FileForm, tuple[np.ndarray, int]]:
-    """The form of one training file and its mono samples at its own rate (read once for both measures)."""
+def _measure_file(path: str | Path) -> tuple[FileForm, tuple[float, np.ndarray] | None]:
+    """The form of one training file and its quiet floor (:func:`sda_audio.room_tone.file_floor`), mono at its
+    own rate: the file is read once for both, and only the measures are kept."""
     clip = read_audio(path, mono=True)
-    return detect_form(clip.samples, clip.sample_rate, path=Path(path)), (clip.samples, clip.sample_rate)
+    return detect_form(clip.samples, clip.sample_rate, path=Path(path)), file_floor(clip.samples, clip.sample_rate)
 
 
 def timing_of(maps: Sequence[EventMap]) -> dict[str, Any]:
@@ -131,11 +132,12 @@ def detect_training_form(files: Sequence[str | Path], forced: str | None = None)
         "oneshot_reference": _clean(asdict(oneshot_reference(shots))) if shots else None,
         "phrase_reference": _clean(asdict(phrase_reference(phrases))) if phrases else None,
         "timing": timing_of(phrases or shots or every),
-        "room_tone": _room_tone([clip for f, clip in measured if f.form != "texture"] or [c for _, c in measured]),
+        "room_tone": _room_tone([floor for f, floor in measured if f.form != "texture"]
+                                or [floor for _, floor in measured]),
     }
 
 
-def _room_tone(clips: Sequence[tuple[np.ndarray, int]]) -> dict[str, Any] | None:
-    tone = measure_room_tone(clips)
+def _room_tone(floors: Sequence[tuple[float, np.ndarray] | None]) -> dict[str, Any] | None:
+    tone = room_tone_from_floors(floors)
     return tone.to_dict() if tone is not None else None
 
