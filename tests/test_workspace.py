@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["sda_audio", "sda_models", "sda_control", "sda_engine", "sda_cli", "sda_gradio"]
+ORDER = ["sda_base", "sda_audio", "sda_models", "sda_control", "sda_engine", "sda_cli", "sda_gradio"]
 SOURCES = {
+    "sda_base": ROOT / "packages/sda-base/src/sda_base",
     "sda_audio": ROOT / "packages/sda-audio/src/sda_audio",
     "sda_models": ROOT / "packages/sda-models/src/sda_models",
     "sda_control": ROOT / "packages/sda-control/src/sda_control",
@@ -20,7 +21,7 @@ SOURCES = {
     "sda_cli": ROOT / "apps/cli/src/sda_cli",
     "sda_gradio": ROOT / "apps/gradio/src/sda_gradio",
 }
-LIBRARIES = {"sda_audio", "sda_models", "sda_control", "sda_engine"}
+LIBRARIES = {"sda_base", "sda_audio", "sda_models", "sda_control", "sda_engine"}
 UI_STACKS = {"rich", "typer", "gradio", "tqdm"}
 
 

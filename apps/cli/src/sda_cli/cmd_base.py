@@ -49,3 +49,42 @@ def corpus(
     console.print(f"{result.files} files, {result.total_seconds / 60:.1f} min of audio in [bold]{folder}[/] "
                   f"({result.rendered} rendered, {result.skipped} already there, {result.wall_seconds:.0f} s)")
     console.print(f"manifest: {result.manifest}")
+
+
+@base_app.command("train")
+@handle_errors
+def train(
+    corpus: Path = typer.Argument(..., help="The corpus folder (made by sda base corpus)."),
+    folder: Path = typer.Argument(..., help="Where the base trains: its checkpoints and model file (created if "
+                                            "missing; a folder with checkpoints continues)."),
+    size: str = typer.Option("tiny", "--size", help="Model size whose shapes the base has: tiny, small or full."),
+    kind: str = typer.Option("rvq", "--kind", help="Autoencoder kind: rvq or vae."),
+    steps: int = typer.Option(60_000, "--steps", help="Steps in all (the learning rate decays over them); a "
+                                                     "larger number continues a finished base."),
+    minutes: float | None = typer.Option(None, "--minutes", "-m",
+                                         help="Stop this run after so many minutes (checkpointed): run it again "
+                                              "to continue."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Windows per step (part of the recipe)."),
+    seed: int = typer.Option(0, help="Seed of the recipe."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or mps."),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Train the base model on the corpus, in pieces: every run continues the folder's last checkpoint and writes
+    FOLDER/base-SIZE-KIND.sda when it stops. Under torchrun it trains in several processes."""
+    from sda_cli.errors import fail
+    from sda_engine import BaseTrainOptions, train_base
+
+    if minutes is not None and minutes <= 0:
+        raise fail(f"--minutes must be positive, got {minutes:g}")
+    options = BaseTrainOptions(size=size, kind=kind, steps=steps, minutes=minutes, batch_size=batch_size,
+                               seed=seed, device=device)
+    with event_view(json_events) as view:
+        result = train_base(corpus, folder, options, on_event=view)
+    if json_events:
+        print_json(result.to_dict())
+        return
+    state = "finished" if result.finished else f"stopped ({result.stop_reason}): run the same command to go on"
+    loss = f", validation loss {result.val_loss:.4f}" if result.val_loss is not None else ""
+    console.print(f"base at step {result.steps} of {result.total_steps}, {state}{loss}")
+    if result.model_path:
+        console.print(f"model file: {result.model_path}")

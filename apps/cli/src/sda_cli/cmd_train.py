@@ -48,6 +48,11 @@ def train(
     form: str = typer.Option("auto", "--form",
                              help="Generate in this form: oneshot, phrase or texture (default: detected from the "
                                   "recordings)."),
+    from_scratch: bool = typer.Option(False, "--from-scratch",
+                                      help="Do not start from sda's base model (which has heard broad audio); "
+                                           "train only on your recordings from random weights."),
+    base: Path | None = typer.Option(None, "--base", help="Start from this base model file (sda base train "
+                                                          "writes one) instead of the installed base."),
     json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
     processes: int = typer.Option(1, "--processes",
                                   help="Train in N processes (PyTorch DDP: gloo on the CPU, one GPU each on CUDA), "
@@ -75,7 +80,7 @@ def train(
         resume=resume, vocoder_minutes=vocoder_minutes, steps=steps, prior_steps=prior_steps,
         checkpoint_every=checkpoint_every, overwrite=overwrite, rvq_levels=levels, codebook_size=codebook_size,
         codebook_dim=codebook_dim, commitment_weight=commitment_weight, device=device, seed=seed,
-        controls=controls, regularise_controls=regularise_controls, form=form)
+        controls=controls, regularise_controls=regularise_controls, form=form, base=_base_from(from_scratch, base))
     if not main_rank:
         run_training(plan_training(options), cancel=CancelToken())
         return
@@ -87,6 +92,8 @@ def train(
         return
     console.print(f"trained [bold]{result.name}[/] ({result.kind}, size {result.size} on {result.device}) "
                   f"in {seconds(result.seconds)} -> {result.model_path}")
+    if result.request is not None and result.request.base is not None:
+        console.print(f"  start: {result.request.base.get('reason')}")
     for stage, info in result.stages.items():
         if "realisation" in info:  # the musical controls: how each one is realised for this model
             ways = info.get("realisation") or {}
@@ -142,6 +149,18 @@ def _verdict(result: object) -> str | None:
     from sda_engine import training_verdict
 
     return training_verdict(result) or None
+
+
+def _base_from(from_scratch: bool, base: Path | None) -> str | None:
+    """``--from-scratch`` / ``--base FILE`` as the engine's base choice (``None``: the installed base where
+    measured better)."""
+    from sda_audio.errors import SdaError
+
+    if from_scratch and base is not None:
+        raise SdaError("--from-scratch and --base contradict each other", hint="give one of them")
+    if from_scratch:
+        return "none"
+    return str(base) if base is not None else None
 
 
 def _size_from(size: str, preset: str | None) -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sda_engine.base.plan import DEFAULT_MINUTES as DEFAULT_CORPUS_MINUTES
     from sda_engine.base.plan import SOURCES as CORPUS_SOURCES
     from sda_engine.base.plan import plan_corpus
+    from sda_engine.base.train import BaseTrainOptions, BaseTrainResult, train_base
     from sda_engine.generate.control_sweeps import session_render_fn
     from sda_engine.generate.encoding import (
         check_grid,
@@ -155,6 +156,10 @@ _LAZY: dict[str, str] = {
     "plan_corpus": "sda_engine.base.plan",
     "CORPUS_SOURCES": "sda_engine.base.plan:SOURCES",
     "DEFAULT_CORPUS_MINUTES": "sda_engine.base.plan:DEFAULT_MINUTES",
+    # training the base model on it (`sda base train CORPUS OUT/`)
+    "BaseTrainOptions": "sda_engine.base.train",
+    "BaseTrainResult": "sda_engine.base.train",
+    "train_base": "sda_engine.base.train",
 }
 
 
@@ -163,6 +168,8 @@ __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 
 __all__ = [
     "ABComparison",
+    "BaseTrainOptions",
+    "BaseTrainResult",
     "CHANNELS",
     "CONTROL_MODES",
     "CONTROL_NAMES",
@@ -198,6 +205,7 @@ __all__ = [
     "VOCODERS",
     "VocoderPlan",
     "build_corpus",
+    "train_base",
     "check_grid",
     "check_resume_processes",
     "check_model_file",

@@ -14,6 +14,7 @@ import torch
 from sda_audio.atomic import atomic_path
 from sda_engine.store.home import SdaHome
 from sda_engine.train import distributed
+from sda_engine.train.base_start import load_start_weights
 from sda_engine.train.checkpoints import Checkpoint
 from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData, load_mono
 from sda_engine.train.mel_cache import MelCache
@@ -52,7 +53,8 @@ class AutoencoderStage(TorchStage):
         data: the training data (its generator is the sampler generator that gets checkpointed).
         device: where the model trains.
         home / name: for previews (``previews/<name>/autoencoder-step000050.wav``).
-        growing: an existing model bundle to continue from (INCR-01); its statistics are kept.
+        growing: an existing model bundle to continue from (INCR-01), or a base model to start from
+            (:class:`~sda_engine.train.base_start.BaseStart`: all but its codebooks); its statistics are kept.
         ckpt: a checkpoint to take the normalisation statistics from (resume).
         vocoder: a preview vocoder (``synthesize(log_mel (n_mels, T)) -> (T * hop,)``), or ``None``.
     """
@@ -79,7 +81,7 @@ class AutoencoderStage(TorchStage):
                                   onset_share=onset_share)
         self.model = build_autoencoder(cfg, seed=tr.seed).to(device)
         if growing is not None:
-            self.model.load_state_dict(growing.autoencoder.state_dict())
+            load_start_weights(self.model, growing)
         self.optimizer = make_optimizer(self.model, tr)
         # what a step trains: the model itself, or in a DDP run the model in DistributedDataParallel (gradients
         # averaged over the ranks, rank 0's RVQ codebooks broadcast before each forward)

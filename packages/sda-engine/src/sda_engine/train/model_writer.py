@@ -18,6 +18,7 @@ import torch
 from sda_engine.store.home import SdaHome
 from sda_engine.store.library import ModelLibrary
 from sda_engine.train.autoencoder_stage import AutoencoderStage
+from sda_engine.train.base_start import base_record
 from sda_engine.train.controls import ControlSection
 from sda_engine.train.data import HOP, TrainingData
 from sda_engine.train.request import TrainRequest
@@ -61,6 +62,7 @@ def model_metadata(request: TrainRequest, ae: AutoencoderStage, data: TrainingDa
                      if k in ("size", "size_reason", "seed", "training", "prior_training", "patience", "max_minutes")},
         "metrics": {**stage_metrics, "recon_before": result.recon_before, "recon_after": result.recon_after},
         "lineage": {"id": lineage, "parent_sha256": request.grown_from},
+        "base": base_record(request.base),
         "corpus_index": str(result.corpus_index) if result.corpus_index else None,
         "warnings": list(result.warnings)[-20:],
         "dynamics": {"frame_loudness_quantiles": data.loudness_quantiles(ae.mel_cpu)},

@@ -97,6 +97,7 @@ class TrainOptions:
     resume: bool | None = None
     overwrite: bool | None = None
     form: str | None = None
+    base: str | None = None
 
     def __post_init__(self) -> None:
         if self.name is not None:
@@ -108,6 +109,8 @@ class TrainOptions:
             raise SdaError(f"unknown model kind '{self.kind}'", hint="use rvq or vae")
         if self.form is not None and self.form not in FORM_CHOICES:
             raise SdaError(f"unknown form '{self.form}'", hint="use auto, oneshot, phrase or texture")
+        if self.base is not None and (not isinstance(self.base, str) or not self.base.strip()):
+            raise SdaError(f"base must be auto, none or the path of a base model file, not {self.base!r}")
         if self.size is not None and self.size not in SIZE_CHOICES:
             raise SdaError(f"unknown model size '{self.size}'", hint="use tiny, small, full or auto")
         for key in _WHOLE_AT_LEAST_1:

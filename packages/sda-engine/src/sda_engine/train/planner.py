@@ -18,6 +18,7 @@ from sda_audio.io import audio_info
 from sda_audio.progress import ProgressCallback, ProgressEvent, ignore_events
 from sda_audio.validation import validate_dataset
 from sda_engine.store.home import SdaHome
+from sda_engine.train.base_start import choose_base
 from sda_engine.train.checkpoints import CheckpointManager
 from sda_engine.train.data import list_dataset_files
 from sda_engine.train.growth import GrowingBase, configs_like, load_growth_base
@@ -136,7 +137,8 @@ def _request(options: TrainOptions, growing: GrowingBase | None, files: list[Pat
         grown_from=growing.sha256 if growing is not None else None,
         lineage=growing.lineage if growing is not None else None, fit_controls=options.get("controls"),
         name=options.name or "", device=device, resume=False, overwrite=options.get("overwrite"),
-        form=options.form if options.form not in (None, AUTO) else None)
+        form=options.form if options.form not in (None, AUTO) else None,
+        base=None if growing is not None else choose_base(options.base, size, cfg.kind).to_dict())
 
 
 def _plan_resume(options: TrainOptions, home: SdaHome, device: str) -> TrainRequest:

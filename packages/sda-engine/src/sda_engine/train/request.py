@@ -48,6 +48,9 @@ class TrainRequest:
         resume: continue from the newest checkpoint of ``name``; overwrite: replace a library model of the
             same name.
         form: the form asked for (``oneshot``, ``phrase``, ``texture``); ``None``: the detected one.
+        base: the base model the autoencoder starts from (:class:`~sda_engine.train.base_start.BaseChoice` as a
+            dict: ``path``, ``sha256``, ``name``, ``reason``); ``None``: none was considered (growing, a request
+            of an earlier sda). A dict whose ``path`` is ``None`` says why the run trains from scratch.
     """
 
     files: tuple[str, ...]
@@ -73,6 +76,7 @@ class TrainRequest:
     overwrite: bool = False
     budget: tuple[tuple[str, float], ...] = ()
     form: str | None = None
+    base: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(str(f) for f in self.files))
@@ -152,6 +156,7 @@ class TrainRequest:
             "name": self.name, "device": self.device, "resume": self.resume, "overwrite": self.overwrite,
             "budget": self.budget_split,
             **({"form": self.form} if self.form is not None else {}),
+            **({"base": dict(self.base)} if self.base is not None else {}),
         }
 
     @classmethod
@@ -191,6 +196,7 @@ class TrainRequest:
                 resume=bool(data.get("resume", False)), overwrite=bool(data.get("overwrite", False)),
                 budget=tuple((data.get("budget") or {}).items()),
                 form=data.get("form"),
+                base=dict(data["base"]) if isinstance(data.get("base"), dict) else None,
             )
         except KeyError as exc:
             raise SdaError(f"the training request lacks {exc}", hint="train from scratch", action="restart") from exc

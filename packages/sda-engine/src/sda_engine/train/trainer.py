@@ -37,6 +37,7 @@ from sda_engine.store.home import SdaHome
 from sda_engine.store.locks import model_lock
 from sda_engine.train import distributed
 from sda_engine.train.autoencoder_stage import AutoencoderStage
+from sda_engine.train.base_start import BaseChoice, BaseStart, base_record, load_base_start
 from sda_engine.train.budget import JobClock, describe_split
 from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
 from sda_engine.train.controls import ControlSection, fit_controls_for
@@ -145,7 +146,8 @@ class _TrainingRun:
             result.corpus_index = index_path
         self.run_job.stage_done("corpus_index")
         oneshots = form is not None and form.get("form") == "oneshot"
-        ae = AutoencoderStage(req.autoencoder, tr, data, self.device, self.home, self.name, growing=growing,
+        start = growing if growing is not None else self._base_start(ckpt)
+        ae = AutoencoderStage(req.autoencoder, tr, data, self.device, self.home, self.name, growing=start,
                               ckpt=ckpt, vocoder=corpus_vocoder(result.corpus_index),
                               onset_share=ONSET_SHARE if oneshots else 0.0)
         if ae.cache is not None:
@@ -195,6 +197,18 @@ class _TrainingRun:
             self.manager.clear()
         CheckpointManager(self.voc_dir).clear()  # a fresh run's vocoder starts afresh
         return None, growing
+
+    def _base_start(self, ckpt: Checkpoint | None) -> BaseStart | None:
+        """The base the autoencoder starts from (a fresh run whose plan chose one), told in an ``info`` event
+        either way; a resumed run's weights come from its checkpoint."""
+        choice = self.req.base
+        if choice is None:
+            return None
+        if ckpt is None:
+            self.run_job.info(f"start: {choice.get('reason')}", base=base_record(choice))
+        if ckpt is not None or not choice.get("path"):
+            return None
+        return load_base_start(BaseChoice.from_dict(choice), self.req.autoencoder)
 
     def _check_world(self, ckpt: Checkpoint | None) -> None:
         """Exact resume needs each rank's own states: a checkpoint resumes with the number of processes that
