@@ -336,6 +336,13 @@ def test_the_train_form_passes_the_regularisation_option_to_the_engine() -> None
     assert tab_train.TrainForm(dataset="demo", name="x").options("/data/demo").regularise_controls is False
 
 
+def test_the_train_form_says_where_training_starts() -> None:
+    assert tab_train.TrainForm(dataset="demo", name="x").options("/data/demo").base is None  # the base where it helps
+    scratch = tab_train.TrainForm(dataset="demo", name="x", start="scratch").options("/data/demo")
+    assert scratch.base == "none"
+    assert [value for _, value in tab_train.STARTS] == ["auto", "scratch"]
+
+
 def test_the_train_form_builds_the_engines_options() -> None:
     form = tab_train.TrainForm(dataset="demo", name=" x ", kind="rvq", levels="3", codebook="256", minutes=2.0,
                                steps=0, prior_steps=40, batch_size=0)

@@ -155,3 +155,23 @@ def test_training_from_a_base_starts_from_its_weights_and_records_it(tmp_path: P
                                load_model(made.model_path).stats.mean)
     scratch = run(plan(options.replace(name="scratch", base="none"), home), events.append, None, home)
     assert load_model(scratch.model_path).metadata["base"] is None  # type: ignore[arg-type]
+
+
+def test_the_base_trains_in_two_processes_and_only_two_may_continue_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    corpus = _corpus(tmp_path / "corpus")
+    out = tmp_path / "base"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "sda_cli",
+               "base", "train", str(corpus), str(out), "--steps", "4", "--batch-size", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("base at step 4 of 4, finished") == 1  # rank 0 alone reports
+    ckpt = json.loads(next((out / "checkpoints").glob("autoencoder-*.json")).read_text())
+    assert ckpt["world_size"] == 2
+    assert load_model(out / "base-tiny-rvq.sda").metadata["base"]["steps"] == 4
+    with pytest.raises(SdaError, match="2 training process"):
+        train_base(corpus, out, BaseTrainOptions(steps=6, batch_size=2))

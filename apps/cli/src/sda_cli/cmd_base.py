@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -78,6 +79,9 @@ def train(
         raise fail(f"--minutes must be positive, got {minutes:g}")
     options = BaseTrainOptions(size=size, kind=kind, steps=steps, minutes=minutes, batch_size=batch_size,
                                seed=seed, device=device)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        train_base(corpus, folder, options)
+        return
     with event_view(json_events) as view:
         result = train_base(corpus, folder, options, on_event=view)
     if json_events:

@@ -23,6 +23,9 @@ SIZES = MODEL_SIZES
 LEVELS = ("auto", "2", "3", "4")
 CODEBOOKS = ("auto", "64", "128", "256", "512", "1024")
 STAGES = ("autoencoder", "prior", "vocoder")
+STARTS = (("sda's base model, where it helps", "auto"), ("from scratch: only my recordings", "scratch"))
+"""The starting points a person may pick: the installed base model where the measurements say it helps
+(docs/base.md), or random weights."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class TrainForm:
     batch_size: int = 0
     controls: bool = True
     regularise_controls: bool = False
+    start: str = "auto"
 
     def options(self, dataset_folder: str | None = None, resume: bool = False, device: str | None = None
                 ) -> TrainOptions:
@@ -65,7 +69,8 @@ class TrainForm:
             steps=int(self.steps or 0) or None, prior_steps=int(self.prior_steps or 0) or None,
             checkpoint_every=int(self.checkpoint_every or 0) or None, eval_every=int(self.eval_every or 0) or None,
             batch_size=int(self.batch_size or 0) or None, controls=bool(self.controls),
-            regularise_controls=bool(self.regularise_controls), device=device, **budgets)
+            regularise_controls=bool(self.regularise_controls), device=device,
+            base="none" if self.start == "scratch" else None, **budgets)
 
 
     def check(self) -> None:
@@ -191,6 +196,9 @@ def status_markdown(snap: JobState) -> str:
             from sda_engine import training_verdict
 
             lines.append(f"\n**Verdict:** {md_escape(training_verdict(snap.result))}")
+            base = getattr(getattr(snap.result, "request", None), "base", None)
+            if base:
+                lines.append(f"\n**Started:** {md_escape(base.get('reason'))}")
         if hasattr(snap.result, "to_text"):  # a control fit's report (a training run returns a TrainResult)
             lines.append("\n```\n" + snap.result.to_text() + "\n```\nThe sliders on the Generate tab now use these.")
         else:
@@ -289,6 +297,10 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
             regularise = gr.Checkbox(value=False, label="AR-VAE: tie brightness, warmth and rhythmic to the model's "
                                      "own dimensions while training (steadier sliders, a little less faithful sound)",
                                      elem_id="train-regularise")
+            start = gr.Radio([(label, value) for label, value in STARTS], value="auto", label="Starting point",
+                             info="sda's base model has heard broad sound (instruments, drums, synthesis) and "
+                                  "learns your recordings from there; from scratch knows only your files",
+                             elem_id="train-start-from")
         gr.Markdown("Step counts and batch size: 0 = the size's own.", elem_classes=["sda-note"])
         with gr.Row():
             steps = gr.Number(value=0, label="Autoencoder steps", precision=0, elem_id="train-steps")
@@ -322,7 +334,7 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
     timer = gr.Timer(1.0)
 
     form_inputs = [dataset, name, kind, size, levels, codebook, minutes, voc_minutes, overwrite, steps, prior_steps,
-                   ckpt_every, eval_every, batch, fit_after, regularise]
+                   ckpt_every, eval_every, batch, fit_after, regularise, start]
 
     def form(*values: Any) -> TrainForm:
         return TrainForm(*values)

@@ -134,13 +134,21 @@ def train_base(corpus: Path, out: Path, options: BaseTrainOptions = BaseTrainOpt
         SdaError: no corpus, a corpus too small, a folder started with another recipe, a run already training
             there.
     """
+    import contextlib
+
     from sda_engine.store.locks import folder_lock
+    from sda_engine.train import distributed
 
     out = Path(out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     files, manifest = corpus_files(corpus)
-    with folder_lock(out, f"the base training folder {out}", "trained"):
-        return _BaseRun(out, files, manifest, options, on_event, cancel or CancelToken()).run()
+    distributed.setup(options.device)  # under torchrun: join the group; rank 0 alone locks, records and writes
+    main = distributed.is_main()
+    lock = folder_lock(out, f"the base training folder {out}", "trained") if main else contextlib.nullcontext()
+    with lock:
+        result = _BaseRun(out, files, manifest, options, on_event, cancel or CancelToken()).run()
+    distributed.barrier()
+    return result
 
 
 class _BaseRun:
@@ -184,7 +192,9 @@ class _BaseRun:
 
         t0 = time.monotonic()
         opt = self.opt
-        self._check_recipe()
+        if distributed.is_main():
+            self._check_recipe()
+        distributed.barrier()
         device = distributed.setup(opt.device)
         cfg = preset_config(opt.size, opt.kind, n_files=len(self.files))
         tr = cfg.training.replace(batch_size=opt.batch_size, max_steps=opt.steps, seed=opt.seed,
@@ -193,6 +203,11 @@ class _BaseRun:
                                   **({"lr": opt.lr} if opt.lr else {}))
         manager = CheckpointManager(self.out / "checkpoints")
         ckpt = manager.load_latest()
+        made = int(ckpt.meta.get("world_size", 1)) if ckpt is not None else distributed.world_size()
+        if made != distributed.world_size():
+            raise SdaError(f"the base's checkpoint was made by {made} training process(es), this run has "
+                           f"{distributed.world_size()}", path=ckpt.path if ckpt is not None else None,
+                           hint=f"continue it with {made} process(es) (torchrun --nproc-per-node {made})")
         emit = self.on_event if distributed.is_main() else ignore_events
         start = ckpt.step if ckpt is not None else 0
         emit(ProgressEvent(JOB, "info", message=(
