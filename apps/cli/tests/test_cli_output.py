@@ -42,7 +42,10 @@ def test_presets_list_is_whole_off_a_terminal() -> None:
 
 
 @pytest.mark.parametrize("args, options", [
-    (["train", "--help"], ["--checkpoint-every", "--regularise-controls", "--commitment-weight", "--json-events"]),
+    (["train", "--help"], ["--checkpoint-every", "--regularise-controls", "--commitment-weight", "--json-events",
+                           "--from-scratch", "--base"]),
+    (["base", "train", "--help"], ["--minutes", "--steps", "--batch-size", "--size"]),
+    (["controls", "choose", "--help"], ["--json-events"]),
     (["generate", "--help"], ["--bigvgan-weights", "--stereo-method"]),
     (["--help"], ["--version"]),
 ])

@@ -45,6 +45,24 @@ def fit(
     console.print(f"stored in {path}")
 
 
+@controls_app.command("choose")
+@handle_errors
+def choose(
+    model: str = typer.Argument(..., help="Model name in your library."),
+    json_events: bool = typer.Option(False, "--json-events", help="Print one JSON object per progress event."),
+) -> None:
+    """Choose how each control is realised by sweeping it through the generator (about a minute): the model's
+    own movement (searched or latent) where it meets the targets, the labelled assist where not. sda train does
+    this itself with a time budget of 5 minutes or more."""
+    from sda_cli.progress_view import event_view
+    from sda_engine import choose_model_controls
+
+    with event_view(json_events) as view:
+        path, realisation = choose_model_controls(model, on_event=view)
+    console.print("realised as: " + ", ".join(f"{name} {how}" for name, how in realisation.items()))
+    console.print(f"stored in {path}")
+
+
 @controls_app.command("show")
 @handle_errors
 def show(model: str = typer.Argument(..., help="Model name or .sda file."),
@@ -69,6 +87,11 @@ def show(model: str = typer.Argument(..., help="Model name or .sda file."),
                 ("control", "realised", "cv R2", "decoded effect (sigma)", "cross-talk"), rows)
     for note in config.get("notes", []):
         console.print(f"note: {note}", highlight=False)
+    if config.get("chosen_by") == "generated sweep":
+        console.print("the realisations were chosen by a generated sweep (rho >= 0.9, effect >= 1 sigma, cross-talk "
+                      "<= 0.5 through the generator); the fit proposed: "
+                      + ", ".join(f"{n} {h}" for n, h in (config.get("proposed_realisation") or {}).items()),
+                      highlight=False)
 
 
 @controls_app.command("evaluate")

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from sda_engine.store.library import ModelLibrary, ModelRecord, ReconcileReport
     from sda_engine.store.presets import ALLOWED_KEYS as PRESET_KEYS
     from sda_engine.store.presets import Preset, PresetStore
-    from sda_engine.train.controls import fit_model_controls
+    from sda_engine.train.controls import choose_model_controls, fit_model_controls
     from sda_engine.train.distributed import check_resume_processes
     from sda_engine.train.options import KINDS as MODEL_KINDS
     from sda_engine.train.options import SIZE_CHOICES as MODEL_SIZES
@@ -132,6 +132,7 @@ _LAZY: dict[str, str] = {
     "VocoderPlan": "sda_engine.train.vocoder_stage",
     "train_vocoder": "sda_engine.train.vocoder",
     "fit_model_controls": "sda_engine.train.controls",
+    "choose_model_controls": "sda_engine.train.controls",
     "training_verdict": "sda_engine.train.verdict",
     "stored_training_curve": "sda_engine.train.verdict",
     # model files (sda_models)
@@ -215,6 +216,7 @@ __all__ = [
     "encode_file",
     "evaluate_controls",
     "fit_model_controls",
+    "choose_model_controls",
     "generate_files",
     "grid_ref",
     "load_bigvgan_generator",

@@ -34,6 +34,9 @@ ESTIMATE_SECONDS = {"setup": (2.0, 0.3), "control": (3.0, 1.0), "write": (1.0, 0
 """``(base, per file)`` seconds of the fixed parts for a tiny model on an idle laptop-class CPU (measured on
 the 12 demo files: setup 5.5 s, controls 15 s, writing under 1 s); :meth:`JobClock.setup_done` scales them by
 how the machine really does."""
+SWEEP_SECONDS = 75.0
+"""The generated sweep that chooses the controls' realisations (part of ``control`` when the run has one): 7 controls
+x 2 realisations x 5 positions x 2 seeds of 3 s, 74 s for a tiny model on one idle thread of this project's CPU."""
 SIZE_FACTOR = {"tiny": 1.0, "small": 2.0, "full": 4.0}
 """How much longer the fixed parts take for a larger model (they encode and decode with it)."""
 CLOCK_KEY = "job_seconds_before_stage"
@@ -57,7 +60,7 @@ def split_budget(request: TrainRequest) -> tuple[tuple[str, float], ...]:
 
     parts: dict[str, float] = {"setup": estimate("setup"), "write": estimate("write")}
     if request.fit_controls:
-        parts["control"] = estimate("control")
+        parts["control"] = estimate("control") + (SWEEP_SECONDS * factor if request.chooses_controls_by_sweep else 0.0)
     training = max(0.0, total - sum(parts.values()))
     if request.vocoder_minutes:
         parts["vocoder"] = min(request.vocoder_minutes * 60.0, training)

@@ -45,6 +45,62 @@ def fit_controls_for(bundle: ModelBundle, files: Sequence[str | Path], on_event:
     return tensors, config
 
 
+def choose_in_library(home: SdaHome, name: str, path: Path, on_event: ProgressCallback,
+                      cancel: CancelToken | None, options: Any = None) -> dict[str, str] | None:
+    """Choose the controls' realisations of library model ``name`` (file ``path``) by a generated sweep
+    (:mod:`sda_engine.train.control_choice`) and store the choice through the library; the caller holds the
+    model's lock. Returns the realisation, or ``None`` with a warning when the sweep failed (the fit's proposal
+    stays)."""
+    import shutil
+
+    from sda_engine.train.control_choice import SweepChoiceOptions, choose_for_model_file
+
+    library = ModelLibrary(home, reconcile=False)
+    staging = path.with_name(f".{path.stem}.controls.tmp")
+    try:
+        shutil.copyfile(path, staging)
+        choice = choose_for_model_file(staging, home, options or SweepChoiceOptions(), on_event, cancel)
+        library.update_model(name, staging, move=True)
+    except Cancelled:
+        raise
+    except SdaError as exc:
+        on_event(ProgressEvent(CONTROL_JOB, "warning", message=(
+            f"the musical controls could not be chosen by a generated sweep ({exc}); the fit's proposal stays")))
+        return None
+    finally:
+        staging.unlink(missing_ok=True)
+    return choice.realisation
+
+
+def choose_model_controls(model: str | Path, home: SdaHome | str | Path | None = None,
+                          on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
+                          options: Any = None) -> tuple[Path, dict[str, str]]:
+    """Choose the realisation of each control of library model ``model`` by a generated sweep and store it
+    (``sda controls choose``): under the model's lock, through the library. Returns ``(model file, realisation)``.
+
+    Raises:
+        SdaError: not a library model, no fitted controls, the sweep failed."""
+    home = home if isinstance(home, SdaHome) else SdaHome(home)
+    path, name = resolve_model(model, home)
+    library = ModelLibrary(home, reconcile=False)
+    if not library.exists(name) or Path(library.resolve(name)).resolve() != path.resolve():
+        raise SdaError("only a model in your library can have its controls chosen", path=path,
+                       hint="import it first (sda models import FILE)")
+    with model_lock(home, name, job="given its musical controls"):
+        errors: list[str] = []
+
+        def tell(event: ProgressEvent) -> None:
+            if event.kind == "warning":
+                errors.append(event.message)
+            on_event(event)
+
+        chosen = choose_in_library(home, name, path, tell, cancel, options)
+    if chosen is None:
+        raise SdaError(errors[-1] if errors else "the sweep failed", path=path,
+                       hint="fit the controls first (sda controls fit MODEL), then choose again")
+    return Path(library.resolve(name)), chosen
+
+
 def training_files(metadata: dict[str, Any], data: str | Path | Sequence[str | Path] | None = None) -> list[Path]:
     """The recordings to fit on: ``data`` (a folder or files) when given, else the training files the model
     recorded (all must still be on disk)."""

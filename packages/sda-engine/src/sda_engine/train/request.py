@@ -23,6 +23,10 @@ REQUEST_VERSION = 2
 _SPLIT_INPUTS = {"files", "size", "prior", "max_minutes", "vocoder_minutes", "vocoder_steps", "fit_controls"}
 
 
+SWEEP_MIN_MINUTES = 5.0
+"""The smallest time budget whose run chooses the controls' realisations by a generated sweep."""
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """A resolved training run (JSON-serialisable with :meth:`to_dict` / :meth:`from_dict`).
@@ -119,6 +123,13 @@ class TrainRequest:
         """Attribute-regularised training is on (kept in the autoencoder config: ``attributes`` and
         ``attribute_weight``, so a resumed or grown run keeps it)."""
         return bool(self.autoencoder.regularised)
+
+    @property
+    def chooses_controls_by_sweep(self) -> bool:
+        """Whether the run chooses each control's realisation by a generated sweep after the fit
+        (:mod:`sda_engine.train.control_choice`): with a time budget of at least :data:`SWEEP_MIN_MINUTES`
+        (the sweep takes about a minute on a CPU); shorter or step-counted runs keep the fit's proposal."""
+        return self.fit_controls and self.max_minutes is not None and self.max_minutes >= SWEEP_MIN_MINUTES
 
     @property
     def trains_vocoder(self) -> bool:

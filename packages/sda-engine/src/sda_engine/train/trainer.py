@@ -40,7 +40,7 @@ from sda_engine.train.autoencoder_stage import AutoencoderStage
 from sda_engine.train.base_start import BaseChoice, BaseStart, base_record, load_base_start
 from sda_engine.train.budget import JobClock, describe_split
 from sda_engine.train.checkpoints import Checkpoint, CheckpointManager
-from sda_engine.train.controls import ControlSection, fit_controls_for
+from sda_engine.train.controls import ControlSection, choose_in_library, fit_controls_for
 from sda_engine.train.corpus import build_corpus_index, corpus_vocoder
 from sda_engine.train.data import HOP, SAMPLE_RATE, TrainingData
 from sda_engine.train.forms import detect_training_form
@@ -164,6 +164,10 @@ class _TrainingRun:
             vocoder = self._vocoder(data, ckpt, clock)
         result.warnings = self.warnings
         result.model_path = write_model(self.home, req, ae, prior, data, result, vocoder, control, form)
+        if control is not None and req.chooses_controls_by_sweep:
+            chosen = choose_in_library(self.home, self.name, result.model_path, self.emit, self.cancel)
+            if chosen is not None:
+                result.stages["control"] = {"realisation": chosen, "chosen_by": "generated sweep"}
         return result
 
     # -- the steps of a run -------------------------------------------------------------------------
