@@ -306,6 +306,15 @@ def test_fitting_the_controls_makes_the_sliders_usable(trained: AppState) -> Non
     *_, (text, audio, _) = tab_generate.run_generation(trained, "tiny", values, poll=0.05)
     assert "Generated 1 file(s)" in text and sf.info(audio).duration == pytest.approx(1.0, abs=0.02)
 
+    from sda_engine.train.control_choice import SweepChoiceOptions
+
+    tab_train.start_choose_controls(trained, "tiny", SweepChoiceOptions(positions=3, seeds=(0,), duration=0.5))
+    snap = trained.train.wait(600)
+    assert snap.status == "done", snap.error
+    shown = tab_train.status_markdown(snap)
+    assert "brightness" in shown and ("moves itself" in shown or "audio effect" in shown)
+    assert "steered" in shown  # density: the model's own timing
+
 
 def test_vocoder_training_has_its_own_curve_and_a_verdict(trained: AppState) -> None:
     from sda_models.vocoders.hifigan import TINY_HIFIGAN

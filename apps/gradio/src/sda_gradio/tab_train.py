@@ -176,6 +176,39 @@ def start_fit_controls(state: AppState, model: str, fit_config: Any = None) -> s
     return f"**Fitting the musical controls of '{md_escape(model)}'…**"
 
 
+def start_choose_controls(state: AppState, model: str, options: Any = None) -> str:
+    """Choose how each control of library model ``model`` is realised by sweeping it through the generator (in
+    the worker): the model's own movement where it meets the targets, the labelled effect where not."""
+    from sda_engine import choose_model_controls
+
+    if not model:
+        raise SdaError("choose a model whose controls to check", hint="train a model first")
+    home = state.home
+
+    def job(on_event: Any, cancel: Any) -> Any:
+        path, realisation = choose_model_controls(model, home, on_event=on_event, cancel=cancel, options=options)
+        state.forget(model)
+        return ChosenControls(path=str(path), realisation=realisation)
+
+    state.train.start(f"checking the musical controls of '{model}' through the generator", job)
+    return f"**Checking the musical controls of '{md_escape(model)}' through the generator…**"
+
+
+@dataclass(frozen=True)
+class ChosenControls:
+    """What :func:`start_choose_controls` returns: the model file and each control's realisation."""
+
+    path: str
+    realisation: dict[str, str]
+
+    def to_text(self) -> str:
+        return "\n".join(f"{name:<11} {REALISED_WORDS.get(how, how)}" for name, how in self.realisation.items())
+
+
+REALISED_WORDS = {"searched": "the model moves itself (searched)", "latent": "the model moves itself (latent)",
+                  "steered": "the model's own timing (steered)", "assisted": "an audio effect after the model (assisted)"}
+
+
 def status_markdown(snap: JobState) -> str:
     """Where the job stands, in words."""
     if snap.status == "idle":
@@ -330,6 +363,7 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
         with gr.Row():
             fit_model = gr.Dropdown(label="Model", choices=state.model_names(), elem_id="fit-model")
             fit_btn = gr.Button("Fit controls", elem_id="fit-start")
+            choose_btn = gr.Button("Check them through the generator (about a minute)", elem_id="fit-choose")
     seen = gr.State(-1)
     timer = gr.Timer(1.0)
 
@@ -379,5 +413,6 @@ def build(state: AppState, datasets_default: list[str]) -> dict[str, Any]:
     cancel_btn.click(do_cancel, None, [message])
     voc_btn.click(guarded(do_vocoder, 1, 0), [voc_model, voc_train_minutes, voc_steps, voc_resume], [message])
     fit_btn.click(guarded(lambda m: start_fit_controls(state, m), 1, 0), [fit_model], [message])
+    choose_btn.click(guarded(lambda m: start_choose_controls(state, m), 1, 0), [fit_model], [message])
     timer.tick(tick, [seen], view_outputs, show_progress="hidden")
     return {"dataset": dataset, "vocoder_model": voc_model, "fit_model": fit_model}
