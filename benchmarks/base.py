@@ -74,6 +74,7 @@ class Options:
     figures: Path
     force: bool
     device: str
+    modes: tuple[str, ...] = MODES
     base_sha: str = ""
 
 
@@ -190,7 +191,7 @@ def run_set(set_name: str, opts: Options, results: dict[str, Any]) -> None:
         ("real (held out)", [Panel(p.name, w) for p, w in list(zip(split[1], held_audio))[:FIGURE_FILES]])]
     longest = max(opts.minutes)
     for minutes in opts.minutes:
-        for mode in MODES:
+        for mode in opts.modes:
             key = (set_name, mode, minutes)
             done = [c for c in results["cells"] if (c["set"], c["mode"], c["minutes"]) == key
                     and (mode == "scratch" or c.get("base_sha256") == opts.base_sha)]
@@ -279,11 +280,13 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--quick", action="store_true", help="2 clips of 3 s: checks the machinery, not the claim")
     p.add_argument("--force", action="store_true", help="measure cells again that the results already hold")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--modes", default=",".join(MODES), help="scratch, base or both (cells of the other are kept)")
     a = p.parse_args(argv)
     opts = Options(base=a.base.resolve(), sets=tuple(s for s in a.sets.split(",") if s),
                    minutes=tuple(float(m) for m in a.minutes.split(",") if m), clips=2 if a.quick else a.clips,
                    clip_seconds=3.0 if a.quick else a.clip_seconds, seed=a.seed, work=a.work, results=a.results,
-                   doc=a.doc, figures=a.results.parent, force=a.force, device=a.device)
+                   doc=a.doc, figures=a.results.parent, force=a.force, device=a.device,
+                   modes=tuple(m for m in a.modes.split(",") if m in MODES))
     return opts
 
 

@@ -75,8 +75,25 @@ def details(state: AppState, name: str) -> str:
     vocoder = "its own HiFi-GAN vocoder" if r.has_vocoder else "no vocoder of its own (corpus/BigVGAN are used)"
     controls = "musical controls fitted" if r.has_control else "musical controls not fitted yet"
     return (f"**{md_escape(r.name)}**: {r.kind} model, {size}, {vocoder}, {controls}; trained on dataset "
-            f"'{md_escape(r.dataset_name or '?')}' ({r.n_files or 0} files, {r.duration or 0:.0f} s). "
-            f"Tags: {md_escape(', '.join(r.tags) or 'none')}. File: {md_escape(r.path)}")
+            f"'{md_escape(r.dataset_name or '?')}' ({r.n_files or 0} files, {r.duration or 0:.0f} s), "
+            f"{_started(r.path)}. Tags: {md_escape(', '.join(r.tags) or 'none')}. File: {md_escape(r.path)}")
+
+
+def _started(path: Any) -> str:
+    """How the model began: from sda's base model (which, its hash) or from scratch."""
+    from sda_engine import read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except SdaError:
+        return "start unknown (the file cannot be read)"
+    base = meta.get("base")
+    if isinstance(base, dict) and "corpus" in base:
+        return f"itself a base model ({base.get('steps')} steps on the base corpus)"
+    if isinstance(base, dict):
+        return (f"started from sda's base model {md_escape(base.get('name'))} "
+                f"(sha256 {str(base.get('sha256') or '')[:12]})")
+    return "started from scratch"
 
 
 def _need(name: str) -> str:
