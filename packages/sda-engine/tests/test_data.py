@@ -121,3 +121,20 @@ def test_training_data_and_corpus_index_read_a_48k_stereo_file_identically(tmp_p
     stored = index.file_audio(0)
     assert stored.shape == expected.shape
     assert np.abs(stored - expected).max() <= float(index.file_scales[0]) / INT16_SCALE
+
+
+def test_a_long_list_of_short_files_is_named_in_part_and_kept_whole_in_the_data(tmp_path: Path) -> None:
+    from sda_audio.progress import ProgressEvent
+    from sda_engine.train.data import NAMED_IN_A_LINE
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    files = []
+    for i in range(NAMED_IN_A_LINE + 5):
+        path = folder / f"note{i:02d}.wav"
+        sf.write(path, np.full(2000, 0.1, np.float32), 44100)
+        files.append(path)
+    events: list[ProgressEvent] = []
+    TrainingData(files, 512 * 64, seed=0, on_event=events.append, pad_short=True)
+    [told] = [e for e in events if "shorter than a training segment" in e.message]
+    assert told.message.endswith("and 5 more") and len(told.data["padded_files"]) == NAMED_IN_A_LINE + 5

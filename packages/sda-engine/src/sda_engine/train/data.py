@@ -87,6 +87,16 @@ class SplitInfo:
     val_files: tuple[str, ...]
 
 
+NAMED_IN_A_LINE = 20
+"""At most this many file names in one event line (a corpus of thousands of short notes would fill a screen);
+the event's data keeps every name."""
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMED_IN_A_LINE])
+    return shown if len(names) <= NAMED_IN_A_LINE else f"{shown} and {len(names) - NAMED_IN_A_LINE} more"
+
+
 def _pad_to(samples: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([samples, np.zeros(max(0, length - len(samples)), np.float32)]).astype(np.float32)
 
@@ -142,11 +152,11 @@ class TrainingData:
             on_event(ProgressEvent(job, "info", message=(
                 f"{len(short)} file(s) shorter than a training segment "
                 f"({self.segment_samples / SAMPLE_RATE:.2f} s) are followed by silence to fill it: "
-                f"{', '.join(short)}"), data={"padded_files": short}))
+                f"{_some(short)}"), data={"padded_files": short}))
         elif short:
             on_event(ProgressEvent(job, "warning", message=(
                 f"{len(short)} file(s) shorter than a training segment "
-                f"({self.segment_samples / SAMPLE_RATE:.2f} s) were looped to fill it: {', '.join(short)}"),
+                f"({self.segment_samples / SAMPLE_RATE:.2f} s) were looped to fill it: {_some(short)}"),
                 data={"looped_files": short}))
         self.all_items = items
         self.train_items, self.val_items, self.split = self._split(items, val_fraction)
