@@ -56,7 +56,7 @@ SETS = ("drums", "loops", "ambient", "demo")
 MINUTES = (1.0, 5.0, 15.0)
 MODES = ("scratch", "base")
 HEADING = "## Fine-tuned against from scratch"
-DESCRIPTORS = ("brightness", "warmth", "roughness", "tension", "rhythmic", "pulse", "density", "reverb")
+DESCRIPTORS = ("brightness", "warmth", "roughness", "tension", "rhythmic", "pulse", "density", "reverberance")
 FIGURE_FILES = 2
 
 
@@ -225,7 +225,7 @@ def table(results: dict[str, Any], opts: Options) -> str:
     cells = sorted(results["cells"], key=lambda c: (SETS.index(c["set"]) if c["set"] in SETS else 9, c["minutes"],
                                                     MODES.index(c["mode"])))
     lines = ["| set | minutes | start | AE steps | held-out L1 (mean frame) | training L1 | bar passed | misses | "
-             "cv R^2 brightness / warmth / roughness / tension / rhythmic / pulse / density / reverb |",
+             "cv R^2 brightness / warmth / roughness / tension / rhythmic / pulse / density / reverberance |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         r2 = " / ".join("-" if c["cv_r2"].get(d) is None else f"{c['cv_r2'][d]:.2f}" for d in DESCRIPTORS)
@@ -243,9 +243,14 @@ def wins(results: dict[str, Any]) -> list[str]:
         sets = sorted({s for s, m, mi in by if mi == minutes and (s, "scratch", mi) in by and (s, "base", mi) in by})
         recon = [s for s in sets if by[(s, "base", minutes)]["held_out_l1"] < by[(s, "scratch", minutes)]["held_out_l1"]]
         bar = [s for s in sets if by[(s, "base", minutes)]["bar_passed"] >= by[(s, "scratch", minutes)]["bar_passed"]]
+        passed = {m: sum(by[(s, m, minutes)]["bar_passed"] for s in sets) for m in MODES}
+        r2 = {m: float(np.mean([v for s in sets for v in by[(s, m, minutes)]["cv_r2"].values() if v is not None]))
+              for m in MODES} if sets else {}
         out.append(f"- {minutes:g} min: the base reconstructs held-out files better on {len(recon)} of {len(sets)} "
                    f"sets ({', '.join(recon) or 'none'}); its bar count is at least scratch's on {len(bar)} of "
-                   f"{len(sets)} ({', '.join(bar) or 'none'})")
+                   f"{len(sets)} ({', '.join(bar) or 'none'}), {passed['base']} against {passed['scratch']} criteria "
+                   f"passed in all; mean cv R^2 over the descriptors {r2.get('base', 0):.2f} against "
+                   f"{r2.get('scratch', 0):.2f}")
     return out
 
 

@@ -14,6 +14,8 @@ which recipe it holds. Recorded changes:
 
 - the cached recipe (log-mels of the training audio and 8 augmented copies computed once, short files followed by
   silence instead of looped; ``TrainingConfig.cached_variants``): issue 25.
+- a tiny rvq model starts from the shipped base model (``sda-base``; issue 27): the golden rvq hashes follow the
+  shipped base's weights, so shipping another base means re-recording them.
 """
 
 from __future__ import annotations
