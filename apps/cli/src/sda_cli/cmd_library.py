@@ -79,7 +79,7 @@ def _report_broken(library) -> None:
 def show(name: str = typer.Argument(..., help="Model name (or path to a .sda file)."),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """Everything recorded about one model: dataset, configs, metrics, parts."""
-    from sda_engine import check_model_file
+    from sda_engine import check_model_file, describe_start
 
     library = _library()
     path = library.resolve(name)
@@ -104,7 +104,7 @@ def show(name: str = typer.Argument(..., help="Model name (or path to a .sda fil
         console.print(f"  form: {form} ({section.get('message')})")
     else:
         console.print("  form: not recorded (trained before sda detected forms; generated as a texture)")
-    console.print(f"  {_describe_base(meta)}")
+    console.print(f"  {describe_start(meta)}")
     for key in ("format_version", "kind", "created", "sda_version"):
         if key in meta:
             console.print(f"  {key}: {meta[key]}")
@@ -115,21 +115,6 @@ def show(name: str = typer.Argument(..., help="Model name (or path to a .sda fil
         if record.metrics:
             console.print("  metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                     for k, v in record.metrics.items()))
-
-
-def _describe_base(meta: dict) -> str:
-    """How the model started: from a base model (which one, its hash), from scratch, or a base itself."""
-    base = meta.get("base")
-    if isinstance(base, dict) and "corpus" in base:  # the file is a base model
-        return (f"base model: {base.get('name')} ({base.get('steps')} steps on "
-                f"{(base.get('corpus') or {}).get('files')} corpus files)")
-    if isinstance(base, dict):
-        sha = str(base.get("sha256") or "")[:12]
-        steps = f", {base['steps']} steps" if base.get("steps") else ""
-        return f"started from: base model {base.get('name')} (sha256 {sha}{steps})"
-    if "base" in meta:
-        return "started from: scratch (no base model)"
-    return "started from: scratch (trained before sda had base models)"
 
 
 @models_app.command("delete")

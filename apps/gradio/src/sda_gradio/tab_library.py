@@ -80,20 +80,13 @@ def details(state: AppState, name: str) -> str:
 
 
 def _started(path: Any) -> str:
-    """How the model began: from sda's base model (which, its hash) or from scratch."""
-    from sda_engine import read_metadata
+    """How the model began (sda's base model, which; or from scratch)."""
+    from sda_engine import describe_start, read_metadata
 
     try:
-        meta = read_metadata(path)
+        return md_escape(describe_start(read_metadata(path)))
     except SdaError:
         return "start unknown (the file cannot be read)"
-    base = meta.get("base")
-    if isinstance(base, dict) and "corpus" in base:
-        return f"itself a base model ({base.get('steps')} steps on the base corpus)"
-    if isinstance(base, dict):
-        return (f"started from sda's base model {md_escape(base.get('name'))} "
-                f"(sha256 {str(base.get('sha256') or '')[:12]})")
-    return "started from scratch"
 
 
 def _need(name: str) -> str:

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from sda_engine.store.library import ModelLibrary, ModelRecord, ReconcileReport
     from sda_engine.store.presets import ALLOWED_KEYS as PRESET_KEYS
     from sda_engine.store.presets import Preset, PresetStore
+    from sda_engine.train.base_start import describe_start
     from sda_engine.train.controls import choose_model_controls, fit_model_controls
     from sda_engine.train.distributed import check_resume_processes
     from sda_engine.train.options import KINDS as MODEL_KINDS
@@ -161,6 +162,7 @@ _LAZY: dict[str, str] = {
     "BaseTrainOptions": "sda_engine.base.train",
     "BaseTrainResult": "sda_engine.base.train",
     "train_base": "sda_engine.base.train",
+    "describe_start": "sda_engine.train.base_start",
 }
 
 
@@ -211,6 +213,7 @@ __all__ = [
     "check_resume_processes",
     "check_model_file",
     "codes",
+    "describe_start",
     "descriptor_of",
     "encode_audio",
     "encode_file",

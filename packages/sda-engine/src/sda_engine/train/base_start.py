@@ -53,6 +53,21 @@ def base_record(choice: dict[str, Any] | None) -> dict[str, Any] | None:
             "steps": choice.get("steps")}
 
 
+def describe_start(metadata: dict[str, Any]) -> str:
+    """How a model began, in words, from its metadata: a base itself, started from a base (which, its hash),
+    from scratch, or from scratch because it predates base models (``sda models show``, the GUI's Library)."""
+    base = metadata.get("base")
+    if isinstance(base, dict) and "corpus" in base:  # the file is a base model
+        return (f"itself a base model ({base.get('steps')} steps on "
+                f"{(base.get('corpus') or {}).get('files')} corpus files)")
+    if isinstance(base, dict):
+        steps = f", {base['steps']} steps" if base.get("steps") else ""
+        return f"started from sda's base model {base.get('name')} (sha256 {str(base.get('sha256') or '')[:12]}{steps})"
+    if "base" in metadata:
+        return "started from scratch"
+    return "started from scratch (trained before sda had base models)"
+
+
 def choose_base(choice: str | None, size: str, kind: str) -> BaseChoice:
     """Resolve ``choice`` (``auto``/``None``, ``none`` or a file) for a new model of ``size`` and ``kind``."""
     from sda_base import BaseIndexError, file_sha256, find_base
@@ -74,8 +89,8 @@ def choose_base(choice: str | None, size: str, kind: str) -> BaseChoice:
         return BaseChoice(None, None, None, f"from scratch: no base model of the {size} {kind} shapes is installed")
     if not base.fine_tune_by_default:
         return BaseChoice(None, None, None, (f"from scratch: the installed {base.name} did not beat training from "
-                                             "scratch in the measurements (docs/base.md); --base auto-off, "
-                                             f"--base {base.path} uses it"))
+                                             f"scratch in the measurements (docs/base.md); --base {base.path} "
+                                             "uses it"))
     try:
         base.verify()
     except BaseIndexError as exc:
@@ -97,12 +112,11 @@ def _steps_of(path: Path) -> int | None:
 
 @dataclass
 class BaseStart:
-    """A loaded base: its autoencoder and normalisation statistics, and what the model file records of it.
-    ``keeps_codebooks`` is ``False``: a base lends its encoder and decoder, not its codebooks."""
+    """A loaded base: its autoencoder and normalisation statistics. ``keeps_codebooks`` is ``False``: a base
+    lends its encoder and decoder, not its codebooks."""
 
     autoencoder: Any
     stats: Any
-    record: dict[str, Any]
     keeps_codebooks: bool = False
 
 
@@ -122,7 +136,7 @@ def load_base_start(choice: BaseChoice, autoencoder_config: Any) -> BaseStart | 
     if mismatch:
         raise SdaError(f"the base {choice.path.name} does not fit this model: {mismatch}", path=choice.path,
                        hint="train from scratch (--from-scratch), or use a base of the model's size and kind")
-    return BaseStart(autoencoder=bundle.autoencoder, stats=bundle.stats, record=base_record(choice.to_dict()) or {})
+    return BaseStart(autoencoder=bundle.autoencoder, stats=bundle.stats)
 
 
 def _mismatch(bundle: Any, cfg: Any, mel: Any) -> str:

@@ -15,7 +15,6 @@ scores (``sweep``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
@@ -105,18 +104,12 @@ def apply_choice(bundle: Any, choice: SweepChoice) -> list[str]:
             if before.get(name) != how]
 
 
-def choose_for_model_file(path: Path, home: Any, options: SweepChoiceOptions = SweepChoiceOptions(),
-                          on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None
-                          ) -> SweepChoice:
-    """Sweep the model file at ``path`` and rewrite it (atomically) with the choice. The caller holds the model's
-    lock when the file is a library model."""
-    from sda_engine.generate.session import ModelSession
-    from sda_models.model_file import save_model
-
-    session = ModelSession.open(path, "cpu", home)
+def choose_for_session(session: Any, options: SweepChoiceOptions = SweepChoiceOptions(),
+                       on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None) -> SweepChoice:
+    """Sweep ``session``'s model, write the choice into its bundle (:func:`apply_choice`; storing the file is the
+    caller's) and tell it in an ``info`` event."""
     choice = choose_by_sweep(session, options, on_event, cancel)
     changed = apply_choice(session.bundle, choice)
-    save_model(path, session.bundle)
     on_event(ProgressEvent(JOB, "info", message=(
         "musical controls chosen by a generated sweep: "
         + ", ".join(f"{n} {h}" for n, h in choice.realisation.items())

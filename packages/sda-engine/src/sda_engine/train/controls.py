@@ -47,29 +47,17 @@ def fit_controls_for(bundle: ModelBundle, files: Sequence[str | Path], on_event:
 
 def choose_in_library(home: SdaHome, name: str, path: Path, on_event: ProgressCallback,
                       cancel: CancelToken | None, options: Any = None) -> dict[str, str] | None:
-    """Choose the controls' realisations of library model ``name`` (file ``path``) by a generated sweep
-    (:mod:`sda_engine.train.control_choice`) and store the choice through the library; the caller holds the
-    model's lock. Returns the realisation, or ``None`` with a warning when the sweep failed (the fit's proposal
-    stays)."""
-    import shutil
-
-    from sda_engine.train.control_choice import SweepChoiceOptions, choose_for_model_file
-
-    library = ModelLibrary(home, reconcile=False)
-    staging = path.with_name(f".{path.stem}.controls.tmp")
+    """Choose the controls' realisations of the just-trained library model ``name`` (file ``path``) by a generated
+    sweep; the caller holds the model's lock. Returns the realisation, or ``None`` with a warning when the sweep
+    failed (the fit's proposal stays: a training run is not failed over it)."""
     try:
-        shutil.copyfile(path, staging)
-        choice = choose_for_model_file(staging, home, options or SweepChoiceOptions(), on_event, cancel)
-        library.update_model(name, staging, move=True)
+        return _choose_and_store(home, name, path, on_event, cancel, options)[1]
     except Cancelled:
         raise
     except SdaError as exc:
         on_event(ProgressEvent(CONTROL_JOB, "warning", message=(
             f"the musical controls could not be chosen by a generated sweep ({exc}); the fit's proposal stays")))
         return None
-    finally:
-        staging.unlink(missing_ok=True)
-    return choice.realisation
 
 
 def choose_model_controls(model: str | Path, home: SdaHome | str | Path | None = None,
@@ -87,18 +75,19 @@ def choose_model_controls(model: str | Path, home: SdaHome | str | Path | None =
         raise SdaError("only a model in your library can have its controls chosen", path=path,
                        hint="import it first (sda models import FILE)")
     with model_lock(home, name, job="given its musical controls"):
-        errors: list[str] = []
+        return _choose_and_store(home, name, path, on_event, cancel, options)
 
-        def tell(event: ProgressEvent) -> None:
-            if event.kind == "warning":
-                errors.append(event.message)
-            on_event(event)
 
-        chosen = choose_in_library(home, name, path, tell, cancel, options)
-    if chosen is None:
-        raise SdaError(errors[-1] if errors else "the sweep failed", path=path,
-                       hint="fit the controls first (sda controls fit MODEL), then choose again")
-    return Path(library.resolve(name)), chosen
+def _choose_and_store(home: SdaHome, name: str, path: Path, on_event: ProgressCallback,
+                      cancel: CancelToken | None, options: Any) -> tuple[Path, dict[str, str]]:
+    """Sweep library model ``name`` (:mod:`sda_engine.train.control_choice`) and store the choice in its file."""
+    from sda_engine.generate.session import ModelSession
+    from sda_engine.train.control_choice import SweepChoiceOptions, choose_for_session
+
+    session = ModelSession.open(path, "cpu", home)
+    choice = choose_for_session(session, options or SweepChoiceOptions(), on_event, cancel)
+    stored = _store(path, name, ModelLibrary(home, reconcile=False), session.bundle)
+    return stored, choice.realisation
 
 
 def training_files(metadata: dict[str, Any], data: str | Path | Sequence[str | Path] | None = None) -> list[Path]:
@@ -145,13 +134,18 @@ def _fit_and_write(path: Path, name: str | None, library: ModelLibrary, data: An
     files = training_files(bundle.metadata, data)
     tensors, control_config, report = fit_controls(bundle, files, on_event=on_event, cancel=cancel, config=config)
     attach_controls(bundle, tensors, control_config)
+    return _store(path, name, library, bundle), report
+
+
+def _store(path: Path, name: str | None, library: ModelLibrary, bundle: ModelBundle) -> Path:
+    """Write ``bundle`` back: a loose file (``name`` ``None``) atomically in place, a library model through the
+    library (staged beside it, then re-catalogued). Returns the model file."""
     if name is None:
         save_model(path, bundle)
-        return path, report
+        return path
     staging = path.with_name(f".{path.stem}.controls.tmp")
     try:
         save_model(staging, bundle)
-        path = Path(library.update_model(name, staging, move=True).path)
+        return Path(library.update_model(name, staging, move=True).path)
     finally:
         staging.unlink(missing_ok=True)
-    return path, report
