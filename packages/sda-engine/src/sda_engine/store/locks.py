@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 LOCKS_FOLDER = "locks"
 HOLDER_WIDTH = 120
+HOLDER_WAIT = 0.5
+"""Seconds a loser waits for a holder that has just locked to write its pid (it locks, then writes)."""
 
 
 def lock_path(home: SdaHome, name: str) -> Path:
@@ -55,12 +58,21 @@ def _unlock(handle: IO[str]) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _holder(path: Path) -> dict[str, Any]:
+def _read_holder(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _holder(path: Path) -> dict[str, Any]:
+    """The holder's record; a lock file created a moment ago is still empty, so wait up to
+    :data:`HOLDER_WAIT` for its pid."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    while not (holder := _read_holder(path)).get("pid") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return holder
 
 
 @contextlib.contextmanager
