@@ -13,6 +13,7 @@ from sda_audio.errors import SdaError
 from sda_audio.events import detect_events
 from sda_audio.progress import ProgressEvent
 from sda_engine.generate.forms import resolve_form
+from sda_engine.generate.oneshot_variations import DEFAULT_VARIATIONS, HitPool, draw
 from sda_engine.generate.phrases import schedule
 from sda_engine.generate.pipeline import generate_files
 from sda_engine.generate.request import GenerationRequest
@@ -116,6 +117,10 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
     req = GenerationRequest().replace(variations=2, seed=4, channels="mono")
     results = generate_files(session, req, tmp_path / "pack/")
     assert [r.path.name for r in results] == ["hits_001.wav", "hits_002.wav"]
+    dataset = read_metadata(home.model_path(name))["dataset"]
+    held = {Path(f).name for f in dataset["val_files"]}
+    trained = {Path(f).name for f in dataset["files"]} - held
+    assert held and len(trained) >= 2
     for r in results:
         side = json.loads(r.sidecar.read_text())["metadata"]
         note = side["notes"]["form"]
@@ -124,12 +129,39 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
         assert note["passed"] == all(c["passed"] for c in note["checks"].values())
         assert note["passed"] or "message" in note
         assert note["silence"].startswith("the material's room tone")
+        # a variation between two of the model's own training hits (held-out files are not drawn)
+        assert note["method"] == "variation" and len(set(note["between"])) == 2
+        assert set(note["between"]) <= trained
+        assert DEFAULT_VARIATIONS.amounts[0] <= note["amount"] <= DEFAULT_VARIATIONS.amounts[1]
         x, sr = sf.read(r.path)
         assert x.shape[0] / sr < 2.5  # a hit, not a 20 s stream
     again = generate_files(session, req.replace(variations=1), tmp_path / "again/")
     a, _ = sf.read(results[0].path)
     b, _ = sf.read(again[0].path)
     np.testing.assert_array_equal(a, b)
+
+
+def test_oneshots_without_the_hits_are_cut_from_streams(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sda_engine.generate.oneshots as oneshots
+
+    monkeypatch.setattr(oneshots, "MAX_STREAMS", 1)
+    monkeypatch.setattr(HitPool, "of", classmethod(lambda cls, session: None))  # no hits to vary (an old model)
+    home, name, _ = hits_model
+    session = ModelSession.open(name, "cpu", home)
+    [result] = generate_files(session, GenerationRequest().replace(seed=4, channels="mono"), tmp_path / "pack/")
+    note = json.loads(result.sidecar.read_text())["metadata"]["notes"]["form"]
+    assert note["method"] == "stream" and "stream_seed" in note and "between" not in note
+
+
+def test_variation_draws_are_seeded_and_in_range() -> None:
+    draws = [draw(6, seed, 0) for seed in range(40)]
+    assert draws[:5] == [draw(6, seed, 0) for seed in range(5)]  # the same seed, the same hits and amount
+    assert all(a != b and 0 <= a < 6 and 0 <= b < 6 for a, b, _ in draws)
+    lo, hi = DEFAULT_VARIATIONS.amounts
+    assert all(lo <= x <= hi for _, _, x in draws)
+    assert len({(a, b) for a, b, _ in draws}) > 10  # seeds spread over the pairs
+    assert draw(6, 3, 0) != draw(6, 3, 1)  # a redraw is another draw
 
 
 def test_phrase_sits_on_the_material_floor_between_strokes(hits_model: tuple[SdaHome, str, list[ProgressEvent]],

@@ -144,7 +144,9 @@ def generate(
                       + (", trimmed at the end of each decay" if shaped else ", kept at the interpolated length"))
     if shaped and shaped[0].get("form") == "oneshot":
         ok = sum(1 for n in shaped if n.get("passed"))
-        console.print(f"form: one-shots, {ok} of {len(shaped)} passed every one-shot check"
+        how = (", each a variation between two of your own hits" if between is None
+               and shaped[0].get("method") == "variation" else "")
+        console.print(f"form: one-shots{how}, {ok} of {len(shaped)} passed every one-shot check"
                       + ("" if ok == len(shaped) else " (the sidecars say which failed)"))
     elif shaped:
         console.print(f"form: phrase, {shaped[0].get('events')} strokes; density, pulse and rhythmic steered")

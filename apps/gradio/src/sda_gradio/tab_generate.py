@@ -244,7 +244,10 @@ def result_markdown(results: Sequence[Any]) -> str:
     if form == "oneshot":
         notes = [r.notes.get("form") or {} for r in results]
         passed = sum(1 for n in notes if n.get("passed"))
-        lines.append(f"A sample pack of {len(results)} one-shot(s): {passed} of {len(results)} passed every "
+        varied = all(n.get("method") == "variation" for n in notes)
+        lines.append(f"A sample pack of {len(results)} one-shot(s)"
+                     + (", each a new hit between two of your own" if varied else "")
+                     + f": {passed} of {len(results)} passed every "
                      "one-shot check (a clear attack, one event, a decay to quiet)."
                      + (" Download them all as a zip below." if len(results) > 1 else ""))
     elif form == "phrase":

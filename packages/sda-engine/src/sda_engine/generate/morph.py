@@ -152,10 +152,7 @@ class Morph:
         """Read, onset-align and encode both files (see the module). Raises :class:`SdaError` naming the file
         that is missing, unreadable or silent."""
         a, b = (_source(session, f) for f in (file_a, file_b))
-        quiet = np.zeros(int(SILENCE_SECONDS * session.sample_rate), dtype=np.float32)
-        silent = _latent(encode_audio(session, quiet, session.sample_rate))
-        middle = silent.shape[-1] // 2
-        return cls(session, a, b, silent[..., middle:middle + 1].clone())
+        return cls(session, a, b, silence_latent(session))
 
     @property
     def method(self) -> str:
@@ -296,6 +293,14 @@ def _pad(latent: torch.Tensor, frames: int, silence: torch.Tensor) -> torch.Tens
     return torch.cat([latent, silence.to(latent.device, latent.dtype).expand(-1, -1, missing)], dim=-1)
 
 
+def silence_latent(session: ModelSession) -> torch.Tensor:
+    """``(1, D, 1)``: the model's latent of silence (the middle frame of a silent clip's encoding)."""
+    quiet = np.zeros(int(SILENCE_SECONDS * session.sample_rate), dtype=np.float32)
+    silent = _latent(encode_audio(session, quiet, session.sample_rate))
+    middle = silent.shape[-1] // 2
+    return silent[..., middle:middle + 1].clone()
+
+
 def _source(session: ModelSession, file: str | Path) -> MorphSource:
     """Read ``file``, cut it from just before its first strong onset to the end of its sound, and encode it."""
     path = Path(file).expanduser()
@@ -311,6 +316,13 @@ def _source(session: ModelSession, file: str | Path) -> MorphSource:
         mono = np.asarray(resample(mono[None], clip.sample_rate, sr), dtype=np.float32)[0]
     if mono.size == 0 or not np.any(np.abs(mono) > 1e-6):
         raise SdaError("is silent: there is no sound to morph", path=path, hint="give a recording with sound in it")
+    return source_of_audio(session, mono, path.resolve())
+
+
+def source_of_audio(session: ModelSession, mono: np.ndarray, path: Path) -> MorphSource:
+    """``mono`` (the model's rate, not silent) cut from just before its first strong onset to the end of its
+    sound and encoded; ``path`` names it."""
+    sr = session.sample_rate
     events = detect_events(mono, sr)
     first = first_event(events)
     onset = first.onset if first is not None else events.sound_start
@@ -321,7 +333,7 @@ def _source(session: ModelSession, file: str | Path) -> MorphSource:
     # what follows it in the file, not the encoder's padding
     aligned = np.concatenate([mono[start:], np.zeros(int(TAIL_SILENCE * sr), dtype=np.float32)])
     latent = _latent(encode_audio(session, aligned, sr))
-    return MorphSource(path=path.resolve(), samples=sound, offset=start / sr, latent=latent)
+    return MorphSource(path=path, samples=sound, offset=start / sr, latent=latent)
 
 
 def _trim_oneshot(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any] | None, room: int

@@ -19,6 +19,8 @@ from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
+from sda_engine.generate.morph import morph_request
+from sda_engine.generate.oneshot_variations import HitPool, render_variation
 from sda_engine.generate.oneshots import render_oneshot, stream_seconds
 from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase
 from sda_engine.generate.renderer import Renderer
@@ -85,8 +87,9 @@ def generate_files(session: ModelSession, request: GenerationRequest, output: st
 
 
 class _FormRenderer:
-    """Per seed, the audio of the resolved form: a texture as before (sample -> render), a one-shot
-    (:mod:`~sda_engine.generate.oneshots`) or a phrase (:mod:`~sda_engine.generate.phrases`)."""
+    """Per seed, the audio of the resolved form: a texture as before (sample -> render), a one-shot (a variation
+    of the material's hits, :mod:`~sda_engine.generate.oneshot_variations`, or without them a cut of a stream,
+    :mod:`~sda_engine.generate.oneshots`) or a phrase (:mod:`~sda_engine.generate.phrases`)."""
 
     def __init__(self, session: ModelSession, request: GenerationRequest, form: str, source: str,
                  on_event: ProgressCallback, cancel: CancelToken) -> None:
@@ -105,15 +108,22 @@ class _FormRenderer:
             kept = tuple((k, v) for k, v in request.control.controls if k not in STEERED)
             stream = dataclasses.replace(stream, control=dataclasses.replace(stream.control, controls=kept))
         self.controls = controls
-        self.renderer = Renderer(session, stream)
+        self.pool = HitPool.of(session) if form == "oneshot" else None
+        if self.pool is not None:  # variations of the material's own hits (sda_engine.generate.oneshot_variations)
+            self.renderer = Renderer(session, morph_request(request))
+        else:
+            self.renderer = Renderer(session, stream)
 
     def __call__(self, seed: int) -> RenderedAudio:
         if self.form == "texture":
             return self.renderer.render(self.renderer.sample(seed, self.on_event, self.cancel), self.on_event,
                                         self.cancel)
-        if self.form == "oneshot":
+        if self.form == "oneshot" and self.pool is not None:
+            audio = render_variation(self.pool, self.renderer, self.request, seed, self.on_event, self.cancel)
+        elif self.form == "oneshot":
             audio = render_oneshot(self.renderer, seed, self.reference, self.timing.get("lengths") or (),
                                    self.on_event, self.cancel, has_reference=self.has_reference, tone=self.tone)
+            audio.notes["form"]["method"] = "stream"
         else:
             material = PhraseMaterial(self.reference, self.timing, self.tone)
             audio = render_phrase(self.renderer, seed, self.request.duration, material, self.controls,
