@@ -146,7 +146,7 @@ def test_oneshots_without_the_hits_are_cut_from_streams(hits_model: tuple[SdaHom
     import sda_engine.generate.oneshots as oneshots
 
     monkeypatch.setattr(oneshots, "MAX_STREAMS", 1)
-    monkeypatch.setattr(HitPool, "of", classmethod(lambda cls, session: None))  # no hits to vary (an old model)
+    monkeypatch.setattr(HitPool, "of", classmethod(lambda cls, session, oneshots_only=False: None))  # no hits to vary (an old model)
     home, name, _ = hits_model
     session = ModelSession.open(name, "cpu", home)
     [result] = generate_files(session, GenerationRequest().replace(seed=4, channels="mono"), tmp_path / "pack/")
@@ -175,6 +175,7 @@ def test_phrase_sits_on_the_material_floor_between_strokes(hits_model: tuple[Sda
     result = generate_files(session, req, tmp_path / "phrase.wav")[0]
     note = result.notes["form"]
     assert note["form"] == "phrase" and set(note["steered"]) == {"density", "pulse", "rhythmic"}
+    assert note["strokes"] == "variation" and note["strokes_in_pool"] >= 1  # strokes varied from the real hits
     assert all(v["how"] == "steered" for v in note["steered"].values())
     x, sr = sf.read(result.path)
     assert abs(x.shape[0] / sr - 4.0) < 0.05

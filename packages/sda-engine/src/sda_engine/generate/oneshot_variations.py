@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from sda_audio.oneshot_checks import OneShotReference
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
 from sda_audio.resample import resample
 from sda_engine.generate.morph import Morph, MorphSource, morph_request, silence_latent, source_of_audio
+from sda_engine.generate.oneshots import SEED_STEP, Candidate, measure
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 
 VARIATION_STREAM = 13
 """Seeds a variation's draws: ``[seed, VARIATION_STREAM, attempt]``."""
+STROKE_TARGET = 8
+"""Variations rendered for a phrase's strokes."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,9 @@ class HitPool:
     _sources: dict[int, MorphSource] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, session: ModelSession) -> HitPool | None:
-        """The pool of ``session``'s model, or ``None`` (no corpus index, fewer than two usable files)."""
+    def of(cls, session: ModelSession, oneshots_only: bool = False) -> HitPool | None:
+        """The pool of ``session``'s model, or ``None`` (no corpus index, fewer than two usable files; with
+        ``oneshots_only``, fewer than two one-shot files: a phrase's strokes are only varied from real hits)."""
         from sda_models.vocoders.corpus_index import CorpusIndex
 
         path = session.corpus_index()
@@ -95,7 +100,7 @@ class HitPool:
         entries = [(i, str(s.get("name", i))) for i, s in enumerate(index.sources)]
         trained = [(i, n) for i, n in entries if Path(n).name not in held]
         hits = [(i, n) for i, n in trained if forms.get(Path(n).name) == "oneshot"]
-        chosen = hits if len(hits) >= 2 else trained
+        chosen = hits if len(hits) >= 2 or oneshots_only else trained
         if len(chosen) < 2:
             return None
         rate = index.mel_config.sampling_rate
@@ -153,3 +158,24 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
                            f"(failed: {', '.join(form.get('failed') or []) or 'none'})")
     notes = {k: v for k, v in audio.notes.items() if k != "morph"}
     return replace(audio, seed=seed, notes={**notes, "form": form})
+
+
+def variation_strokes(pool: HitPool, renderer: Renderer, request: GenerationRequest, seed: int,
+                      reference: OneShotReference, on_event: ProgressCallback = ignore_events,
+                      cancel: CancelToken | None = None) -> tuple[list[Candidate], RenderedAudio]:
+    """Strokes for a phrase (:func:`sda_engine.generate.phrases.render_phrase`'s ``strokes``): up to
+    :data:`~sda_engine.generate.phrases.POOL_TARGET` variations (seeds ``seed + k * SEED_STEP``), the passing
+    ones (the best when none pass), each re-measured against ``reference``; and the last one rendered.
+    ``renderer`` renders ``morph_request(request)`` with the one-shot form (each stroke trimmed at its decay)."""
+    every: list[Candidate] = []
+    last: RenderedAudio | None = None
+    for k in range(STROKE_TARGET):
+        stroke_seed = seed + k * SEED_STEP
+        last = render_variation(pool, renderer, request, stroke_seed, on_event, cancel)
+        sr = last.sample_rate
+        events, report = measure(last.samples.mean(axis=0), sr, reference)
+        every.append(Candidate(samples=last.samples, report=report, events=events, stream_seed=stroke_seed,
+                               start=0.0, end=last.samples.shape[-1] / sr))
+    assert last is not None
+    passing = [c for c in every if c.report.passed]
+    return (passing or sorted(every, key=lambda c: c.failures)[: max(1, STROKE_TARGET // 2)]), last

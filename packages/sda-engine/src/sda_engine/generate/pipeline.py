@@ -20,7 +20,7 @@ from typing import Any
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
-from sda_engine.generate.oneshot_variations import HitPool, render_variation
+from sda_engine.generate.oneshot_variations import HitPool, render_variation, variation_strokes
 from sda_engine.generate.oneshots import render_oneshot, stream_seconds
 from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase
 from sda_engine.generate.renderer import Renderer
@@ -108,9 +108,12 @@ class _FormRenderer:
             kept = tuple((k, v) for k, v in request.control.controls if k not in STEERED)
             stream = dataclasses.replace(stream, control=dataclasses.replace(stream.control, controls=kept))
         self.controls = controls
-        self.pool = HitPool.of(session) if form == "oneshot" else None
-        if self.pool is not None:  # variations of the material's own hits (sda_engine.generate.oneshot_variations)
-            self.renderer = Renderer(session, morph_request(request))
+        # variations of the material's own hits (sda_engine.generate.oneshot_variations); a phrase's strokes only
+        # from a set of one-shots, each trimmed at its decay
+        self.pool = HitPool.of(session, oneshots_only=form == "phrase")
+        self.variation_request = stream.replace(form="oneshot") if form == "phrase" else request
+        if self.pool is not None:
+            self.renderer = Renderer(session, morph_request(self.variation_request))
         else:
             self.renderer = Renderer(session, stream)
 
@@ -126,8 +129,11 @@ class _FormRenderer:
             audio.notes["form"]["method"] = "stream"
         else:
             material = PhraseMaterial(self.reference, self.timing, self.tone)
+            strokes = None if self.pool is None else variation_strokes(
+                self.pool, self.renderer, self.variation_request, seed, self.reference, self.on_event, self.cancel)
             audio = render_phrase(self.renderer, seed, self.request.duration, material, self.controls,
-                                  self.request.bpm, self.on_event, self.cancel)
+                                  self.request.bpm, self.on_event, self.cancel, strokes=strokes)
+            audio.notes["form"]["strokes"] = "variation" if strokes is not None else "stream"
         audio.notes["form"]["source"] = self.source
         return audio
 
