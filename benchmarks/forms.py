@@ -195,7 +195,10 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                       "file_seconds": round(x.size / SR, 3),
                       "floor_db_re_peak": round(m.floor_db - m.peak_db, 1),
                       "engine_passed": r.notes["form"]["passed"],
-                      "streams": r.notes["form"]["streams_rendered"]})
+                      "method": r.notes["form"].get("method"),
+                      "between": r.notes["form"].get("between"),
+                      "amount": r.notes["form"].get("amount"),
+                      "streams": r.notes["form"].get("streams_rendered")})
         log.info("%s %s", name, shots[-1])
     pass_rate = float(np.mean([s["passed"] for s in shots]))
     med_nov = float(np.median([s["novelty"] for s in shots]))
@@ -203,22 +206,21 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     t1 = time.monotonic()
     import soundfile as sf
 
-    from sda_engine.generate.forms import room_tone_of, timing_of
-    from sda_engine.generate.oneshots import stream_seconds
-    from sda_engine.generate.phrases import PhraseMaterial, render_phrase, stroke_pool
-    from sda_engine.generate.renderer import Renderer
+    from sda_audio.progress import CancelToken
+    from sda_engine.generate.phrases import render_phrase
+    from sda_engine.generate.pipeline import form_renderer
 
     densities = (-1.0, 1.0) if quick else (-1.0, -0.5, 0.0, 0.5, 1.0)
     seeds = (0,) if quick else (0, 1, 2)
-    timing = timing_of(meta)
-    tone = room_tone_of(meta)
-    renderer = Renderer(session, GenerationRequest().replace(channels="mono", duration=stream_seconds(ref)))
+    # what sda generate --form phrase renders (the same strokes, renderer and material)
+    phrasing = form_renderer(session, GenerationRequest().replace(channels="mono", form="phrase", duration=8.0),
+                             "phrase", "request", lambda e: None, CancelToken())
+    renderer, material, tone = phrasing.renderer, phrasing.material, phrasing.tone
     phrases, pulsed = [], []
     for seed in seeds:  # one stroke pool per seed, shared by its timings (what render_phrase would render)
-        pool = stroke_pool(renderer, seed, ref, lambda e: None, None)
+        pool = phrasing.strokes(seed)
         for d in densities:
-            audio = render_phrase(renderer, seed, 8.0, PhraseMaterial(ref, timing, tone), {"density": d},
-                                  strokes=pool)
+            audio = render_phrase(renderer, seed, 8.0, material, {"density": d}, strokes=pool)
             path = run / f"phrase-d{d:+.1f}-s{seed}.wav"
             sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
             m = detect_events(audio.samples[0], audio.sample_rate)
@@ -230,7 +232,7 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                             "planned_rate": audio.notes["form"]["steered"]["density"]["events_per_second"],
                             "strokes_passing": audio.notes["form"]["strokes_passing"]})
             log.info("%s %s", name, phrases[-1])
-        audio = render_phrase(renderer, seed, 8.0, PhraseMaterial(ref, timing, tone), {"pulse": 1.0}, strokes=pool)
+        audio = render_phrase(renderer, seed, 8.0, material, {"pulse": 1.0}, strokes=pool)
         path = run / f"phrase-pulse-s{seed}.wav"
         sf.write(path, audio.samples[0], audio.sample_rate, subtype="FLOAT")
         pm = phrase_measures(detect_events(audio.samples[0], audio.sample_rate))
@@ -271,6 +273,7 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "phrases_floor_within_6db": int(sum(abs(p["floor_db_re_peak"] - real_floor) <= TARGETS["floor_db"]
                                             for p in phrases)),
         "pulse_plus_one": pulsed, "pulse_cv_max": cv_max, "phrase_seconds": round(phrase_seconds, 1),
+        "phrase_strokes": "variation" if phrasing.pool is not None else "stream",
         "verdicts": verdicts, "sheet": str(sheet.relative_to(ROOT)) if sheet.is_relative_to(ROOT) else str(sheet),
         "load_after": uptime(),
     }

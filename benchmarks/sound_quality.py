@@ -52,6 +52,7 @@ from _quality_report import write_report  # noqa: E402
 from _spectrograms import Panel, render_figure  # noqa: E402
 
 from sda_audio import quality  # noqa: E402
+from sda_audio.atomic import atomic_write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.sound_quality")
 
@@ -83,6 +84,7 @@ class Options:
     device: str
     work: Path | None
     render_only: bool = False
+    reuse: bool = False
 
     @property
     def smoke(self) -> bool:
@@ -294,15 +296,22 @@ def run_set(set_name: str, opts: Options, scratch: Path, figure_dir: Path) -> di
         run: dict[str, Any] = {"kind": kind, "vocoders": []}
         entry["runs"].append(run)
         home = scratch / f"home-{set_name}-{kind}"
-        shutil.rmtree(home, ignore_errors=True)  # a fresh library each run (ours: made by this script)
+        record = home / "yardstick-training.json"
         try:
-            t0 = time.monotonic()
-            result = train_one(set_name, kind, train_files, home, opts)
-            run["training"] = {"size": result.size, "size_reason": result.size_reason,
-                               "device": result.device, "seconds": time.monotonic() - t0,
-                               "stages": result.stages, "warnings": list(result.warnings)[:10],
-                               "vocoder": result.vocoder}
-            model_path = Path(result.model_path)
+            if opts.reuse and record.is_file():  # the model a run before trained here: compare generation only
+                kept = json.loads(record.read_text(encoding="utf-8"))
+                run["training"] = {**kept["training"], "reused": True}
+                model_path = Path(kept["model_path"])
+            else:
+                shutil.rmtree(home, ignore_errors=True)  # a fresh library each run (ours: made by this script)
+                t0 = time.monotonic()
+                result = train_one(set_name, kind, train_files, home, opts)
+                run["training"] = {"size": result.size, "size_reason": result.size_reason,
+                                   "device": result.device, "seconds": time.monotonic() - t0,
+                                   "stages": result.stages, "warnings": list(result.warnings)[:10],
+                                   "vocoder": result.vocoder}
+                model_path = Path(result.model_path)
+                atomic_write_json(record, {"training": run["training"], "model_path": str(model_path)})
         except Exception as exc:  # noqa: BLE001 - one broken run must not hide the others
             log.exception("training %s/%s failed", set_name, kind)
             run["error"] = f"training failed: {type(exc).__name__}: {exc}"
@@ -364,6 +373,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                     help="> 0 also trains each model's HiFi-GAN for that long and measures it")
     ap.add_argument("--device", default="cpu", help="training/generation device (the budget is a CPU budget)")
     ap.add_argument("--work", type=Path, default=None, help="keep models and audio here (default: a temp folder)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --work: generate from the models a run before trained there (no training)")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite the report from <out folder>/<out stem>/results.json (no training)")
     a = ap.parse_args(argv)
@@ -376,7 +387,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ap.error("need --clips >= 2, --clip-seconds in 0.5..600 and --minutes > 0")
     return Options(sets=sets, kinds=kinds, minutes=a.minutes, clips=a.clips, clip_seconds=a.clip_seconds,
                    seed=a.seed, out=a.out.resolve(), datasets=a.datasets, vocoder_minutes=a.vocoder_minutes,
-                   device=a.device, work=a.work, render_only=a.render_only)
+                   device=a.device, work=a.work, render_only=a.render_only,
+                   reuse=a.reuse)
 
 
 def command_line(argv: list[str] | None) -> str:

@@ -21,8 +21,8 @@ from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ign
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
 from sda_engine.generate.oneshot_variations import HitPool, render_variation, variation_strokes
-from sda_engine.generate.oneshots import render_oneshot, stream_seconds
-from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase
+from sda_engine.generate.oneshots import Candidate, render_oneshot, stream_seconds
+from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase, stroke_pool
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -64,7 +64,7 @@ def generate_files(session: ModelSession, request: GenerationRequest, output: st
     check_output_dir(paths[0].parent)
     if output is not None:  # names sda picks itself step on to a free one instead
         refuse_existing(paths, overwrite)
-    render = _form_renderer(session, request, form, form_source, on_event, cancel)
+    render = form_renderer(session, request, form, form_source, on_event, cancel)
     renderer = render.renderer  # vocoder, blended models and controls, before any work
     n = len(seeds)
     what = f"{request.duration:g} s" if form == "texture" else ("one-shot(s)" if form == "oneshot"
@@ -86,7 +86,7 @@ def generate_files(session: ModelSession, request: GenerationRequest, output: st
     return results
 
 
-class _FormRenderer:
+class FormRenderer:
     """Per seed, the audio of the resolved form: a texture as before (sample -> render), a one-shot (a variation
     of the material's hits, :mod:`~sda_engine.generate.oneshot_variations`, or without them a cut of a stream,
     :mod:`~sda_engine.generate.oneshots`) or a phrase (:mod:`~sda_engine.generate.phrases`)."""
@@ -128,19 +128,31 @@ class _FormRenderer:
                                    self.on_event, self.cancel, has_reference=self.has_reference, tone=self.tone)
             audio.notes["form"]["method"] = "stream"
         else:
-            material = PhraseMaterial(self.reference, self.timing, self.tone)
-            strokes = None if self.pool is None else variation_strokes(
-                self.pool, self.renderer, self.variation_request, seed, self.reference, self.on_event, self.cancel)
-            audio = render_phrase(self.renderer, seed, self.request.duration, material, self.controls,
-                                  self.request.bpm, self.on_event, self.cancel, strokes=strokes)
-            audio.notes["form"]["strokes"] = "variation" if strokes is not None else "stream"
+            audio = render_phrase(self.renderer, seed, self.request.duration, self.material, self.controls,
+                                  self.request.bpm, self.on_event, self.cancel, strokes=self.strokes(seed))
+            audio.notes["form"]["strokes"] = "variation" if self.pool is not None else "stream"
         audio.notes["form"]["source"] = self.source
         return audio
 
 
-def _form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,
-                   on_event: ProgressCallback, cancel: CancelToken) -> _FormRenderer:
-    return _FormRenderer(session, request, form, source, on_event, cancel)
+    @property
+    def material(self) -> PhraseMaterial:
+        return PhraseMaterial(self.reference, self.timing, self.tone)
+
+    def strokes(self, seed: int) -> tuple[list[Candidate], RenderedAudio]:
+        """A phrase's strokes for ``seed``: variations of the material's hits where it has them, else cuts of
+        streams (:func:`~sda_engine.generate.phrases.stroke_pool`). Phrases of one seed with other timings may
+        share them (``render_phrase(..., strokes=...)``)."""
+        if self.pool is not None:
+            return variation_strokes(self.pool, self.renderer, self.variation_request, seed, self.reference,
+                                     self.on_event, self.cancel)
+        return stroke_pool(self.renderer, seed, self.reference, self.on_event, self.cancel)
+
+
+def form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,
+                   on_event: ProgressCallback, cancel: CancelToken) -> FormRenderer:
+    """What renders each seed of ``request`` in ``form`` (resolved by :func:`resolve_form`, ``source`` how)."""
+    return FormRenderer(session, request, form, source, on_event, cancel)
 
 
 def write_sketch(session: ModelSession, sketch: Sketch, request: GenerationRequest,
