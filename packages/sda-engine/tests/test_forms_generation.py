@@ -196,3 +196,26 @@ def test_schedule_follows_density_and_pulse() -> None:
     assert iois.std() / iois.mean() < 0.05 and plan["lock"] == 1.0
     free = np.diff(schedule(30.0, 0.0, -1.0, timing, 100.0, 3)[0])
     assert free.std() / free.mean() > 0.4
+
+
+def test_phrase_strokes_are_levelled_before_the_accents() -> None:
+    from sda_audio.oneshot_checks import OneShotReference
+    from sda_engine.generate.oneshots import Candidate, measure
+    from sda_engine.generate.phrases import MAX_LIFT_DB, place
+
+    t = np.arange(int(0.2 * SR)) / SR
+    hit = (np.sin(2 * np.pi * 200 * t) * np.exp(-t / 0.03)).astype(np.float32)[None]
+    reference = OneShotReference(files=2, max_length=0.3, min_length=0.1, tail_db=-40.0)
+    pool = []
+    for level in (1.0, 0.3, 0.001):  # 0 dB, -10.5 dB and -60 dB (lifted by at most MAX_LIFT_DB)
+        events, report = measure(hit[0] * level, SR, reference)
+        pool.append(Candidate(samples=hit * level, report=report, events=events, stream_seed=0, start=0.0, end=0.2))
+    onsets = np.arange(0.0, 6.0, 0.25)
+    out = place(pool, onsets, 6.0, SR, 1, 0.0, {"accents": {"p10": 0.0}}, seed=0)
+    peaks = [float(np.abs(out[0, int(o * SR):int((o + 0.2) * SR)]).max()) for o in onsets]
+    levels = np.array([20 * np.log10(p) for p in peaks])
+    # the -10.5 dB stroke comes up to the loudest (then an accent of at most 1 dB); the -60 dB one only by the
+    # lift's limit; nothing is left at -10.5 dB
+    loud = (levels > -1.5) & (levels < 0.05)
+    lifted = (levels > -60.0 + MAX_LIFT_DB - 1.5) & (levels < -60.0 + MAX_LIFT_DB + 0.05)
+    assert np.all(loud | lifted) and loud.sum() >= 2 * lifted.sum() > 0, levels.round(2)

@@ -48,6 +48,8 @@ DEFAULT_BPM = 120.0
 POOL_STREAMS = 3
 POOL_TARGET = 8
 CUT_FADE = 0.008
+MAX_LIFT_DB = 12.0
+"""How far a quiet stroke is lifted towards the loudest one before the accents (dB)."""
 ROOM_TONE_STREAM = 4
 """Seeds a phrase's room tone: ``[seed, ROOM_TONE_STREAM]``."""
 
@@ -124,16 +126,28 @@ def _accent_db(timing: dict[str, Any], rng: np.random.Generator) -> float:
     return float(rng.uniform(min(lo, -1.0), 0.0))
 
 
+def _level_gains(pool: Sequence[Candidate]) -> np.ndarray:
+    """Per stroke, the gain that lifts its peak to the loudest stroke's (at most :data:`MAX_LIFT_DB`): a phrase's
+    levels come from the material's accents, not from how loud each generated stroke happened to come out (a
+    quiet stroke on the beat would otherwise vanish from the pulse)."""
+    peaks = np.array([float(np.abs(c.samples).max()) if c.samples.size else 0.0 for c in pool])
+    top = float(peaks.max()) if peaks.size else 0.0
+    lift = 10.0 ** (MAX_LIFT_DB / 20.0)
+    return np.where(peaks > 0, np.minimum(top / np.maximum(peaks, 1e-12), lift), 1.0)
+
+
 def place(pool: Sequence[Candidate], onsets: np.ndarray, duration: float, sample_rate: int, channels: int,
           rhythmic: float, timing: dict[str, Any], seed: int) -> np.ndarray:
-    """Strokes from ``pool`` placed at ``onsets`` on silence; each ends before the next onset (a short fade where
-    it is still sounding), below 0 ``rhythmic`` each rises slowly (a swell)."""
+    """Strokes from ``pool`` placed at ``onsets`` on silence, each levelled to the loudest stroke's peak and then
+    accented; each ends before the next onset (a short fade where it is still sounding), below 0 ``rhythmic``
+    each rises slowly (a swell)."""
     rng = np.random.default_rng([seed, 3])
     total = int(round(duration * sample_rate))
     out = np.zeros((channels, total), dtype=np.float32)
     if not pool:
         return out
     lengths = np.array([c.length for c in pool])
+    gains = _level_gains(pool)
     for i, t in enumerate(onsets):
         gap = (onsets[i + 1] if i + 1 < len(onsets) else duration) - t
         fits = np.flatnonzero(lengths <= gap)
@@ -144,7 +158,8 @@ def place(pool: Sequence[Candidate], onsets: np.ndarray, duration: float, sample
             choices = fits
         else:
             choices = np.argsort(lengths)[: max(1, len(lengths) // 3)]
-        stroke = pool[int(rng.choice(choices))].samples
+        pick = int(rng.choice(choices))
+        stroke = pool[pick].samples * np.float32(gains[pick])
         stroke = stroke if stroke.shape[0] == channels else np.repeat(stroke.mean(axis=0, keepdims=True), channels, 0)
         start = int(round(t * sample_rate))
         n = min(stroke.shape[-1], total - start, int(gap * sample_rate))
