@@ -219,3 +219,14 @@ def test_phrase_strokes_are_levelled_before_the_accents() -> None:
     loud = (levels > -1.5) & (levels < 0.05)
     lifted = (levels > -60.0 + MAX_LIFT_DB - 1.5) & (levels < -60.0 + MAX_LIFT_DB + 0.05)
     assert np.all(loud | lifted) and loud.sum() >= 2 * lifted.sum() > 0, levels.round(2)
+
+
+def test_only_files_held_out_whole_are_left_out_of_the_variations() -> None:
+    from sda_engine.generate.oneshot_variations import _held_out
+
+    files = ["/d/a.wav", "/d/b.wav", "/d/c.wav"]
+    assert _held_out({"files": files, "val_files": ["/d/c.wav"], "split": "files"}) == {"c.wav"}
+    # small sets validate on each file's tail: every file's head was trained on
+    assert _held_out({"files": files, "val_files": files, "split": "tail-windows"}) == set()
+    assert _held_out({"files": files, "val_files": files}) == set()  # no split recorded, every file named
+    assert _held_out({"files": files, "val_files": ["/d/a.wav"]}) == {"a.wav"}

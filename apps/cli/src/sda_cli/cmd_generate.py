@@ -129,6 +129,10 @@ def generate(
     for result in results:
         morph = result.notes.get("morph")
         made = f"amount {morph['amount']:g}" if isinstance(morph, dict) else f"seed {result.seed}"
+        form = result.notes.get("form")
+        pair = form.get("between") if isinstance(form, dict) and form.get("method") == "variation" else None
+        if isinstance(pair, list) and len(pair) == 2:
+            made += f", between {pair[0]} and {pair[1]}"
         console.print(f"wrote [bold]{result.path}[/] ({made}, {result.duration:g} s, history #{result.history_id})")
     first = results[0]
     console.print(f"vocoder: {first.vocoder} - {first.vocoder_reason}")

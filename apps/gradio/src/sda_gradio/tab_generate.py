@@ -255,8 +255,17 @@ def result_markdown(results: Sequence[Any]) -> str:
     if first.blend_method:
         lines.append(f"Blended by {'one shared latent path' if first.blend_method == 'latent' else 'mixing audio'}.")
     lines += [f"- seed {r.seed}: {md_escape(r.path.name)} ({r.duration:.2f} s, history #{r.history_id})"
-              for r in results]
+              + _between(r) for r in results]
     return "\n".join(lines)
+
+
+def _between(result: Any) -> str:
+    """", between your A and B" for a one-shot made as a variation of two of the user's hits."""
+    form = result.notes.get("form") or {}
+    if form.get("method") != "variation" or len(form.get("between") or []) != 2:
+        return ""
+    a, b = form["between"]
+    return f", between your {md_escape(a)} and {md_escape(b)}"
 
 
 def result_form(results: Sequence[Any]) -> str | None:

@@ -5,8 +5,8 @@ streams, and on 5-20 hits those hold flat blocks that stop abruptly: they pass t
 one generic noise hit (docs/forms.md). A variation asks the decoder for a new point *between* two of the user's
 own hits instead, the way :mod:`~sda_engine.generate.morph` blends two files:
 
-1. the pool: the model's training one-shots (the files its form detection called one-shots, held-out files left
-   out), read from its corpus index (the training audio stored beside the model, so the user's folder may have
+1. the pool: the model's training one-shots (the files its form detection called one-shots; files validation held
+   out whole are left out), read from its corpus index (the training audio stored beside the model, so the user's folder may have
    moved); with fewer than two, every training file;
 2. per seed (a seeded CPU generator, ``[seed, VARIATION_STREAM, attempt]``): an anchor hit, a second hit and an
    amount drawn from :attr:`VariationOptions.amounts` (nearer the anchor: the anchor's character, moved
@@ -94,7 +94,7 @@ class HitPool:
             log.warning("no hits to vary for %s: %s", session.name, exc)
             return None
         meta = session.bundle.metadata
-        held = {Path(f).name for f in (meta.get("dataset") or {}).get("val_files") or []}
+        held = _held_out(meta.get("dataset") or {})
         forms = {f.get("file"): f.get("form") for f in (meta.get("form") or {}).get("files") or []
                  if isinstance(f, dict)}
         entries = [(i, str(s.get("name", i))) for i, s in enumerate(index.sources)]
@@ -124,6 +124,16 @@ class HitPool:
         if self.silence is None:
             self.silence = silence_latent(self.session)
         return Morph(self.session, self.source(a), self.source(b), self.silence)
+
+
+def _held_out(dataset: dict[str, Any]) -> set[str]:
+    """Names of the files validation held out whole (split ``files``); with a ``tail-windows`` split (small sets)
+    every file's head was trained on, so none is left out."""
+    names = {Path(f).name for f in dataset.get("val_files") or []}
+    if dataset.get("split") == "files":
+        return names
+    every = {Path(f).name for f in dataset.get("files") or []}
+    return set() if dataset.get("split") is not None or names >= every else names
 
 
 def draw(pool_size: int, seed: int, attempt: int, options: VariationOptions = DEFAULT_VARIATIONS
