@@ -230,3 +230,36 @@ def test_only_files_held_out_whole_are_left_out_of_the_variations() -> None:
     assert _held_out({"files": files, "val_files": files, "split": "tail-windows"}) == set()
     assert _held_out({"files": files, "val_files": files}) == set()  # no split recorded, every file named
     assert _held_out({"files": files, "val_files": ["/d/a.wav"]}) == {"a.wav"}
+
+
+def test_brightness_chooses_the_brighter_hits() -> None:
+    from types import SimpleNamespace
+
+    from sda_engine.generate.oneshot_variations import HitPool
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.4 * SR)) / SR
+    env = np.exp(-t / 0.08)
+    hits = []
+    for cutoff in (300, 600, 1200, 5000, 9000, 14000):  # dark to bright: noise low-passed at rising cutoffs
+        spec = np.fft.rfft(rng.standard_normal(t.size))
+        spec[np.fft.rfftfreq(t.size, 1 / SR) > cutoff] = 0
+        hits.append((np.fft.irfft(spec, t.size) * env).astype(np.float32))
+    pool = HitPool(SimpleNamespace(sample_rate=SR), [f"h{i}" for i in range(6)], hits)  # type: ignore[arg-type]
+    assert pool.weights({}) is None and pool.weights({"brightness": 0.0}) is None  # nothing moved: uniform
+    bright, dark = pool.weights({"brightness": 1.0}), pool.weights({"brightness": -1.0})
+    assert bright is not None and dark is not None
+    assert bright[3:].sum() > 0.8 and dark[:3].sum() > 0.8
+    anchors = [draw(6, seed, 0, weights=bright)[0] for seed in range(30)]
+    assert np.mean([a >= 3 for a in anchors]) > 0.7
+
+
+def test_a_moved_brightness_is_searched_among_the_hits(hits_model: tuple[SdaHome, str, list[ProgressEvent]],
+                                                       tmp_path: Path) -> None:
+    home, name, _ = hits_model  # trained without controls: choosing hits needs none
+    session = ModelSession.open(name, "cpu", home)
+    req = GenerationRequest().replace(seed=4, channels="mono", brightness=0.8)
+    [result] = generate_files(session, req, tmp_path / "bright/")
+    notes = json.loads(result.sidecar.read_text())["metadata"]["notes"]
+    assert notes["controls"] == {"brightness": "searched"}
+    assert notes["form"]["method"] == "variation" and notes["form"]["chosen_for"] == {"brightness": 0.8}

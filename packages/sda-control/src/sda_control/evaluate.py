@@ -32,11 +32,12 @@ SAMPLE_RATE = MelConfig().sampling_rate
 
 
 def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties); 0 when either side is constant."""
+    """Spearman rank correlation (average ranks for ties); 0 when either side is constant. Rounded to 12 places:
+    a perfect 9-of-10 rank order must compare equal to the 0.9 target, not 0.8999999999999998."""
     a, b = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
     if a.std() == 0 or b.std() == 0:
         return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
+    return round(float(np.corrcoef(a, b)[0, 1]), 12)
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:

@@ -16,6 +16,14 @@ own hits instead, the way :mod:`~sda_engine.generate.morph` blends two files:
    one-shot (:meth:`~sda_engine.generate.morph.Morph.render`);
 4. a draw that fails a check is redrawn (at most :attr:`VariationOptions.attempts`); none passing keeps the best.
 
+**Brightness and decay are searched among the hits** (``searched``, :data:`SELECTABLE`): when brightness or
+reverb is moved, the hits are measured once with the real descriptors (:func:`sda_audio.descriptors.describe`),
+and the anchor and the second hit are drawn with weights that favour hits whose descriptor sits where the slider
+asks (``value x`` :data:`SELECT_REACH` pool-sigmas from the pool's mean) while the unmoved timbre descriptors
+stay near the pool's middle; a brighter hit is then a variation of the kit's brighter hits, not an EQ on an
+average one. Such controls are taken out of the request the decoder and vocoder see (no assist on top) and the
+sidecar's ``notes.controls`` says ``searched``.
+
 The hit's attack and decay come from the decoder reading latents of real hits, so they decay as the kit does;
 the blend of two hits and the decoder's own rendering make it new (docs/forms.md measures how far from the
 training hits: novelty). Models without a corpus index, or with fewer than two training files, fall back to the
@@ -44,8 +52,22 @@ from sda_engine.generate.sketch import RenderedAudio
 
 log = logging.getLogger(__name__)
 
+DESCRIBE_RATE = 44100
+"""The rate the descriptors are measured at (sda_control's)."""
 VARIATION_STREAM = 13
 """Seeds a variation's draws: ``[seed, VARIATION_STREAM, attempt]``."""
+TIMBRE = ("brightness", "warmth", "roughness", "tension", "reverb")
+"""The controls whose descriptors a draw looks at: the moved ones are aimed at, the others kept near the middle."""
+SELECTABLE = ("brightness", "reverb")
+"""Controls a one-shot variation realises by choosing its hits. Measured on the drum kit
+(``benchmarks/oneshot_controls.py``, docs/controls.md): chosen hits moved brightness (effect 2.8 data-sigma,
+cross-talk 1.0) and decay (1.3, 1.3) further and cleaner than the fitted assists (1.3 / 1.8 and 0.2 / 9.5); for
+warmth, roughness and tension the fitted realisation measured better (the kit's 18 hits cannot move one of them
+without the others), so those stay with it."""
+SELECT_REACH = 1.5
+"""A slider at +-1 asks for hits this many pool-sigmas from the pool's mean descriptor."""
+SELECT_WIDTH = 0.6
+"""How sharply the draw favours the asked descriptor (pool-sigmas); unmoved descriptors get twice this width."""
 STROKE_TARGET = 8
 """Variations rendered for a phrase's strokes."""
 
@@ -78,6 +100,7 @@ class HitPool:
     """Mono audio at the model's rate, one per name."""
     silence: torch.Tensor | None = None
     _sources: dict[int, MorphSource] = field(default_factory=dict)
+    _descriptors: np.ndarray | None = None
 
     @classmethod
     def of(cls, session: ModelSession, oneshots_only: bool = False) -> HitPool | None:
@@ -114,6 +137,38 @@ class HitPool:
                 audio.append(mono)
         return cls(session, names, audio) if len(names) >= 2 else None
 
+    def descriptors(self) -> np.ndarray:
+        """``(hits, len(TIMBRE))``: each hit's descriptors (measured once, at 44.1 kHz mono)."""
+        if self._descriptors is None:
+            from sda_audio.descriptors import describe
+            from sda_control.names import descriptor_of
+
+            rows = []
+            for mono in self.audio:
+                x = mono if self.session.sample_rate == DESCRIBE_RATE else np.asarray(
+                    resample(mono[None], self.session.sample_rate, DESCRIBE_RATE), dtype=np.float32)[0]
+                d = describe(x, DESCRIBE_RATE)
+                rows.append([float(d[descriptor_of(name)]) for name in TIMBRE])
+            self._descriptors = np.nan_to_num(np.array(rows, dtype=np.float64))
+        return self._descriptors
+
+    def weights(self, targets: dict[str, float]) -> np.ndarray | None:
+        """Draw weights over the hits for the moved timbre controls ``targets`` (name -> -1..1), or ``None`` when
+        none is moved (a uniform draw)."""
+        moved = {k: float(v) for k, v in targets.items() if k in SELECTABLE and v}
+        if not moved:
+            return None
+        d = self.descriptors()
+        z = (d - d.mean(axis=0)) / np.maximum(d.std(axis=0), 1e-9)
+        cost = np.zeros(len(self.names))
+        for j, name in enumerate(TIMBRE):
+            if name in moved:
+                cost += ((z[:, j] - moved[name] * SELECT_REACH) / SELECT_WIDTH) ** 2
+            else:
+                cost += (z[:, j] / (2.0 * SELECT_WIDTH)) ** 2
+        w = np.exp(-0.5 * (cost - cost.min()))
+        return w / w.sum()
+
     def source(self, i: int) -> MorphSource:
         """Hit ``i`` onset-aligned and encoded (cached)."""
         if i not in self._sources:
@@ -136,25 +191,46 @@ def _held_out(dataset: dict[str, Any]) -> set[str]:
     return set() if dataset.get("split") is not None or names >= every else names
 
 
-def draw(pool_size: int, seed: int, attempt: int, options: VariationOptions = DEFAULT_VARIATIONS
-         ) -> tuple[int, int, float]:
-    """``(anchor, other, amount)`` for ``seed``'s ``attempt``-th draw (seeded CPU generator)."""
+def draw(pool_size: int, seed: int, attempt: int, options: VariationOptions = DEFAULT_VARIATIONS,
+         weights: np.ndarray | None = None) -> tuple[int, int, float]:
+    """``(anchor, other, amount)`` for ``seed``'s ``attempt``-th draw (seeded CPU generator); ``weights``
+    (:meth:`HitPool.weights`) favour some hits for both."""
     rng = np.random.default_rng([seed, VARIATION_STREAM, attempt])
-    a, b = (int(x) for x in rng.choice(pool_size, 2, replace=False))
+    if weights is None:
+        a, b = (int(x) for x in rng.choice(pool_size, 2, replace=False))
+    else:
+        p = np.maximum(np.asarray(weights, dtype=np.float64), 1e-12)
+        a = int(rng.choice(pool_size, p=p / p.sum()))
+        p[a] = 0.0
+        b = int(rng.choice(pool_size, p=p / p.sum()))
     lo, hi = options.amounts
     return a, b, float(rng.uniform(lo, hi))
+
+
+def selected_controls(request: GenerationRequest) -> dict[str, float]:
+    """The moved controls of ``request`` a variation realises by choosing its hits (:data:`SELECTABLE`)."""
+    return {k: float(v) for k, v in request.control.control_values.items() if k in SELECTABLE and v}
+
+
+def without_selected(request: GenerationRequest) -> GenerationRequest:
+    """``request`` without the controls the hits' choice realises (the decoder and vocoder do not move them)."""
+    kept = tuple((k, v) for k, v in request.control.controls if k not in selected_controls(request))
+    return replace(request, control=replace(request.control, controls=kept))
 
 
 def render_variation(pool: HitPool, renderer: Renderer, request: GenerationRequest, seed: int,
                      on_event: ProgressCallback = ignore_events, cancel: CancelToken | None = None,
                      options: VariationOptions = DEFAULT_VARIATIONS) -> RenderedAudio:
     """One one-shot for ``seed`` (see the module), with ``notes["form"]`` saying which hits, at which amount,
-    and how it measured. ``renderer`` must render ``morph_request(request)`` (loudness as decoded)."""
+    and how it measured. ``renderer`` must render ``morph_request(without_selected(request))`` (loudness as
+    decoded); the timbre controls ``request`` moves choose the hits (``notes["controls"]``: ``searched``)."""
+    targets = selected_controls(request)
+    weights = pool.weights(targets)
     tried: list[tuple[int, RenderedAudio, dict[str, Any]]] = []
     for attempt in range(max(1, options.attempts)):
         if cancel is not None:
             cancel.raise_if_cancelled("generation")
-        a, b, amount = draw(len(pool.names), seed, attempt, options)
+        a, b, amount = draw(len(pool.names), seed, attempt, options, weights)
         audio = pool.morph(a, b).render(amount, morph_request(request), renderer, cancel, on_event)
         form = dict(audio.notes.get("form") or {})
         form.update({"method": "variation", "between": [pool.names[a], pool.names[b]],
@@ -167,6 +243,9 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
         form["message"] = (f"no variation of {len(tried)} draw(s) passed every one-shot check; kept the closest "
                            f"(failed: {', '.join(form.get('failed') or []) or 'none'})")
     notes = {k: v for k, v in audio.notes.items() if k != "morph"}
+    if targets:
+        notes["controls"] = {**(notes.get("controls") or {}), **{k: "searched" for k in targets}}
+        form["chosen_for"] = {k: round(v, 4) for k, v in targets.items()}
     return replace(audio, seed=seed, notes={**notes, "form": form})
 
 

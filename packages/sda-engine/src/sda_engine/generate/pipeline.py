@@ -20,7 +20,12 @@ from typing import Any
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
-from sda_engine.generate.oneshot_variations import HitPool, render_variation, variation_strokes
+from sda_engine.generate.oneshot_variations import (
+    HitPool,
+    render_variation,
+    variation_strokes,
+    without_selected,
+)
 from sda_engine.generate.oneshots import Candidate, render_oneshot, stream_seconds
 from sda_engine.generate.phrases import STEERED, PhraseMaterial, render_phrase, stroke_pool
 from sda_engine.generate.renderer import Renderer
@@ -112,8 +117,8 @@ class FormRenderer:
         # from a set of one-shots, each trimmed at its decay
         self.pool = HitPool.of(session, oneshots_only=form == "phrase")
         self.variation_request = stream.replace(form="oneshot") if form == "phrase" else request
-        if self.pool is not None:
-            self.renderer = Renderer(session, morph_request(self.variation_request))
+        if self.pool is not None:  # the timbre controls choose the hits; the rest go to the decoder and vocoder
+            self.renderer = Renderer(session, morph_request(without_selected(self.variation_request)))
         else:
             self.renderer = Renderer(session, stream)
 
