@@ -43,8 +43,10 @@ import torch
 from sda_audio.oneshot_checks import OneShotReference
 from sda_audio.progress import CancelToken, ProgressCallback, ignore_events
 from sda_audio.resample import resample
+from sda_control.evaluate import SAMPLE_RATE
 from sda_engine.generate.morph import Morph, MorphSource, morph_request, silence_latent, source_of_audio
 from sda_engine.generate.oneshots import SEED_STEP, Candidate, measure
+from sda_engine.generate.phrases import POOL_TARGET
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -52,8 +54,6 @@ from sda_engine.generate.sketch import RenderedAudio
 
 log = logging.getLogger(__name__)
 
-DESCRIBE_RATE = 44100
-"""The rate the descriptors are measured at (sda_control's)."""
 VARIATION_STREAM = 13
 """Seeds a variation's draws: ``[seed, VARIATION_STREAM, attempt]``."""
 TIMBRE = ("brightness", "warmth", "roughness", "tension", "reverb")
@@ -68,8 +68,6 @@ SELECT_REACH = 1.5
 """A slider at +-1 asks for hits this many pool-sigmas from the pool's mean descriptor."""
 SELECT_WIDTH = 0.6
 """How sharply the draw favours the asked descriptor (pool-sigmas); unmoved descriptors get twice this width."""
-STROKE_TARGET = 8
-"""Variations rendered for a phrase's strokes."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +106,12 @@ class HitPool:
         ``oneshots_only``, fewer than two one-shot files: a phrase's strokes are only varied from real hits)."""
         from sda_models.vocoders.corpus_index import CorpusIndex
 
+        meta = session.bundle.metadata
+        held = _held_out(meta.get("dataset") or {})
+        forms = {f.get("file"): f.get("form") for f in (meta.get("form") or {}).get("files") or []
+                 if isinstance(f, dict)}
+        if oneshots_only and sum(1 for n, f in forms.items() if f == "oneshot" and Path(str(n)).name not in held) < 2:
+            return None  # no real hits to vary: decided from the metadata, without reading the training audio
         path = session.corpus_index()
         if path is None:
             return None
@@ -116,10 +120,6 @@ class HitPool:
         except Exception as exc:  # an unreadable index: the stream cuts still work
             log.warning("no hits to vary for %s: %s", session.name, exc)
             return None
-        meta = session.bundle.metadata
-        held = _held_out(meta.get("dataset") or {})
-        forms = {f.get("file"): f.get("form") for f in (meta.get("form") or {}).get("files") or []
-                 if isinstance(f, dict)}
         entries = [(i, str(s.get("name", i))) for i, s in enumerate(index.sources)]
         trained = [(i, n) for i, n in entries if Path(n).name not in held]
         hits = [(i, n) for i, n in trained if forms.get(Path(n).name) == "oneshot"]
@@ -145,9 +145,9 @@ class HitPool:
 
             rows = []
             for mono in self.audio:
-                x = mono if self.session.sample_rate == DESCRIBE_RATE else np.asarray(
-                    resample(mono[None], self.session.sample_rate, DESCRIBE_RATE), dtype=np.float32)[0]
-                d = describe(x, DESCRIBE_RATE)
+                x = mono if self.session.sample_rate == SAMPLE_RATE else np.asarray(
+                    resample(mono[None], self.session.sample_rate, SAMPLE_RATE), dtype=np.float32)[0]
+                d = describe(x, SAMPLE_RATE)
                 rows.append([float(d[descriptor_of(name)]) for name in TIMBRE])
             self._descriptors = np.nan_to_num(np.array(rows, dtype=np.float64))
         return self._descriptors
@@ -258,7 +258,7 @@ def variation_strokes(pool: HitPool, renderer: Renderer, request: GenerationRequ
     ``renderer`` renders ``morph_request(request)`` with the one-shot form (each stroke trimmed at its decay)."""
     every: list[Candidate] = []
     last: RenderedAudio | None = None
-    for k in range(STROKE_TARGET):
+    for k in range(POOL_TARGET):
         stroke_seed = seed + k * SEED_STEP
         last = render_variation(pool, renderer, request, stroke_seed, on_event, cancel)
         sr = last.sample_rate
@@ -267,4 +267,4 @@ def variation_strokes(pool: HitPool, renderer: Renderer, request: GenerationRequ
                                start=0.0, end=last.samples.shape[-1] / sr))
     assert last is not None
     passing = [c for c in every if c.report.passed]
-    return (passing or sorted(every, key=lambda c: c.failures)[: max(1, STROKE_TARGET // 2)]), last
+    return (passing or sorted(every, key=lambda c: c.failures)[: max(1, POOL_TARGET // 2)]), last
