@@ -94,9 +94,11 @@ def set_folder(name: str, home: Path) -> Path:
     return folder
 
 
-def train(name: str, folder: Path, home: Path, minutes: float | None, reuse: bool) -> dict[str, Any]:
+def train(name: str, folder: Path, home: Path, minutes: float | None, reuse: bool, seed: int = 0) -> dict[str, Any]:
     model = home / "models" / f"{name}.sda"
     cmd = ["sda", "train", str(folder), "-m", name, "--device", "cpu", "--overwrite"]
+    if seed:
+        cmd += ["--seed", str(seed)]
     if minutes is not None:
         cmd += ["--max-minutes", f"{minutes:g}"]
     where = f"../{folder.relative_to(ROOT.parent)}" if folder.is_relative_to(ROOT.parent) else str(folder)
@@ -160,7 +162,7 @@ def run_set(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     home: Path = args.home
     quick: bool = args.quick
     folder = set_folder(name, home)
-    trained = train(name, folder, home, 1.0 if quick else args.train_minutes, args.reuse)
+    trained = train(name, folder, home, 1.0 if quick else args.train_minutes, args.reuse, args.train_seed)
     model = home / "models" / f"{name}.sda"
     meta = read_metadata(model)
     form = meta["form"]
@@ -288,6 +290,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a model already trained under --home")
     parser.add_argument("--force", action="store_true", help="redo sets already in results.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 min, 4 one-shots, 2 densities x 1 seed")
+    parser.add_argument("--train-seed", type=int, default=0,
+                        help="sda train --seed: another data split (held-out files), initialisation and data order")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write results.json and the sheets here instead of docs/forms/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
@@ -300,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.home = args.home / "quick"
     args.home.mkdir(parents=True, exist_ok=True)
-    out = args.home / "report" if args.quick else OUT
+    out = args.out or (args.home / "report" if args.quick else OUT)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}

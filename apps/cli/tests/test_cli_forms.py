@@ -71,11 +71,15 @@ def test_generate_between_two_sounds_writes_morphs_and_refuses_a_lone_amount(tmp
     assert "amount 0.5" in flat and "morph: hit0.wav -> hit4.wav" in flat
     side = json.loads((out / "kit_002.wav.json").read_text())["metadata"]
     assert side["notes"]["morph"]["amount"] == 0.5 and side["notes"]["morph"]["between"][1] == str(b.resolve())
+    assert side["notes"]["morph"]["detail"] == "blend"  # the default: both sounds' own detail
 
     one = runner.invoke(app, ["generate", "kit", "--between", str(a), str(b), "--amount", "0.25", "-o",
-                              str(tmp_path / "one.wav"), "--channels", "mono", "--device", "cpu"])
+                              str(tmp_path / "one.wav"), "--channels", "mono", "--device", "cpu", "--detail", "none"])
     assert one.exit_code == 0, one.output
     assert (tmp_path / "one.wav").exists()
+    assert json.loads((tmp_path / "one.wav.json").read_text())["metadata"]["notes"]["morph"]["detail"] == "none"
+    odd = runner.invoke(app, ["generate", "kit", "--between", str(a), str(b), "--detail", "some"])
+    assert odd.exit_code != 0 and "--detail must be one of" in odd.output
 
     lone = runner.invoke(app, ["generate", "kit", "--amount", "0.3"])
     assert lone.exit_code != 0 and "--between" in lone.output

@@ -128,7 +128,8 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
         assert set(note["checks"]) == {"attack", "second_onset", "tail", "length"}
         assert note["passed"] == all(c["passed"] for c in note["checks"].values())
         assert note["passed"] or "message" in note
-        assert note["silence"].startswith("the material's room tone")
+        # a variation carries its anchor hit's own detail, so it ends in that hit's own room
+        assert note["silence"].startswith("the room of the sounds it was made from")
         # a variation between two of the model's own training hits (held-out files are not drawn)
         assert note["method"] == "variation" and len(set(note["between"])) == 2
         assert set(note["between"]) <= trained
@@ -252,6 +253,29 @@ def test_brightness_chooses_the_brighter_hits() -> None:
     assert bright[3:].sum() > 0.8 and dark[:3].sum() > 0.8
     anchors = [draw(6, seed, 0, weights=bright)[0] for seed in range(30)]
     assert np.mean([a >= 3 for a in anchors]) > 0.7
+
+
+def test_the_second_hit_is_drawn_among_the_anchors_neighbours() -> None:
+    """A new dark hit is a dark hit moved towards another dark one, not a dark-bright hybrid."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    t = np.arange(int(0.4 * SR)) / SR
+    env = np.exp(-t / 0.08)
+    hits = []
+    for cutoff in (300, 350, 400, 9000, 10000, 11000):  # two families: three dark hits, three bright ones
+        spec = np.fft.rfft(rng.standard_normal(t.size))
+        spec[np.fft.rfftfreq(t.size, 1 / SR) > cutoff] = 0
+        hits.append((np.fft.irfft(spec, t.size) * env).astype(np.float32))
+    pool = HitPool(SimpleNamespace(sample_rate=SR), [f"h{i}" for i in range(6)], hits)  # type: ignore[arg-type]
+    assert pool.affinity(None) is None
+    near = pool.affinity(DEFAULT_VARIATIONS.neighbour_width)
+    assert near is not None and near.shape == (6, 6) and np.all(np.diag(near) == 0)
+    pairs = [draw(6, seed, 0, affinity=near)[:2] for seed in range(60)]
+    same_family = np.mean([(a < 3) == (b < 3) for a, b in pairs])
+    uniform = np.mean([(a < 3) == (b < 3) for a, b, _ in (draw(6, seed, 0) for seed in range(60))])
+    assert same_family > 0.7 and same_family > uniform + 0.25
+    assert len({a for a, _ in pairs}) == 6 and all(a != b for a, b in pairs)  # every hit is an anchor
 
 
 def test_a_moved_brightness_is_searched_among_the_hits(hits_model: tuple[SdaHome, str, list[ProgressEvent]],

@@ -1,4 +1,5 @@
-"""Morphs between two of the user's sounds: the ends are the model's renditions, the middle lies between them,
+"""Morphs between two of the user's sounds: the ends are the sounds themselves (with their own detail) or the
+model's renditions (without), the middle lies between them,
 the one-shot form is trimmed at the end of its decay, and bad input is refused naming the file."""
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ def test_amounts_are_spread_from_0_to_1_and_bad_amounts_are_refused() -> None:
 
 
 @pytest.mark.parametrize("kind", ["vae", "rvq"])
-def test_the_ends_are_the_models_renditions_and_the_middle_lies_between(setup, kind: str) -> None:
+def test_without_detail_the_ends_are_the_models_renditions_and_the_middle_lies_between(setup, kind: str) -> None:
     session = _session(setup, kind)
     _, _, a, b = setup
-    morph = Morph.prepare(session, a, b)
+    morph = Morph.prepare(session, a, b, detail="none")
     rec_a, rec_b = _reconstruction(session, a), _reconstruction(session, b)
     m0, mid, m1 = (morph.render(x, REQUEST).samples[0] for x in (0.0, 0.5, 1.0))
     # compared over the span all three share, before the shortest one's trim and fade (a faded tail against a
@@ -116,6 +117,41 @@ def test_the_ends_are_the_models_renditions_and_the_middle_lies_between(setup, k
     # the length is the interpolation of both sounds' lengths (a texture model keeps it exactly)
     assert m0.shape[-1] < mid.shape[-1] < m1.shape[-1]
     assert mid.shape[-1] == morph.length(0.5) == round((morph.a.samples + morph.b.samples) / 2)
+
+
+def _file(path: Path, start: float) -> np.ndarray:
+    samples, _ = sf.read(str(path), dtype="float32")
+    return samples[int(round(start * SR)):]
+
+
+@pytest.mark.parametrize("kind", ["vae", "rvq"])
+def test_with_their_detail_the_ends_are_the_sounds_themselves(setup, kind: str) -> None:
+    """The default: each source's own detail (what the model misses of it) is blended at the amount, so amount 0
+    is A itself, far nearer to it than the model's rendition; ``anchor`` keeps A's detail at every amount."""
+    session = _session(setup, kind)
+    _, _, a, b = setup
+    morph = Morph.prepare(session, a, b)
+    assert morph.detail == "blend" and morph.uses_detail
+    file_a, file_b = _file(a, morph.a.offset), _file(b, morph.b.offset)
+    rec_a = _reconstruction(session, a)
+    m0, mid, m1 = (morph.render(x, REQUEST) for x in (0.0, 0.5, 1.0))
+    assert m0.notes["morph"]["detail"] == "blend"
+    head = min(m.samples.shape[-1] for m in (m0, mid, m1)) - int(2 * FADE * SR)
+
+    def dist(x: np.ndarray, y: np.ndarray) -> float:
+        return _distance(x[:head], y[:head])
+
+    assert dist(m0.samples[0], file_a) < 0.5 * dist(rec_a, file_a)
+    assert dist(m0.samples[0], file_a) < 0.5 * dist(m0.samples[0], file_b)
+    assert dist(m1.samples[0], file_b) < 0.5 * dist(m1.samples[0], file_a)
+    assert dist(mid.samples[0], file_a) < dist(m1.samples[0], file_a)
+    assert dist(mid.samples[0], file_b) < dist(m0.samples[0], file_b)
+    # the anchor's detail: A's own fine structure at every amount, so its amount 1 is nearer A than B's is
+    anchored = Morph.prepare(session, a, b, detail="anchor").render(1.0, REQUEST)
+    assert anchored.notes["morph"]["detail"] == "anchor"
+    assert dist(anchored.samples[0], file_a) < dist(m1.samples[0], file_a)
+    with pytest.raises(ValueError, match="detail must be one of"):
+        Morph.prepare(session, a, b, detail="some")
 
 
 def test_both_sounds_are_onset_aligned(setup, tmp_path: Path) -> None:
@@ -203,3 +239,17 @@ def test_morph_files_writes_a_numbered_pack_recorded_in_sidecars_and_history(set
     with pytest.raises(SdaError, match="outside 0..1"):
         morph_files(session, a, b, tmp_path / "bad", REQUEST, amounts=[1.2])
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_detail_is_added_over_the_common_frames_and_never_below_the_floor() -> None:
+    from sda_engine.generate.rendering import MEL_FLOOR, add_detail
+    from sda_engine.generate.sketch import Sketch
+
+    mel = torch.full((4, 6), -2.0)
+    detail = torch.tensor([[1.0, -20.0, 0.5]]).expand(4, 3)
+    out = add_detail(mel, detail)
+    assert torch.equal(out[:, 0], torch.full((4,), -1.0)) and torch.equal(out[:, 2], torch.full((4,), -1.5))
+    assert torch.equal(out[:, 1], torch.full((4,), MEL_FLOOR))  # a detail below silence is silence
+    assert torch.equal(out[:, 3:], mel[:, 3:]) and torch.equal(mel, torch.full((4, 6), -2.0))  # the rest, untouched
+    with pytest.raises(ValueError, match="detail must be"):
+        Sketch("latents", 10, latent=torch.zeros(1, 2, 3), detail=torch.zeros(1, 4, 3))

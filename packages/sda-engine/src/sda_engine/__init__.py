@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         grid_ref,
         sketch_from_codes,
     )
-    from sda_engine.generate.morph import Morph, morph_amounts, morph_files, render_morph
+    from sda_engine.generate.morph import DETAIL_MODES, Morph, morph_amounts, morph_files, render_morph
     from sda_engine.generate.pipeline import generate_files, write_sketch
     from sda_engine.generate.reconstruct import reconstruct_files
     from sda_engine.generate.renderer import Renderer
@@ -108,6 +108,7 @@ _LAZY: dict[str, str] = {
     "reconstruct_files": "sda_engine.generate.reconstruct",
     # morphs between two of the user's sounds (`sda generate --between A B --amount X`)
     "Morph": "sda_engine.generate.morph",
+    "DETAIL_MODES": "sda_engine.generate.morph",
     "morph_amounts": "sda_engine.generate.morph",
     "morph_files": "sda_engine.generate.morph",
     "render_morph": "sda_engine.generate.morph",
@@ -193,6 +194,7 @@ __all__ = [
     "ModelRecord",
     "ModelSession",
     "Morph",
+    "DETAIL_MODES",
     "PRESET_KEYS",
     "Preset",
     "PresetStore",

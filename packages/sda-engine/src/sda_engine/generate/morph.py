@@ -4,9 +4,9 @@
     results = morph_files(session, "kick.wav", "snare.wav", "out/", amounts=[0.0, 0.5, 1.0])
     # out/drums_001.wav (the model's kick), drums_002.wav (between), drums_003.wav (the model's snare)
 
-At amount 0 the result is the model's rendition of A (what ``sda reconstruct`` makes of it, onset-aligned; the
-encoder normalises over time, so close to it rather than bit-equal), at
-1 of B, and between them a blend made inside the model, not a crossfade of the two recordings:
+At amount 0 the result is A (onset-aligned, through the model's vocoder: the model's rendition of A with the
+detail it misses put back, see step 5; without it, what ``sda reconstruct`` makes of A), at 1 B, and between
+them a blend made inside the model, not a crossfade of the two recordings:
 
 1. **align**: each file (mono, the model's rate) starts just before its first strong onset
    (:func:`sda_audio.forms.first_event`, :data:`~sda_engine.generate.oneshots.PREROLL` before it) and ends where
@@ -23,9 +23,18 @@ encoder normalises over time, so close to it rather than bit-equal), at
 4. **interpolate**: linearly, frame by frame, ``(1 - amount) * z_A + amount * z_B``. For an RVQ model this
    interpolates the summed embeddings and decodes the continuous result: between the ends the decoder reads a
    latent that no code grid spells (it is not re-quantised), which is what makes the blend smooth;
-5. **render**: decode and vocode with the request's vocoder (the model's default for ``auto``), loudness as
+5. **the sources' own detail** (:data:`DETAIL_MODES`): a small model hears a recording with its partials
+   blurred and its attack softened (docs/quality.md, reconstruction proof). What it loses is known for each
+   source: its log-mel minus the decoder's rendition of its latent, ``r``. ``blend`` (the default of a morph
+   between two files) adds ``(1 - amount) * r_A + amount * r_B`` (onset-aligned, zero past each sound's end) to
+   the decoded log-mel, so amount 0 is A itself rather than the model's blur of it and 1 is B; ``anchor`` (the
+   one-shot variations) adds ``r_A`` alone: the real A moved by the model's own change towards B
+   (``log-mel A + decode(z) - decode(z_A)``), so A's partials and pitch stay A's and are not layered with B's;
+   ``none`` renders the model's interpolation alone. A sound made with its sources' detail ends in their own
+   room: the material's room tone is not laid under it;
+6. **render**: decode and vocode with the request's vocoder (the model's default for ``auto``), loudness as
    decoded (``dynamics`` 0, like a reconstruction), the request's channels and export settings;
-6. **trim** (one-shot form: the model's own, or ``form="oneshot"``): cut at the end of the first event's decay
+7. **trim** (one-shot form: the model's own, or ``form="oneshot"``): cut at the end of the first event's decay
    with the one-shot helpers (:func:`~sda_engine.generate.oneshots.cut_events`, the decay carried on below
    the quiet level, a 10 ms fade), never mid-decay, and measure it with the one-shot checks. A texture or
    phrase model's morph is kept at the interpolated length with edge fades only: morphing two sounds is
@@ -58,6 +67,7 @@ from sda_audio.room_tone import lay_under
 from sda_engine.generate.encoding import encode_audio
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of
 from sda_engine.generate.oneshots import (
+    FADE,
     PREROLL,
     ROOM_TONE_STREAM,
     continue_decay,
@@ -68,6 +78,7 @@ from sda_engine.generate.oneshots import (
     room_tone_note,
 )
 from sda_engine.generate.renderer import Renderer
+from sda_engine.generate.rendering import MEL_FLOOR, decode_latent
 from sda_engine.generate.request import MAX_VARIATIONS, GenerationRequest
 from sda_engine.generate.session import MEL, ModelSession
 from sda_engine.generate.sketch import RenderedAudio, Sketch
@@ -78,6 +89,7 @@ from sda_engine.store.generation_writer import (
     refuse_existing,
     write_generation,
 )
+from sda_models.mel import LogMel
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +100,12 @@ DECAY_ROOM = 0.5
 """A one-shot morph is rendered this much longer than its length (at most half that length again, at least
 :data:`MIN_ROOM`), so its decay can end before it is trimmed."""
 MIN_ROOM = 0.1
+END_DB = -60.0
+"""A morph with its sources' detail ends after its last 10 ms within this many dB of its loudest ..."""
+END_OVER_FLOOR_DB = 6.0
+"""... and this many dB above its own floor."""
+DETAIL_MODES = ("blend", "anchor", "none")
+"""How much of the sources' own detail a morph carries (step 5 of the module)."""
 SILENCE_SECONDS = 0.5
 """How much silence is encoded to find the latent of silence (its middle frame pads the shorter latent)."""
 
@@ -129,12 +147,15 @@ class MorphSource:
     Attributes:
         path: the file; samples: its length from the onset to the end of its sound (samples at the model's rate).
         offset: seconds cut before its first strong onset; latent: ``(1, D, T')`` the decoder's input.
+        mel: ``(n_mels, F)`` on the CPU: the log-mel of the aligned clip that was encoded (its detail is this minus
+            the decoder's rendition of ``latent``, taken in the morph's own context: :meth:`Morph.detail_at`).
     """
 
     path: Path
     samples: int
     offset: float
     latent: torch.Tensor
+    mel: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -146,20 +167,67 @@ class Morph:
     b: MorphSource
     silence: torch.Tensor
     """``(1, D, 1)``: the model's latent of silence (pads the shorter latent)."""
+    detail: str = "blend"
+    """Which of the sources' own detail is added (:data:`DETAIL_MODES`, step 5 of the module)."""
+
+    def __post_init__(self) -> None:
+        if self.detail not in DETAIL_MODES:
+            raise ValueError(f"detail must be one of {DETAIL_MODES}, not {self.detail!r}")
 
     @classmethod
-    def prepare(cls, session: ModelSession, file_a: str | Path, file_b: str | Path) -> Morph:
+    def prepare(cls, session: ModelSession, file_a: str | Path, file_b: str | Path, detail: str = "blend") -> Morph:
         """Read, onset-align and encode both files (see the module). Raises :class:`SdaError` naming the file
         that is missing, unreadable or silent."""
         a, b = (_source(session, f) for f in (file_a, file_b))
-        return cls(session, a, b, silence_latent(session))
+        return cls(session, a, b, silence_latent(session), detail)
 
     @property
     def method(self) -> str:
         """How the latents are interpolated (for the notes)."""
         if self.session.kind == "rvq":
-            return "linear, of the summed quantised embeddings (decoded continuous, not re-quantised)"
-        return "linear, of the posterior means"
+            how = "linear, of the summed quantised embeddings (decoded continuous, not re-quantised)"
+        else:
+            how = "linear, of the posterior means"
+        if not self.uses_detail:
+            return how
+        if self.detail == "anchor":
+            return how + "; the first sound's own detail added (the real first sound moved by the model's change)"
+        return how + "; the two sounds' own detail blended at the amount and added"
+
+    @property
+    def uses_detail(self) -> bool:
+        return self.detail != "none" and self.a.mel is not None and self.b.mel is not None
+
+    def detail_at(self, amount: float, latent_frames: int) -> torch.Tensor | None:
+        """``(n_mels, latent_frames * downsample)``: the sources' detail as :attr:`detail` says, at ``amount``;
+        ``None`` when the morph renders the model's interpolation alone.
+
+        A source's detail is its log-mel (the mel floor past its end) minus the decoder's rendition of its latent
+        padded with silence to ``latent_frames``: the same context the morph's latent is decoded in (the decoder
+        normalises over time, so a rendition depends on how long the decoded latent is)."""
+        if not self.uses_detail:
+            return None
+        x = check_amount(amount)
+        if self.detail == "anchor" or x == 0.0:
+            return self._detail(self.a, latent_frames)
+        if x == 1.0:
+            return self._detail(self.b, latent_frames)
+        return (1.0 - x) * self._detail(self.a, latent_frames) + x * self._detail(self.b, latent_frames)
+
+    def _detail(self, source: MorphSource, latent_frames: int) -> torch.Tensor:
+        assert source.mel is not None
+        bundle, device = self.session.bundle, self.session.device
+        ae = bundle.autoencoder
+        was = ae.training
+        ae.eval()
+        try:
+            with torch.no_grad():
+                z = _pad(source.latent, latent_frames, self.silence).to(device)
+                heard = bundle.stats.to(device).denormalize(decode_latent(ae, z))[0].float().cpu()
+        finally:
+            ae.train(was)
+        true = _pad_frames(source.mel, heard.shape[-1], MEL_FLOOR)
+        return true - heard
 
     def length(self, amount: float) -> int:
         """The morph's length in samples: the interpolation of both sounds' lengths."""
@@ -192,17 +260,24 @@ class Morph:
         trim = form == "oneshot"
         room = int(sr * max(MIN_ROOM, min(DECAY_ROOM, 0.5 * target / sr))) if trim else 0
         total = target + room
-        sketch = Sketch("codes" if session.kind == "rvq" else "latents", total,
-                        latent=self.latent(x, total).to(session.device))
+        if trim and self.uses_detail:  # the sources' whole clips: their own decays and rooms, to where they end
+            step = session.bundle.autoencoder.config.downsample * MEL.hop_length
+            total = max(total, max(self.a.latent.shape[-1], self.b.latent.shape[-1]) * step)
+        latent = self.latent(x, total)
+        sketch = Sketch("codes" if session.kind == "rvq" else "latents", total, latent=latent.to(session.device),
+                        detail=self.detail_at(x, latent.shape[-1]))
         audio = renderer.render(sketch, on_event, cancel)
         notes: dict[str, Any] = {**audio.notes, "morph": {
             "between": [str(self.a.path), str(self.b.path)], "amount": round(x, 6), "method": self.method,
             "lengths": [round(self.a.samples / sr, 4), round(self.b.samples / sr, 4)],
             "target_length": round(target / sr, 4), "onset_offsets": [round(self.a.offset, 4), round(self.b.offset, 4)],
-            "trimmed": trim,
+            "trimmed": trim, "detail": self.detail if self.uses_detail else "none",
         }}
         if trim:
-            samples, note = _trim_oneshot(audio.samples, sr, session.bundle.metadata, room)
+            if self.uses_detail:
+                samples, note = _end_with_sources(audio.samples, sr, session.bundle.metadata)
+            else:
+                samples, note = _trim_oneshot(audio.samples, sr, session.bundle.metadata, room)
             notes["form"] = {**note, "source": source, "target_length": round(target / sr, 4)}
         else:
             samples = finish_cut(audio.samples[:, :target], sr)
@@ -218,16 +293,17 @@ def morph_request(request: GenerationRequest | None = None) -> GenerationRequest
 
 
 def render_morph(session: ModelSession, file_a: str | Path, file_b: str | Path, amount: float,
-                 request: GenerationRequest | None = None, cancel: CancelToken | None = None) -> RenderedAudio:
+                 request: GenerationRequest | None = None, cancel: CancelToken | None = None,
+                 detail: str = "blend") -> RenderedAudio:
     """One morph, not written (a preview): ``Morph.prepare(...).render(amount, request)``."""
     check_amount(amount)
-    return Morph.prepare(session, file_a, file_b).render(amount, request, cancel=cancel)
+    return Morph.prepare(session, file_a, file_b, detail).render(amount, request, cancel=cancel)
 
 
 def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, output: str | Path | None = None,
                 request: GenerationRequest | None = None, *, amounts: Sequence[float] | None = None,
                 overwrite: bool = False, on_event: ProgressCallback = ignore_events,
-                cancel: CancelToken | None = None) -> list[GenerationResult]:
+                cancel: CancelToken | None = None, detail: str = "blend") -> list[GenerationResult]:
     """Write the morphs between ``file_a`` and ``file_b`` at ``amounts`` (default: :func:`morph_amounts` of the
     request's ``variations``: evenly from 0 to 1, or halfway for one).
 
@@ -239,6 +315,7 @@ def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, o
         request: export, vocoder, channels and form (default: sda's defaults); ``dynamics`` is set to 0.
         amounts: 0 = A, 1 = B; each in 0..1.
         overwrite: replace files already at ``output``; otherwise they are refused before any work.
+        detail: which of the two sounds' own detail the morphs carry (:data:`DETAIL_MODES`, step 5 of the module).
         on_event / cancel: job ``generate`` (step = files written); cancelling stops between files.
 
     Raises:
@@ -258,7 +335,9 @@ def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, o
     if output is not None:
         refuse_existing(paths, overwrite)
     renderer = Renderer(session, one)  # vocoder and controls resolved before any work
-    morph = Morph.prepare(session, file_a, file_b)
+    if detail not in DETAIL_MODES:
+        raise SdaError(f"unknown morph detail '{detail}'", hint=f"use one of {', '.join(DETAIL_MODES)}")
+    morph = Morph.prepare(session, file_a, file_b, detail)
     n = len(xs)
     on_event(ProgressEvent(JOB, "start", step=0, total=n,
                            message=f"morphing {morph.a.path.name} -> {morph.b.path.name} ({n} file(s)) with "
@@ -283,6 +362,13 @@ def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, o
 def _latent(sketch: Sketch) -> torch.Tensor:
     assert sketch.latent is not None  # encode_audio always gives the decoder's input
     return sketch.latent.detach().float()
+
+
+def _pad_frames(mel: torch.Tensor, frames: int, value: float = 0.0) -> torch.Tensor:
+    """``mel (n_mels, F)`` cut or padded with ``value`` to ``frames``."""
+    if mel.shape[-1] >= frames:
+        return mel[:, :frames]
+    return torch.nn.functional.pad(mel, (0, frames - mel.shape[-1]), value=value)
 
 
 def _pad(latent: torch.Tensor, frames: int, silence: torch.Tensor) -> torch.Tensor:
@@ -333,7 +419,44 @@ def source_of_audio(session: ModelSession, mono: np.ndarray, path: Path) -> Morp
     # what follows it in the file, not the encoder's padding
     aligned = np.concatenate([mono[start:], np.zeros(int(TAIL_SILENCE * sr), dtype=np.float32)])
     latent = _latent(encode_audio(session, aligned, sr))
-    return MorphSource(path=path, samples=sound, offset=start / sr, latent=latent)
+    return MorphSource(path=path, samples=sound, offset=start / sr, latent=latent, mel=log_mel_of(aligned))
+
+
+def log_mel_of(mono: np.ndarray) -> torch.Tensor:
+    """``(n_mels, F)`` on the CPU: the log-mel the model's encoder reads of ``mono`` (the model's rate)."""
+    wave = torch.from_numpy(np.pad(mono, (0, max(0, MEL.n_fft - mono.shape[0]))).astype(np.float32))[None]
+    with torch.no_grad():
+        return LogMel(MEL)(wave)[0].float()
+
+
+def _end_with_sources(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any] | None
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
+    """A morph that carries its sources' detail (their decays and their room, rendered over their whole clips):
+    ``samples (C, T)`` ended after its last 10 ms that is both within :data:`END_DB` of its loudest and
+    :data:`END_OVER_FLOOR_DB` above its own floor (the 10th percentile of its 10 ms levels: the sources' room, or
+    the vocoder's quietest grain): a decay is never cut while it stands out of its room; then a short fade, and
+    the one-shot checks of the result."""
+    reference, has_reference = oneshot_reference_of(metadata)
+    mono = samples.mean(axis=0)
+    hop = max(1, int(0.01 * sample_rate))
+    frames = mono[: mono.shape[0] // hop * hop].reshape(-1, hop)
+    level = 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20) if frames.size else np.zeros(0)
+    if level.size:
+        floor = float(np.percentile(level, 10))
+        loud = np.flatnonzero(level >= max(level.max() + END_DB, floor + END_OVER_FLOOR_DB))
+    else:
+        loud = np.zeros(0, dtype=int)
+    last = (int(loud[-1]) + 1) * hop if loud.size else mono.shape[0]
+    end = min(samples.shape[-1], last + int(round(FADE * sample_rate)))
+    cut = finish_cut(samples[:, :end], sample_rate)
+    _, report = measure(cut.mean(axis=0), sample_rate, reference)
+    note: dict[str, Any] = {
+        "form": "oneshot", "passed": report.passed, "checks": report_notes(report), "failed": list(report.failed),
+        "length": round(cut.shape[-1] / sample_rate, 4), "tail_carried_on": 0.0, "trimmed_at_decay": True,
+        "silence": "the room of the sounds it was made from, to where the decay meets it",
+        "reference": "the model's real one-shots" if has_reference else "defaults (the model has no one-shots)",
+    }
+    return cut, note
 
 
 def _trim_oneshot(samples: np.ndarray, sample_rate: int, metadata: dict[str, Any] | None, room: int

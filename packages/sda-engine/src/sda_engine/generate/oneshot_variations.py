@@ -10,7 +10,10 @@ own hits instead, the way :mod:`~sda_engine.generate.morph` blends two files:
    moved); with fewer than two, every training file;
 2. per seed (a seeded CPU generator, ``[seed, VARIATION_STREAM, attempt]``): an anchor hit, a second hit and an
    amount drawn from :attr:`VariationOptions.amounts` (nearer the anchor: the anchor's character, moved
-   towards the other's);
+   towards the other's). The second hit is drawn among the anchor's **neighbours** in the kit (weights
+   ``exp(-d^2 / 2 w^2)`` over the z-scored timbre-descriptor distance ``d``, ``w`` =
+   :attr:`VariationOptions.neighbour_width` times the pool's median distance): a new tom is a tom moved towards
+   another tom, not a tom-cymbal hybrid;
 3. both are onset-aligned and encoded (RVQ: summed quantised embeddings), interpolated frame by frame and decoded
    continuous, then vocoded and trimmed at the end of the first event's decay and checked as any generated
    one-shot (:meth:`~sda_engine.generate.morph.Morph.render`);
@@ -75,14 +78,19 @@ class VariationOptions:
     """How variations are drawn.
 
     Attributes:
-        amounts: the amount towards the second hit is drawn uniformly from this range (0 = the anchor as the
-            model renders it, 0.5 = halfway); 0.2-0.5 measured novelty 1.1-2.3 (median 1.7) against the
-            training hits on the drum kit, every one passing the one-shot checks (docs/forms.md).
+        amounts: the amount towards the second hit is drawn uniformly from this range (0 = the anchor itself,
+            1 = the anchor's own detail on the model's rendering of the second hit). With the anchor's detail
+            the model's change is all that moves a hit, so it takes a half to all of the way: 0.5-1.0 measured
+            median novelty 0.7 (plucks), 1.4 (drums), 1.5 (synth-hits) on the seed-0 models, 0.2-0.5 made the
+            plucks near copies (0.36); checked on models of a second training seed (docs/forms.md).
         attempts: draws per one-shot before the best is kept.
+        neighbour_width: how near the anchor the second hit is drawn, in units of the pool's median pairwise
+            timbre distance (``None``: any other hit alike).
     """
 
-    amounts: tuple[float, float] = (0.2, 0.5)
+    amounts: tuple[float, float] = (0.5, 1.0)
     attempts: int = 4
+    neighbour_width: float | None = 0.5
 
 
 DEFAULT_VARIATIONS = VariationOptions()
@@ -97,6 +105,9 @@ class HitPool:
     audio: list[np.ndarray]
     """Mono audio at the model's rate, one per name."""
     silence: torch.Tensor | None = None
+    detail: str = "anchor"
+    """The sources' detail each variation carries (:data:`~sda_engine.generate.morph.DETAIL_MODES`): the anchor's
+    own, so a variation keeps its anchor's partials and room (docs/forms.md)."""
     _sources: dict[int, MorphSource] = field(default_factory=dict)
     _descriptors: np.ndarray | None = None
 
@@ -169,6 +180,20 @@ class HitPool:
         w = np.exp(-0.5 * (cost - cost.min()))
         return w / w.sum()
 
+    def affinity(self, width: float | None) -> np.ndarray | None:
+        """``(hits, hits)``: how strongly each hit (row) draws each other hit as its partner, from their distance
+        over the z-scored timbre descriptors (``width`` x the median pairwise distance; ``None``: uniform)."""
+        if width is None or len(self.names) < 3:
+            return None
+        d = self.descriptors()
+        z = (d - d.mean(axis=0)) / np.maximum(d.std(axis=0), 1e-9)
+        dist = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=-1))
+        off = dist[~np.eye(len(dist), dtype=bool)]
+        scale = max(float(np.median(off)) * float(width), 1e-9)
+        near = np.exp(-0.5 * (dist / scale) ** 2)
+        np.fill_diagonal(near, 0.0)
+        return near
+
     def source(self, i: int) -> MorphSource:
         """Hit ``i`` onset-aligned and encoded (cached)."""
         if i not in self._sources:
@@ -178,7 +203,7 @@ class HitPool:
     def morph(self, a: int, b: int) -> Morph:
         if self.silence is None:
             self.silence = silence_latent(self.session)
-        return Morph(self.session, self.source(a), self.source(b), self.silence)
+        return Morph(self.session, self.source(a), self.source(b), self.silence, self.detail)
 
 
 def _held_out(dataset: dict[str, Any]) -> set[str]:
@@ -192,15 +217,18 @@ def _held_out(dataset: dict[str, Any]) -> set[str]:
 
 
 def draw(pool_size: int, seed: int, attempt: int, options: VariationOptions = DEFAULT_VARIATIONS,
-         weights: np.ndarray | None = None) -> tuple[int, int, float]:
+         weights: np.ndarray | None = None, affinity: np.ndarray | None = None) -> tuple[int, int, float]:
     """``(anchor, other, amount)`` for ``seed``'s ``attempt``-th draw (seeded CPU generator); ``weights``
-    (:meth:`HitPool.weights`) favour some hits for both."""
+    (:meth:`HitPool.weights`) favour some hits for both, ``affinity`` (:meth:`HitPool.affinity`) the anchor's
+    neighbours for the other."""
     rng = np.random.default_rng([seed, VARIATION_STREAM, attempt])
-    if weights is None:
+    if weights is None and affinity is None:
         a, b = (int(x) for x in rng.choice(pool_size, 2, replace=False))
     else:
-        p = np.maximum(np.asarray(weights, dtype=np.float64), 1e-12)
+        p = np.ones(pool_size) if weights is None else np.maximum(np.asarray(weights, dtype=np.float64), 1e-12)
         a = int(rng.choice(pool_size, p=p / p.sum()))
+        if affinity is not None:
+            p = p * np.maximum(np.asarray(affinity[a], dtype=np.float64), 1e-12)
         p[a] = 0.0
         b = int(rng.choice(pool_size, p=p / p.sum()))
     lo, hi = options.amounts
@@ -226,11 +254,12 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
     decoded); the timbre controls ``request`` moves choose the hits (``notes["controls"]``: ``searched``)."""
     targets = selected_controls(request)
     weights = pool.weights(targets)
+    affinity = pool.affinity(options.neighbour_width)
     tried: list[tuple[int, RenderedAudio, dict[str, Any]]] = []
     for attempt in range(max(1, options.attempts)):
         if cancel is not None:
             cancel.raise_if_cancelled("generation")
-        a, b, amount = draw(len(pool.names), seed, attempt, options, weights)
+        a, b, amount = draw(len(pool.names), seed, attempt, options, weights, affinity)
         audio = pool.morph(a, b).render(amount, morph_request(request), renderer, cancel, on_event)
         form = dict(audio.notes.get("form") or {})
         form.update({"method": "variation", "between": [pool.names[a], pool.names[b]],

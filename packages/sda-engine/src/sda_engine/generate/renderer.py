@@ -162,7 +162,8 @@ class Renderer:
         frames = rendering.n_mel_frames(sketch.samples / self.session.sample_rate)
         latent = voice.controls.shift(rendering.sketch_latent(self.session.bundle, sketch, self.session.device),
                                       self.session.bundle)
-        return rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=sketch.seed)
+        return rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=sketch.seed,
+                                    detail=sketch.detail)
 
     def render(self, sketch: Sketch, on_event: ProgressCallback = ignore_events,
                cancel: CancelToken | None = None) -> RenderedAudio:
@@ -228,7 +229,8 @@ class Renderer:
             sketch = rendering.sample_sketch(owner.bundle, self.request, sketch.seed, owner.device, on_event, cancel)
         frames = rendering.n_mel_frames(sketch.samples / self.session.sample_rate)
         latent = voice.controls.shift(rendering.sketch_latent(owner.bundle, sketch, owner.device), owner.bundle)
-        mel = rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=gate_seed)
+        mel = rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=gate_seed,
+                                   detail=sketch.detail)
         audio, seams = rendering.vocode_chunks(voice.vocoder, mel, cancel, on_event)
         mono = rendering.finish_mono(audio, sketch.samples)
         if rendering.sparse_share(self.request.control.value("density")) > 0:

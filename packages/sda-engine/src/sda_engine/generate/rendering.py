@@ -308,13 +308,15 @@ def vocode_chunks(vocoder: Any, log_mel: torch.Tensor, cancel: CancelToken | Non
 
 
 def render_mel(members: Sequence[tuple[Any, float]], latent: torch.Tensor, frames: int, request: Any,
-               cancel: CancelToken | None = None, seed: int | None = None) -> torch.Tensor:
+               cancel: CancelToken | None = None, seed: int | None = None,
+               detail: torch.Tensor | None = None) -> torch.Tensor:
     """The (un-normalised) log-mel ``(128, frames)`` to vocode.
 
     ``members`` is ``[(bundle, weight), ...]``: every model decodes ``latent`` and the log-mels are mixed by
     weight (latent blending of related models); the first model's training loudness sets the dynamics.
-    The density control acts here (see the module docstring); ``seed`` picks the events a sparse setting
-    silences (the sketch's seed; ``None`` = 0).
+    ``detail`` (``(128, F)``, a sketch's :attr:`~sda_engine.generate.sketch.Sketch.detail`) is added to the
+    decoded log-mel from its first frame, the sum kept above the mel floor. The density control acts here (see
+    the module docstring); ``seed`` picks the events a sparse setting silences (the sketch's seed; ``None`` = 0).
     """
     total_w = sum(w for _, w in members)
     mel = None
@@ -323,12 +325,25 @@ def render_mel(members: Sequence[tuple[Any, float]], latent: torch.Tensor, frame
         part = bundle.stats.denormalize(norm)[0] * (w / total_w)
         mel = part if mel is None else mel + part
     assert mel is not None
+    if detail is not None:
+        mel = add_detail(mel, detail)
     value = float(request.control.value("density"))
     mel = compress_events(mel, density_speed(value), frames)
     quantiles = (members[0][0].metadata.get("dynamics") or {}).get("frame_loudness_quantiles")
     if quantiles and request.dynamics > 0:
         mel = match_dynamics(mel, quantiles, request.dynamics)
     return density_gate(mel.float(), sparse_share(value), 0 if seed is None else int(seed))
+
+
+def add_detail(log_mel: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+    """``log_mel (n_mels, T)`` plus ``detail (n_mels, F)`` over their common first frames, at least the mel
+    floor (silence)."""
+    n = min(log_mel.shape[-1], detail.shape[-1])
+    if n == 0:
+        return log_mel
+    out = log_mel.clone()
+    out[:, :n] = torch.clamp(out[:, :n] + detail[:, :n].to(out.device, out.dtype), min=MEL_FLOOR)
+    return out
 
 
 def silence_gaps(audio: np.ndarray, log_mel: torch.Tensor) -> np.ndarray:

@@ -29,6 +29,9 @@ class Sketch:
             ``None`` when only codes are known (rendering decodes them).
         samples: the length of the audio it renders to, in samples at the model's sample rate.
         seed: the seed it was sampled with (``None`` for an encoded or edited sketch).
+        detail: ``(n_mels, F)`` log-mel added to the decoded log-mel from its first frame (zero past its end), or
+            ``None``: the fine detail of real recordings that the decoder does not reproduce (a morph's two
+            sources', see :mod:`sda_engine.generate.morph`).
     """
 
     kind: str
@@ -36,6 +39,7 @@ class Sketch:
     codes: torch.Tensor | None = None
     latent: torch.Tensor | None = None
     seed: int | None = None
+    detail: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("codes", "latents"):
@@ -46,6 +50,8 @@ class Sketch:
             raise ValueError(f"codes must be (levels, frames), got {tuple(self.codes.shape)}")
         if self.latent is not None and self.latent.dim() != 3:
             raise ValueError(f"a latent must be (1, D, frames), got {tuple(self.latent.shape)}")
+        if self.detail is not None and self.detail.dim() != 2:
+            raise ValueError(f"detail must be (n_mels, frames), got {tuple(self.detail.shape)}")
 
     @classmethod
     def from_codes(cls, codes: torch.Tensor, samples: int | None = None, seed: int | None = None,
