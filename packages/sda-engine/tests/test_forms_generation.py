@@ -131,7 +131,7 @@ def test_oneshots_are_numbered_single_events(hits_model: tuple[SdaHome, str, lis
         # a variation carries its anchor hit's own detail, so it ends in that hit's own room
         assert note["silence"].startswith("the room of the sounds it was made from")
         # a variation between two of the model's own training hits (held-out files are not drawn)
-        assert note["method"] == "variation" and len(set(note["between"])) == 2
+        assert note["method"] == "variation" and len(set(note["between"])) == 2 and note["detail"] == "anchor"
         assert set(note["between"]) <= trained
         assert DEFAULT_VARIATIONS.amounts[0] <= note["amount"] <= DEFAULT_VARIATIONS.amounts[1]
         x, sr = sf.read(r.path)
@@ -223,7 +223,7 @@ def test_phrase_strokes_are_levelled_before_the_accents() -> None:
 
 
 def test_only_files_held_out_whole_are_left_out_of_the_variations() -> None:
-    from sda_engine.generate.oneshot_variations import _held_out
+    from sda_engine.generate.oneshot_variations import held_out_names as _held_out
 
     files = ["/d/a.wav", "/d/b.wav", "/d/c.wav"]
     assert _held_out({"files": files, "val_files": ["/d/c.wav"], "split": "files"}) == {"c.wav"}

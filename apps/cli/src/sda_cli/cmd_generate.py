@@ -73,11 +73,12 @@ def generate(
                                 "amounts from 0 to 1).", rich_help_panel="Morph"),
     amount: float | None = typer.Option(None, "--amount", help="With --between: 0 = FILE_A, 1 = FILE_B (default 0.5).",
                                         rich_help_panel="Morph"),
-    detail: str = typer.Option(
-        "blend", "--detail", help="With --between: blend (each sound's own fine detail blended at the amount: 0 is "
-                                  "FILE_A itself), anchor (FILE_A's detail throughout: FILE_A reshaped towards FILE_B) "
-                                  "or none (the model's own blend: softer, as the model hears them).",
-        rich_help_panel="Morph"),
+    detail: str | None = typer.Option(
+        None, "--detail", help="The fine detail of your recordings that the model blurs, put back: auto (default: "
+                               "textures and phrases take it from your recordings' nearest moments; one-shots from "
+                               "the hit they vary; a --between morph from both sounds, so amount 0 is FILE_A "
+                               "itself), blend / anchor (morphs and one-shots: both sounds' detail at the amount / "
+                               "the first sound's throughout) or none (the model's own, softer rendering)."),
     bpm: float | None = typer.Option(None, "--bpm", help="Phrase: the pulse onsets lock to (default: the material's)."),
     vocoder: str | None = typer.Option(None, "--vocoder", help="auto, hifigan, bigvgan or corpus."),
     blend: str | None = typer.Option(None, "--blend", help="Blend models, e.g. rain:0.7,bells:0.3."),
@@ -94,7 +95,6 @@ def generate(
     from sda_audio.errors import SdaError
     from sda_cli.environment import bigvgan_weights as weights_from_env  # --bigvgan-weights, else the env var
     from sda_engine import (
-        DETAIL_MODES,
         GenerationRequest,
         ModelSession,
         PresetStore,
@@ -118,18 +118,15 @@ def generate(
         density=density, reverb=reverb, control_mode=control_mode,
         channels=channels, stereo_method=stereo_method, format=format, sample_rate=sample_rate, bit_depth=bit_depth,
         vocoder=vocoder, loudness_lufs=loudness, azimuth=azimuth, variations=variations, blend=blend_pairs,
-        form=form, bpm=bpm)
+        form=form, bpm=bpm, detail=detail)
     if amount is not None and between is None:
         raise SdaError("--amount is the position of a morph", hint="give the two sounds with --between FILE_A FILE_B")
-    if detail not in DETAIL_MODES:
-        raise SdaError(f"--detail must be one of {', '.join(DETAIL_MODES)}, not '{detail}'",
-                       hint="blend (the default), anchor or none")
     amounts = morph_amounts(amount, request.variations) if between is not None else None  # checked before loading
     with event_view(json_events) as view:
         session = ModelSession.open(model, device, bigvgan_weights=weights_from_env(bigvgan_weights))
         if between is not None:
             results = morph_files(session, between[0], between[1], output, request, amounts=amounts,
-                                  overwrite=overwrite, on_event=view, detail=detail)
+                                  overwrite=overwrite, on_event=view)
         else:
             results = generate_files(session, request, output, overwrite=overwrite, on_event=view)
     if json_events:

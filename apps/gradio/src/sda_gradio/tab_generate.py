@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from sda_audio.errors import SdaError
-from sda_engine import CHANNELS, CONTROL_MODES, CONTROL_NAMES, MAX_SECONDS, VOCODERS, GenerationRequest
+from sda_engine import (
+    CHANNELS,
+    CONTROL_MODES,
+    CONTROL_NAMES,
+    DETAILS,
+    MAX_SECONDS,
+    VOCODERS,
+    GenerationRequest,
+)
 from sda_gradio.state import AppState
 from sda_gradio.ui import md_escape, players_html, seconds_text
 
@@ -32,7 +40,7 @@ RATES = (44100, 48000, 96000)
 DEPTHS = (16, 24, 32)
 
 FIELDS: tuple[str, ...] = ("duration", "seed", "variations", "form", "bpm", "temperature", "top_k", "top_p", "vocoder",
-                           "control_mode",
+                           "control_mode", "detail",
                            "channels", "azimuth", "elevation", "dynamics", "format", "sample_rate", "bit_depth")
 """The request fields the form edits, in the order of its inputs (after the model)."""
 FORM_FIELDS: tuple[str, ...] = (*FIELDS, "blend_model", "blend_weight", *CONTROL_NAMES)
@@ -66,7 +74,7 @@ def _whole(value: Any, name: str) -> int:
 
 def form_values(request: GenerationRequest) -> list[Any]:
     """The form's values (:data:`FORM_FIELDS` order) for ``request`` (a preset or a history entry)."""
-    flat = {"control_mode": request.control.control_mode, **request.to_flat()}
+    flat = {"control_mode": request.control.control_mode, "detail": request.render.detail, **request.to_flat()}
     values: list[Any] = [flat[key] for key in FIELDS]
     blend = request.control.blend
     values += [blend[0][0], blend[0][1]] if blend else [None, 0.0]
@@ -461,6 +469,11 @@ def build(state: AppState) -> dict[str, Any]:
                                             info="auto: as fitted; searched: the model finds its own sound for each "
                                                  "slider; latent: fitted directions; assist: labelled DSP effects",
                                             elem_id="gen-control-mode")
+            c["detail"] = gr.Dropdown(list(DETAILS), value=str(defaults.get("detail", "auto")),
+                                      label="Detail of your recordings",
+                                      info="auto: the fine detail the model blurs (partials, grain) is put back from "
+                                           "your own recordings; none: the model's own, softer sound",
+                                      elem_id="gen-detail")
         with gr.Row():
             c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="File format",
                                       info="wav/flac keep everything; mp3/ogg are smaller", elem_id="gen-format")

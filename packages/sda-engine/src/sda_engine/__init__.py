@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sda_engine.generate.request import (
         CHANNELS,
         CONTROL_MODES,
+        DETAILS,
         MAX_SECONDS,
         STEREO_METHODS,
         VOCODERS,
@@ -97,6 +98,7 @@ _LAZY: dict[str, str] = {
     "GenerationRequest": "sda_engine.generate.request",
     "CHANNELS": "sda_engine.generate.request",
     "CONTROL_MODES": "sda_engine.generate.request",
+    "DETAILS": "sda_engine.generate.request",
     "MAX_SECONDS": "sda_engine.generate.request",
     "STEREO_METHODS": "sda_engine.generate.request",
     "VOCODERS": "sda_engine.generate.request",
@@ -176,6 +178,7 @@ __all__ = [
     "BaseTrainResult",
     "CHANNELS",
     "CONTROL_MODES",
+    "DETAILS",
     "CONTROL_NAMES",
     "CONTROL_TARGETS",
     "CORPUS_SOURCES",

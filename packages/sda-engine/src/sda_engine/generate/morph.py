@@ -303,7 +303,7 @@ def render_morph(session: ModelSession, file_a: str | Path, file_b: str | Path, 
 def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, output: str | Path | None = None,
                 request: GenerationRequest | None = None, *, amounts: Sequence[float] | None = None,
                 overwrite: bool = False, on_event: ProgressCallback = ignore_events,
-                cancel: CancelToken | None = None, detail: str = "blend") -> list[GenerationResult]:
+                cancel: CancelToken | None = None, detail: str | None = None) -> list[GenerationResult]:
     """Write the morphs between ``file_a`` and ``file_b`` at ``amounts`` (default: :func:`morph_amounts` of the
     request's ``variations``: evenly from 0 to 1, or halfway for one).
 
@@ -315,7 +315,8 @@ def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, o
         request: export, vocoder, channels and form (default: sda's defaults); ``dynamics`` is set to 0.
         amounts: 0 = A, 1 = B; each in 0..1.
         overwrite: replace files already at ``output``; otherwise they are refused before any work.
-        detail: which of the two sounds' own detail the morphs carry (:data:`DETAIL_MODES`, step 5 of the module).
+        detail: which of the two sounds' own detail the morphs carry (:data:`DETAIL_MODES`, step 5 of the module);
+            ``None``: the request's (``auto`` = ``blend``).
         on_event / cancel: job ``generate`` (step = files written); cancelling stops between files.
 
     Raises:
@@ -335,6 +336,8 @@ def morph_files(session: ModelSession, file_a: str | Path, file_b: str | Path, o
     if output is not None:
         refuse_existing(paths, overwrite)
     renderer = Renderer(session, one)  # vocoder and controls resolved before any work
+    if detail is None:
+        detail = "blend" if base.render.detail == "auto" else base.render.detail
     if detail not in DETAIL_MODES:
         raise SdaError(f"unknown morph detail '{detail}'", hint=f"use one of {', '.join(DETAIL_MODES)}")
     morph = Morph.prepare(session, file_a, file_b, detail)

@@ -105,9 +105,6 @@ class HitPool:
     audio: list[np.ndarray]
     """Mono audio at the model's rate, one per name."""
     silence: torch.Tensor | None = None
-    detail: str = "anchor"
-    """The sources' detail each variation carries (:data:`~sda_engine.generate.morph.DETAIL_MODES`): the anchor's
-    own, so a variation keeps its anchor's partials and room (docs/forms.md)."""
     _sources: dict[int, MorphSource] = field(default_factory=dict)
     _descriptors: np.ndarray | None = None
 
@@ -115,21 +112,18 @@ class HitPool:
     def of(cls, session: ModelSession, oneshots_only: bool = False) -> HitPool | None:
         """The pool of ``session``'s model, or ``None`` (no corpus index, fewer than two usable files; with
         ``oneshots_only``, fewer than two one-shot files: a phrase's strokes are only varied from real hits)."""
-        from sda_models.vocoders.corpus_index import CorpusIndex
-
         meta = session.bundle.metadata
-        held = _held_out(meta.get("dataset") or {})
+        held = held_out_names(meta.get("dataset") or {})
         forms = {f.get("file"): f.get("form") for f in (meta.get("form") or {}).get("files") or []
                  if isinstance(f, dict)}
         if oneshots_only and sum(1 for n, f in forms.items() if f == "oneshot" and Path(str(n)).name not in held) < 2:
             return None  # no real hits to vary: decided from the metadata, without reading the training audio
-        path = session.corpus_index()
-        if path is None:
-            return None
         try:
-            index = CorpusIndex.load(path)
+            index = session.loaded_corpus_index()
         except Exception as exc:  # an unreadable index: the stream cuts still work
             log.warning("no hits to vary for %s: %s", session.name, exc)
+            return None
+        if index is None:
             return None
         entries = [(i, str(s.get("name", i))) for i, s in enumerate(index.sources)]
         trained = [(i, n) for i, n in entries if Path(n).name not in held]
@@ -200,13 +194,15 @@ class HitPool:
             self._sources[i] = source_of_audio(self.session, self.audio[i], Path(self.names[i]))
         return self._sources[i]
 
-    def morph(self, a: int, b: int) -> Morph:
+    def morph(self, a: int, b: int, detail: str = "anchor") -> Morph:
+        """Hit ``a`` towards hit ``b`` with the sources' ``detail`` (:data:`~sda_engine.generate.morph.DETAIL_MODES`;
+        a variation's default: the anchor's own, so it keeps its anchor's partials and room)."""
         if self.silence is None:
             self.silence = silence_latent(self.session)
-        return Morph(self.session, self.source(a), self.source(b), self.silence, self.detail)
+        return Morph(self.session, self.source(a), self.source(b), self.silence, detail)
 
 
-def _held_out(dataset: dict[str, Any]) -> set[str]:
+def held_out_names(dataset: dict[str, Any]) -> set[str]:
     """Names of the files validation held out whole (split ``files``); with a ``tail-windows`` split (small sets)
     every file's head was trained on, so none is left out."""
     names = {Path(f).name for f in dataset.get("val_files") or []}
@@ -235,6 +231,11 @@ def draw(pool_size: int, seed: int, attempt: int, options: VariationOptions = DE
     return a, b, float(rng.uniform(lo, hi))
 
 
+def variation_detail(request: GenerationRequest) -> str:
+    """The sources' detail a variation carries for ``request.detail``: ``auto`` is the anchor's own."""
+    return "anchor" if request.render.detail == "auto" else request.render.detail
+
+
 def selected_controls(request: GenerationRequest) -> dict[str, float]:
     """The moved controls of ``request`` a variation realises by choosing its hits (:data:`SELECTABLE`)."""
     return {k: float(v) for k, v in request.control.control_values.items() if k in SELECTABLE and v}
@@ -260,10 +261,12 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
         if cancel is not None:
             cancel.raise_if_cancelled("generation")
         a, b, amount = draw(len(pool.names), seed, attempt, options, weights, affinity)
-        audio = pool.morph(a, b).render(amount, morph_request(request), renderer, cancel, on_event)
+        audio = pool.morph(a, b, variation_detail(request)).render(amount, morph_request(request), renderer, cancel,
+                                                                   on_event)
         form = dict(audio.notes.get("form") or {})
         form.update({"method": "variation", "between": [pool.names[a], pool.names[b]],
-                     "amount": round(amount, 4), "attempts": attempt + 1})
+                     "amount": round(amount, 4), "attempts": attempt + 1,
+                     "detail": (audio.notes.get("morph") or {}).get("detail", "none")})
         tried.append((len(form.get("failed") or []), audio, form))
         if form.get("passed"):
             break

@@ -14,10 +14,12 @@ writes the file, its sidecar and its history entry. The same session, request an
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
+from sda_engine.generate.detail_bank import DetailBank
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
 from sda_engine.generate.oneshot_variations import (
@@ -39,6 +41,8 @@ from sda_engine.store.generation_writer import (
     refuse_existing,
     write_generation,
 )
+
+log = logging.getLogger(__name__)
 
 JOB = "generate"
 
@@ -105,7 +109,7 @@ class FormRenderer:
         self.timing = timing_of(meta)
         self.tone = room_tone_of(meta)
         if form == "texture":
-            self.renderer = Renderer(session, request)
+            self.renderer = Renderer(session, request, detail_bank=material_detail(session, request))
             return
         controls = dict(request.control.controls)
         stream = request.replace(duration=stream_seconds(self.reference))
@@ -115,12 +119,13 @@ class FormRenderer:
         self.controls = controls
         # variations of the material's own hits (sda_engine.generate.oneshot_variations); a phrase's strokes only
         # from a set of one-shots, each trimmed at its decay
-        self.pool = HitPool.of(session, oneshots_only=form == "phrase")
+        self.pool = session.derived(f"hit-pool:{form == 'phrase'}",
+                                    lambda: HitPool.of(session, oneshots_only=form == "phrase"))
         self.variation_request = stream.replace(form="oneshot") if form == "phrase" else request
         if self.pool is not None:  # the timbre controls choose the hits; the rest go to the decoder and vocoder
             self.renderer = Renderer(session, morph_request(without_selected(self.variation_request)))
         else:
-            self.renderer = Renderer(session, stream)
+            self.renderer = Renderer(session, stream, detail_bank=material_detail(session, request))
 
     def __call__(self, seed: int) -> RenderedAudio:
         if self.form == "texture":
@@ -152,6 +157,18 @@ class FormRenderer:
             return variation_strokes(self.pool, self.renderer, self.variation_request, seed, self.reference,
                                      self.on_event, self.cancel)
         return stroke_pool(self.renderer, seed, self.reference, self.on_event, self.cancel)
+
+
+def material_detail(session: ModelSession, request: GenerationRequest) -> DetailBank | None:
+    """The bank of the material's own detail a sampled generation carries (made once per session), or ``None``
+    (``detail`` "none", or a model without its training audio)."""
+    if request.render.detail == "none":
+        return None
+    try:
+        return session.derived("detail-bank", lambda: DetailBank.of(session))
+    except Exception as exc:  # an unreadable corpus index: the model's own rendering still works
+        log.warning("no detail of the material for %s: %s", session.name, exc)
+        return None
 
 
 def form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from sda_engine.generate.session import ModelSession
 from sda_engine.generate.sketch import RenderedAudio, Sketch
 from sda_models.model_file import ModelBundle
 from sda_models.vocoders.base import Vocoder
+
+if TYPE_CHECKING:
+    from sda_engine.generate.detail_bank import DetailBank
 
 DUAL_SEED_OFFSET = 1_000_003
 """Stereo ``dual``: the right channel is a second generation with seed ``s + DUAL_SEED_OFFSET``."""
@@ -141,8 +144,9 @@ class Renderer:
         realisation: how each moved control is realised for the main model (``{"density": "steered", ...}``).
     """
 
-    def __init__(self, session: ModelSession, request: GenerationRequest) -> None:
-        self.session, self.request = session, request
+    def __init__(self, session: ModelSession, request: GenerationRequest, detail_bank: DetailBank | None = None
+                 ) -> None:
+        self.session, self.request, self.detail_bank = session, request, detail_bank
         self.vocoder, self.vocoder_name, self.vocoder_reason = session.vocoder(request.vocoder)
         self.voices = _voices(session, request, self.vocoder)
         self.blend_method, self.blend = _blend(session, request, self.voices)
@@ -195,6 +199,10 @@ class Renderer:
             audio = mono[None]
         if self.realisation:
             notes["controls"] = dict(self.realisation)
+        if self.detail_bank is not None and sketch.detail is None:
+            bank = self.detail_bank
+            notes["detail"] = (f"the fine detail of your recordings, from the nearest of {bank.frames} frames of "
+                               f"{len(bank.files)} training file{'s' if len(bank.files) != 1 else ''}")
         if rendering.sparse_share(request.control.value("density")) > 0:
             notes["density_gaps"] = DENSITY_GAPS_NOTE
         return RenderedAudio(samples=audio, sample_rate=sample_rate, seed=sketch.seed, vocoder=self.vocoder_name,
@@ -229,8 +237,11 @@ class Renderer:
             sketch = rendering.sample_sketch(owner.bundle, self.request, sketch.seed, owner.device, on_event, cancel)
         frames = rendering.n_mel_frames(sketch.samples / self.session.sample_rate)
         latent = voice.controls.shift(rendering.sketch_latent(owner.bundle, sketch, owner.device), owner.bundle)
+        detail = sketch.detail
+        if detail is None and self.detail_bank is not None and voice is self.voices[0]:
+            detail = self.detail_bank.detail_for(latent)
         mel = rendering.render_mel(voice.members, latent, frames, self.request, cancel, seed=gate_seed,
-                                   detail=sketch.detail)
+                                   detail=detail)
         audio, seams = rendering.vocode_chunks(voice.vocoder, mel, cancel, on_event)
         mono = rendering.finish_mono(audio, sketch.samples)
         if rendering.sparse_share(self.request.control.value("density")) > 0:

@@ -35,6 +35,8 @@ CHANNELS = ("mono", "stereo", "binaural")
 STEREO_METHODS = ("decorrelate", "mid_side", "dual")
 VOCODERS = ("auto", "corpus", "hifigan", "bigvgan")
 FORMS = ("auto", "oneshot", "phrase", "texture")
+DETAILS = ("auto", "blend", "anchor", "none")
+"""How much of the user's recordings' own fine detail a generation carries (:attr:`RenderPart.detail`)."""
 """Generation forms: ``auto`` = the model's (detected at training), one-shots, phrases of strokes, textures."""
 CONTROL_MODES = ("auto", "searched", "latent", "assist")
 """How the moved sliders are realised: ``auto`` = as fitted per control; ``searched`` = a search in the model's
@@ -70,6 +72,12 @@ class RenderPart:
     ``form``: ``auto`` (the model's form), ``oneshot`` (single events: a sample pack), ``phrase`` (events in
     time with silence between) or ``texture`` (a continuous stream, sda's original output).
     ``bpm``: the pulse a phrase's onsets lock to (0 = the material's tempo, or 120).
+    ``detail``: the fine detail of the user's recordings the model blurs, put back (:data:`DETAILS`): ``auto``
+    (textures and stream strokes: from the training frames nearest in the latent,
+    :mod:`~sda_engine.generate.detail_bank`; one-shot variations: the anchor hit's own; morphs: both sounds'
+    blended at the amount, :mod:`~sda_engine.generate.morph`), ``blend`` / ``anchor`` (a morph's or variation's
+    sources: both at the amount / the first's throughout; otherwise as ``auto``) or ``none`` (the model's own
+    rendering alone).
     """
 
     duration: float = 20.0
@@ -79,6 +87,7 @@ class RenderPart:
     dynamics: float = 1.0
     form: str = "auto"
     bpm: float = 0.0
+    detail: str = "auto"
 
     def __post_init__(self) -> None:
         duration = _number(self.duration, "duration")
@@ -97,6 +106,7 @@ class RenderPart:
             raise SdaError(f"dynamics {dynamics} is outside 0..1", hint="0 = as decoded, 1 = like the training audio")
         object.__setattr__(self, "dynamics", dynamics)
         _choice(self.form, "form", FORMS)
+        _choice(self.detail, "detail", DETAILS)
         bpm = _number(self.bpm, "bpm")
         if bpm != 0.0 and not 20.0 <= bpm <= 400.0:
             raise SdaError(f"cannot use {bpm:g} BPM", hint="choose 20 to 400 BPM, or 0 for the material's tempo")
@@ -311,6 +321,8 @@ class GenerationRequest:
         out: dict[str, dict[str, Any]] = {}
         for part in PARTS:
             values = dataclasses.asdict(getattr(self, part))
+            if part == "render" and values["detail"] == "auto":  # the default is left out, as control_mode's
+                del values["detail"]
             if part == "control":
                 values["controls"] = dict(self.control.controls)
                 values["blend"] = [[name, weight] for name, weight in self.control.blend]

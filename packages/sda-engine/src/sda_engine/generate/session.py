@@ -16,7 +16,9 @@ entry, and :mod:`sda_engine.generate.pipeline` composes them for ``sda generate`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
@@ -32,6 +34,7 @@ from sda_models.vocoders.corpus_index import CorpusIndex, corpus_index_path_for
 from sda_models.vocoders.select import select_vocoder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MEL = MelConfig()
 _UNSET = object()  # the corpus index before it is first looked for
@@ -76,6 +79,8 @@ class ModelSession:
         self._vocoders: dict[str, tuple[Vocoder, str, str]] = {}
         self._partners: dict[str, ModelSession] = {}
         self._corpus_index: object = _UNSET
+        self._loaded_index: object = _UNSET
+        self._derived: dict[str, Any] = {}
 
     @classmethod
     def open(cls, model: str | Path, device: str | torch.device = "auto", home: SdaHome | str | Path | None = None,
@@ -90,8 +95,9 @@ class ModelSession:
 
     def use_bundle(self, bundle: ModelBundle) -> None:
         """Render with ``bundle`` from now on (e.g. the same model with its controls realised another way).
-        Vocoders and blend partners are kept."""
+        Vocoders and blend partners are kept; what was derived from the old bundle (:meth:`derived`) is not."""
         self.bundle = bundle
+        self._derived.clear()
 
     # -- what the model is -----------------------------------------------------------------------
     @property
@@ -128,6 +134,26 @@ class ModelSession:
         if key not in self._partners:
             self._partners[key] = ModelSession.open(model, self.device, self.home, self.bigvgan_weights)
         return self._partners[key]
+
+    def loaded_corpus_index(self) -> CorpusIndex | None:
+        """The model's corpus index, read once per session and shared with its corpus vocoder when that is
+        loaded (``None`` without one). Raises what :meth:`CorpusIndex.load` raises for an unreadable index."""
+        if self._loaded_index is _UNSET:
+            from sda_models.vocoders.corpus import CorpusVocoder
+
+            loaded = next((v.index for v, _, _ in self._vocoders.values() if isinstance(v, CorpusVocoder)), None)
+            if loaded is None:
+                path = self.corpus_index()
+                loaded = CorpusIndex.load(path) if path is not None else None
+            self._loaded_index = loaded
+        return self._loaded_index  # type: ignore[return-value]
+
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """A value derived from this model (a hit pool, a detail bank), made on first use and kept for the
+        session (until :meth:`use_bundle`)."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
 
     def corpus_index(self) -> Path | None:
         """The corpus index in the library, beside the model file or named in its metadata; rebuilt from the
