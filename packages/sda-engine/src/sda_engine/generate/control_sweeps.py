@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sda_control.control_map import CONTROL_NAMES, ControlMap
+from sda_engine.generate.detail_bank import material_detail
 from sda_engine.generate.renderer import Renderer
 from sda_engine.generate.request import GenerationRequest
 from sda_engine.generate.session import ModelSession
@@ -51,7 +52,8 @@ def session_render_fn(session: ModelSession, duration: float, mode: str = "auto"
     cache = shared if shared is not None else {}
 
     def full(values: dict[str, float], seed: int) -> np.ndarray:
-        renderer = Renderer(session, base.replace(seed=seed, controls=dict(values)))
+        request = base.replace(seed=seed, controls=dict(values))
+        renderer = Renderer(session, request, detail_bank=material_detail(session, request))
         if "density" in values or seed not in sketches:
             sketch = renderer.sample(seed)
             if "density" not in values:

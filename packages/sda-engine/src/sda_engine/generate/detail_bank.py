@@ -145,6 +145,18 @@ class DetailBank:
         return chosen
 
 
+def material_detail(session: ModelSession, request: Any) -> DetailBank | None:
+    """The bank of the material's own detail a sampled generation carries (made once per session), or ``None``
+    (``detail`` "none", or a model without its training audio)."""
+    if request.render.detail == "none":
+        return None
+    try:
+        return session.derived("detail-bank", lambda: DetailBank.of(session))
+    except Exception as exc:  # an unreadable corpus index: the model's own rendering still works
+        log.warning("no detail of the material for %s: %s", session.name, exc)
+        return None
+
+
 def file_detail(session: ModelSession, mono: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """``(latents (T', D), details (T', n_mels, ds))`` of one training file (mono, the model's rate), the detail
     taken in the whole file's decoding context."""

@@ -14,12 +14,11 @@ writes the file, its sidecar and its history entry. The same session, request an
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Any
 
 from sda_audio.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_events
-from sda_engine.generate.detail_bank import DetailBank
+from sda_engine.generate.detail_bank import material_detail
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
 from sda_engine.generate.oneshot_variations import (
@@ -41,8 +40,6 @@ from sda_engine.store.generation_writer import (
     refuse_existing,
     write_generation,
 )
-
-log = logging.getLogger(__name__)
 
 JOB = "generate"
 
@@ -157,18 +154,6 @@ class FormRenderer:
             return variation_strokes(self.pool, self.renderer, self.variation_request, seed, self.reference,
                                      self.on_event, self.cancel)
         return stroke_pool(self.renderer, seed, self.reference, self.on_event, self.cancel)
-
-
-def material_detail(session: ModelSession, request: GenerationRequest) -> DetailBank | None:
-    """The bank of the material's own detail a sampled generation carries (made once per session), or ``None``
-    (``detail`` "none", or a model without its training audio)."""
-    if request.render.detail == "none":
-        return None
-    try:
-        return session.derived("detail-bank", lambda: DetailBank.of(session))
-    except Exception as exc:  # an unreadable corpus index: the model's own rendering still works
-        log.warning("no detail of the material for %s: %s", session.name, exc)
-        return None
 
 
 def form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,
