@@ -85,6 +85,7 @@ class Options:
     work: Path | None
     render_only: bool = False
     reuse: bool = False
+    from_scratch: bool = False
 
     @property
     def smoke(self) -> bool:
@@ -197,7 +198,8 @@ def train_one(set_name: str, kind: str, train_files: list[Path], home: Path, opt
     # the budget is wall time for the whole job; the vocoder's minutes come on top of the model's
     options = TrainOptions(name=f"q-{set_name}-{kind}", dataset=tuple(str(p) for p in train_files), kind=kind,
                            size="auto", max_minutes=opts.minutes + opts.vocoder_minutes,
-                           vocoder_minutes=opts.vocoder_minutes, device=opts.device, seed=opts.seed)
+                           vocoder_minutes=opts.vocoder_minutes, device=opts.device, seed=opts.seed,
+                           base="none" if opts.from_scratch else None)
     on_event = _events_logger(f"[{set_name}/{kind}]")
     return run(plan(options, home, on_event), on_event, home=home)
 
@@ -375,6 +377,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     ap.add_argument("--work", type=Path, default=None, help="keep models and audio here (default: a temp folder)")
     ap.add_argument("--reuse", action="store_true",
                     help="with --work: generate from the models a run before trained there (no training)")
+    ap.add_argument("--from-scratch", action="store_true",
+                    help="train without the shipped base model (sda train --from-scratch)")
     ap.add_argument("--render-only", action="store_true",
                     help="only rewrite the report from <out folder>/<out stem>/results.json (no training)")
     a = ap.parse_args(argv)
@@ -388,7 +392,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(sets=sets, kinds=kinds, minutes=a.minutes, clips=a.clips, clip_seconds=a.clip_seconds,
                    seed=a.seed, out=a.out.resolve(), datasets=a.datasets, vocoder_minutes=a.vocoder_minutes,
                    device=a.device, work=a.work, render_only=a.render_only,
-                   reuse=a.reuse)
+                   reuse=a.reuse, from_scratch=a.from_scratch)
 
 
 def command_line(argv: list[str] | None) -> str:

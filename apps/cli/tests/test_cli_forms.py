@@ -47,8 +47,8 @@ def test_train_shows_form_and_generate_writes_a_pack(tmp_path: Path, monkeypatch
                                "--device", "cpu"])
     assert made.exit_code == 0, made.output
     assert sorted(p.name for p in out.glob("*.wav")) == ["kit_001.wav", "kit_002.wav"]
-    assert "form: one-shots, each a variation between two of your own hits" in made.output.replace("\n", " ")
-    assert made.output.count(", between hit") == 2  # each file says which two of the user's hits it comes from
+    assert "form: one-shots, each one of your own hits reshaped towards a neighbour" in made.output.replace("\n", " ")
+    assert made.output.count(" towards hit") == 2  # each file says which two of the user's hits it comes from
     side = json.loads((out / "kit_001.wav.json").read_text())["metadata"]
     assert side["notes"]["form"]["form"] == "oneshot" and side["request"]["render"]["form"] == "auto"
 

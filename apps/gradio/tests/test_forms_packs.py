@@ -157,7 +157,7 @@ def test_a_one_shot_model_offers_its_forms_and_makes_a_pack(oneshot_model: AppSt
     values = tab_generate.form_values(GenerationRequest().replace(variations=3, seed=2, channels="mono"))
     *_, (text, audio, paths) = tab_generate.run_generation(state, "hits", values, poll=0.05)
     assert "Generated 3 file(s)" in text and "sample pack of 3 one-shot(s)" in text and audio == paths[0]
-    assert "each a new hit between two of your own" in text and text.count(", between your ") == 3
+    assert "each one of your own hits reshaped towards a neighbour" in text and text.count(" towards your ") == 3
     results = list(state.generate.snapshot().result)
     html, zipped = tab_generate.pack_outputs(state, results)
     assert html.count("<audio") == 3 and zipped is not None

@@ -138,10 +138,12 @@ def generate(
         form = result.notes.get("form")
         pair = form.get("between") if isinstance(form, dict) and form.get("method") == "variation" else None
         if isinstance(pair, list) and len(pair) == 2:
-            made += f", between {pair[0]} and {pair[1]}"
+            made += f", {pair[0]} towards {pair[1]}"
         console.print(f"wrote [bold]{result.path}[/] ({made}, {result.duration:g} s, history #{result.history_id})")
     first = results[0]
     console.print(f"vocoder: {first.vocoder} - {first.vocoder_reason}")
+    if isinstance(first.notes.get("detail"), str):
+        console.print(f"detail: {first.notes['detail']} (--detail none: the model's own rendering)")
     realised = first.notes.get("controls") or {}
     if realised:
         console.print("controls: " + ", ".join(f"{name} {first.request.control.value(name):+g} ({how})"
@@ -154,7 +156,7 @@ def generate(
                       + (", trimmed at the end of each decay" if shaped else ", kept at the interpolated length"))
     if shaped and shaped[0].get("form") == "oneshot":
         ok = sum(1 for n in shaped if n.get("passed"))
-        how = (", each a variation between two of your own hits" if between is None
+        how = (", each one of your own hits reshaped towards a neighbour" if between is None
                and shaped[0].get("method") == "variation" else "")
         console.print(f"form: one-shots{how}, {ok} of {len(shaped)} passed every one-shot check"
                       + ("" if ok == len(shaped) else " (the sidecars say which failed)"))

@@ -254,12 +254,14 @@ def result_markdown(results: Sequence[Any]) -> str:
         passed = sum(1 for n in notes if n.get("passed"))
         varied = all(n.get("method") == "variation" for n in notes)
         lines.append(f"A sample pack of {len(results)} one-shot(s)"
-                     + (", each a new hit between two of your own" if varied else "")
+                     + (", each one of your own hits reshaped towards a neighbour" if varied else "")
                      + f": {passed} of {len(results)} passed every "
                      "one-shot check (a clear attack, one event, a decay to quiet)."
                      + (" Download them all as a zip below." if len(results) > 1 else ""))
     elif form == "phrase":
         lines.append("A phrase: strokes placed in time, with silence between them.")
+    if isinstance(first.notes.get("detail"), str):
+        lines.append(f"With {md_escape(first.notes['detail'])} (Advanced: 'Detail of your recordings').")
     if first.blend_method:
         lines.append(f"Blended by {'one shared latent path' if first.blend_method == 'latent' else 'mixing audio'}.")
     lines += [f"- seed {r.seed}: {md_escape(r.path.name)} ({r.duration:.2f} s, history #{r.history_id})"
@@ -268,12 +270,12 @@ def result_markdown(results: Sequence[Any]) -> str:
 
 
 def _between(result: Any) -> str:
-    """", between your A and B" for a one-shot made as a variation of two of the user's hits."""
+    """", your A towards your B" for a one-shot made as a variation of two of the user's hits."""
     form = result.notes.get("form") or {}
     if form.get("method") != "variation" or len(form.get("between") or []) != 2:
         return ""
     a, b = form["between"]
-    return f", between your {md_escape(a)} and {md_escape(b)}"
+    return f", your {md_escape(a)} towards your {md_escape(b)}"
 
 
 def result_form(results: Sequence[Any]) -> str | None:
