@@ -14,6 +14,7 @@ model's control map says: latent, searched through the decoder or the labelled a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -56,19 +57,20 @@ def main(argv: list[str] | None = None) -> int:
                      for h in pool.audio])
     reference_std: dict[str, float] = {str(k): float(v) for k, v in zip(DESCRIPTOR_NAMES, np.nan_to_num(real).std(axis=0), strict=True)}
 
-    def render(values: dict[str, float], seed: int) -> np.ndarray:
+    def render(values: dict[str, float], seed: int, options: Any = variations.DEFAULT_VARIATIONS) -> np.ndarray:
         request = GenerationRequest().replace(channels="mono", seed=seed, **values)
-        audio = form_renderer(session, request, "oneshot", "request", lambda e: None, CancelToken())(seed)
+        audio = form_renderer(session, request, "oneshot", "request", lambda e: None, CancelToken(), options)(seed)
         x = audio.samples.mean(axis=0)
         return x if audio.sample_rate == 44100 else np.asarray(resample(x[None], audio.sample_rate, 44100))[0]
 
     result: dict[str, Any] = {"model": str(a.model), "hits": pool.names, "reference_std": reference_std,
                               "positions": a.positions, "seeds": a.seeds, "targets": TARGETS}
-    selectable = variations.SELECTABLE
     for mode in ("searched", "fitted"):  # searched: SELECTABLE chosen, the rest fitted
-        variations.SELECTABLE = selectable if mode == "searched" else ()
+        options = dataclasses.replace(variations.DEFAULT_VARIATIONS,
+                                      selectable=variations.SELECTABLE if mode == "searched" else ())
         t0 = time.monotonic()
-        report = evaluate_controls(render, CONTROLS, a.positions, tuple(range(a.seeds)), reference_std)
+        report = evaluate_controls(lambda values, seed, options=options: render(values, seed, options), CONTROLS,
+                                   a.positions, tuple(range(a.seeds)), reference_std)
         rows = {name: {"rho": s.rho, "effect": s.effect, "crosstalk": s.crosstalk, "crosstalk_with": s.crosstalk_with,
                        "meets": s.rho >= TARGETS["rho"] and s.effect >= TARGETS["effect"]
                        and s.crosstalk <= TARGETS["crosstalk"], "means": s.means}
@@ -79,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"({r['crosstalk_with']}){' MEETS' if r['meets'] else ''}")
         print(f"{mode}: {sum(r['meets'] for r in rows.values())} of {len(rows)} meet every target, "
               f"{result[mode]['seconds']} s")
-    variations.SELECTABLE = selectable
     with_realised = GenerationRequest().replace(channels="mono", seed=0, brightness=1.0)
     audio = form_renderer(session, with_realised, "oneshot", "request", lambda e: None, CancelToken())(0)
     result["realised_as"] = audio.notes.get("controls")

@@ -86,11 +86,14 @@ class VariationOptions:
         attempts: draws per one-shot before the best is kept.
         neighbour_width: how near the anchor the second hit is drawn, in units of the pool's median pairwise
             timbre distance (``None``: any other hit alike).
+        selectable: the controls realised by choosing the hits (default :data:`SELECTABLE`; ``()`` leaves every
+            control to the model's fitted realisation).
     """
 
     amounts: tuple[float, float] = (0.5, 1.0)
     attempts: int = 4
     neighbour_width: float | None = 0.5
+    selectable: tuple[str, ...] = SELECTABLE
 
 
 DEFAULT_VARIATIONS = VariationOptions()
@@ -157,10 +160,10 @@ class HitPool:
             self._descriptors = np.nan_to_num(np.array(rows, dtype=np.float64))
         return self._descriptors
 
-    def weights(self, targets: dict[str, float]) -> np.ndarray | None:
+    def weights(self, targets: dict[str, float], selectable: tuple[str, ...] = SELECTABLE) -> np.ndarray | None:
         """Draw weights over the hits for the moved timbre controls ``targets`` (name -> -1..1), or ``None`` when
         none is moved (a uniform draw)."""
-        moved = {k: float(v) for k, v in targets.items() if k in SELECTABLE and v}
+        moved = {k: float(v) for k, v in targets.items() if k in selectable and v}
         if not moved:
             return None
         d = self.descriptors()
@@ -236,14 +239,15 @@ def variation_detail(request: GenerationRequest) -> str:
     return "anchor" if request.render.detail == "auto" else request.render.detail
 
 
-def selected_controls(request: GenerationRequest) -> dict[str, float]:
-    """The moved controls of ``request`` a variation realises by choosing its hits (:data:`SELECTABLE`)."""
-    return {k: float(v) for k, v in request.control.control_values.items() if k in SELECTABLE and v}
+def selected_controls(request: GenerationRequest, selectable: tuple[str, ...] = SELECTABLE) -> dict[str, float]:
+    """The moved controls of ``request`` a variation realises by choosing its hits (``selectable``)."""
+    return {k: float(v) for k, v in request.control.control_values.items() if k in selectable and v}
 
 
-def without_selected(request: GenerationRequest) -> GenerationRequest:
+def without_selected(request: GenerationRequest, selectable: tuple[str, ...] = SELECTABLE) -> GenerationRequest:
     """``request`` without the controls the hits' choice realises (the decoder and vocoder do not move them)."""
-    kept = tuple((k, v) for k, v in request.control.controls if k not in selected_controls(request))
+    chosen = selected_controls(request, selectable)
+    kept = tuple((k, v) for k, v in request.control.controls if k not in chosen)
     return replace(request, control=replace(request.control, controls=kept))
 
 
@@ -253,8 +257,8 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
     """One one-shot for ``seed`` (see the module), with ``notes["form"]`` saying which hits, at which amount,
     and how it measured. ``renderer`` must render ``morph_request(without_selected(request))`` (loudness as
     decoded); the timbre controls ``request`` moves choose the hits (``notes["controls"]``: ``searched``)."""
-    targets = selected_controls(request)
-    weights = pool.weights(targets)
+    targets = selected_controls(request, options.selectable)
+    weights = pool.weights(targets, options.selectable)
     affinity = pool.affinity(options.neighbour_width)
     tried: list[tuple[int, RenderedAudio, dict[str, Any]]] = []
     for attempt in range(max(1, options.attempts)):
@@ -283,7 +287,8 @@ def render_variation(pool: HitPool, renderer: Renderer, request: GenerationReque
 
 def variation_strokes(pool: HitPool, renderer: Renderer, request: GenerationRequest, seed: int,
                       reference: OneShotReference, on_event: ProgressCallback = ignore_events,
-                      cancel: CancelToken | None = None) -> tuple[list[Candidate], RenderedAudio]:
+                      cancel: CancelToken | None = None, options: VariationOptions = DEFAULT_VARIATIONS
+                      ) -> tuple[list[Candidate], RenderedAudio]:
     """Strokes for a phrase (:func:`sda_engine.generate.phrases.render_phrase`'s ``strokes``): up to
     :data:`~sda_engine.generate.phrases.POOL_TARGET` variations (seeds ``seed + k * SEED_STEP``), the passing
     ones (the best when none pass), each re-measured against ``reference``; and the last one rendered.
@@ -292,7 +297,7 @@ def variation_strokes(pool: HitPool, renderer: Renderer, request: GenerationRequ
     last: RenderedAudio | None = None
     for k in range(POOL_TARGET):
         stroke_seed = seed + k * SEED_STEP
-        last = render_variation(pool, renderer, request, stroke_seed, on_event, cancel)
+        last = render_variation(pool, renderer, request, stroke_seed, on_event, cancel, options)
         sr = last.sample_rate
         events, report = measure(last.samples.mean(axis=0), sr, reference)
         every.append(Candidate(samples=last.samples, report=report, events=events, stream_seed=stroke_seed,

@@ -22,7 +22,9 @@ from sda_engine.generate.detail_bank import material_detail
 from sda_engine.generate.forms import oneshot_reference_of, resolve_form, room_tone_of, timing_of
 from sda_engine.generate.morph import morph_request
 from sda_engine.generate.oneshot_variations import (
+    DEFAULT_VARIATIONS,
     HitPool,
+    VariationOptions,
     render_variation,
     variation_strokes,
     without_selected,
@@ -98,8 +100,9 @@ class FormRenderer:
     :mod:`~sda_engine.generate.oneshots`) or a phrase (:mod:`~sda_engine.generate.phrases`)."""
 
     def __init__(self, session: ModelSession, request: GenerationRequest, form: str, source: str,
-                 on_event: ProgressCallback, cancel: CancelToken) -> None:
-        self.form, self.source, self.request = form, source, request
+                 on_event: ProgressCallback, cancel: CancelToken,
+                 variations: VariationOptions = DEFAULT_VARIATIONS) -> None:
+        self.form, self.source, self.request, self.variations = form, source, request, variations
         self.on_event, self.cancel = on_event, cancel
         meta = session.bundle.metadata
         self.reference, self.has_reference = oneshot_reference_of(meta)
@@ -120,7 +123,8 @@ class FormRenderer:
                                     lambda: HitPool.of(session, oneshots_only=form == "phrase"))
         self.variation_request = stream.replace(form="oneshot") if form == "phrase" else request
         if self.pool is not None:  # the timbre controls choose the hits; the rest go to the decoder and vocoder
-            self.renderer = Renderer(session, morph_request(without_selected(self.variation_request)))
+            self.renderer = Renderer(session, morph_request(without_selected(self.variation_request,
+                                                                             variations.selectable)))
         else:
             self.renderer = Renderer(session, stream, detail_bank=material_detail(session, request))
 
@@ -129,7 +133,8 @@ class FormRenderer:
             return self.renderer.render(self.renderer.sample(seed, self.on_event, self.cancel), self.on_event,
                                         self.cancel)
         if self.form == "oneshot" and self.pool is not None:
-            audio = render_variation(self.pool, self.renderer, self.request, seed, self.on_event, self.cancel)
+            audio = render_variation(self.pool, self.renderer, self.request, seed, self.on_event, self.cancel,
+                                     self.variations)
         elif self.form == "oneshot":
             audio = render_oneshot(self.renderer, seed, self.reference, self.timing.get("lengths") or (),
                                    self.on_event, self.cancel, has_reference=self.has_reference, tone=self.tone)
@@ -152,14 +157,16 @@ class FormRenderer:
         share them (``render_phrase(..., strokes=...)``)."""
         if self.pool is not None:
             return variation_strokes(self.pool, self.renderer, self.variation_request, seed, self.reference,
-                                     self.on_event, self.cancel)
+                                     self.on_event, self.cancel, self.variations)
         return stroke_pool(self.renderer, seed, self.reference, self.on_event, self.cancel)
 
 
 def form_renderer(session: ModelSession, request: GenerationRequest, form: str, source: str,
-                   on_event: ProgressCallback, cancel: CancelToken) -> FormRenderer:
-    """What renders each seed of ``request`` in ``form`` (resolved by :func:`resolve_form`, ``source`` how)."""
-    return FormRenderer(session, request, form, source, on_event, cancel)
+                   on_event: ProgressCallback, cancel: CancelToken,
+                   variations: VariationOptions = DEFAULT_VARIATIONS) -> FormRenderer:
+    """What renders each seed of ``request`` in ``form`` (resolved by :func:`resolve_form`, ``source`` how;
+    ``variations``: how one-shot variations are drawn)."""
+    return FormRenderer(session, request, form, source, on_event, cancel, variations)
 
 
 def write_sketch(session: ModelSession, sketch: Sketch, request: GenerationRequest,
