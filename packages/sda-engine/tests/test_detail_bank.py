@@ -68,9 +68,12 @@ def test_a_training_run_is_matched_to_itself_in_order(session: ModelSession) -> 
         bank.detail_for(torch.zeros(1, bank.latents.shape[1] + 1, 3))
 
 
-def test_the_bank_is_bounded(session: ModelSession) -> None:
-    small = DetailBank.of(session, max_frames=5)
+def test_the_bank_is_bounded_and_reports_its_progress(session: ModelSession) -> None:
+    events: list[Any] = []
+    small = DetailBank.of(session, max_frames=5, on_event=events.append)
     assert small is not None and small.frames <= 5
+    assert [e.kind for e in events][0] == "start" and events[-1].kind == "done"
+    assert {e.job for e in events} == {"generate.detail"}
 
 
 def test_smoothing_keeps_a_constant_and_softens_a_step() -> None:

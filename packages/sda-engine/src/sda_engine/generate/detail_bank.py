@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sda_audio.progress import ProgressCallback, ProgressEvent, ignore_events
 from sda_audio.resample import resample
 from sda_engine.generate.encoding import encode_audio
 from sda_engine.generate.rendering import decode_latent
@@ -36,6 +37,7 @@ from sda_engine.generate.session import MEL, ModelSession
 
 log = logging.getLogger(__name__)
 
+DETAIL_JOB = "generate.detail"
 MAX_BANK_FRAMES = 25_000
 """Latent frames a bank keeps at most (see the module: its memory bound)."""
 CONTINUE_SLACK = 1.0
@@ -69,9 +71,10 @@ class DetailBank:
         return int(self.latents.shape[0])
 
     @classmethod
-    def of(cls, session: ModelSession, max_frames: int = MAX_BANK_FRAMES) -> DetailBank | None:
+    def of(cls, session: ModelSession, max_frames: int = MAX_BANK_FRAMES,
+           on_event: ProgressCallback = ignore_events) -> DetailBank | None:
         """The bank of ``session``'s model from its corpus index (the training audio stored with it), or ``None``
-        (no corpus index, or no training file with sound in it)."""
+        (no corpus index, or no training file with sound in it). Events: job ``generate.detail``, step = files."""
         from sda_engine.generate.oneshot_variations import held_out_names
 
         index = session.loaded_corpus_index()
@@ -88,6 +91,8 @@ class DetailBank:
         if total > max_frames:  # files taken evenly through the set
             keep = max(1, int(len(chosen) * max_frames / max(total, 1)))
             chosen = [chosen[int(k)] for k in np.linspace(0, len(chosen) - 1, keep).round().astype(int)]
+        on_event(ProgressEvent(DETAIL_JOB, "start", step=0, total=len(chosen),
+                               message=f"reading the detail of {len(chosen)} training file(s) (once per session)"))
         latents: list[torch.Tensor] = []
         details: list[torch.Tensor] = []
         nexts: list[torch.Tensor] = []
@@ -110,6 +115,9 @@ class DetailBank:
             nexts.append(follow)
             names.append(Path(name).name)
             count += n
+            on_event(ProgressEvent(DETAIL_JOB, "progress", step=len(names), total=len(chosen)))
+        on_event(ProgressEvent(DETAIL_JOB, "done", step=len(names), total=len(chosen),
+                               message=f"{count} frames of {len(names)} file(s)"))
         if not latents:
             return None
         return cls(torch.cat(latents), torch.cat(details), torch.cat(nexts), tuple(names))
@@ -145,13 +153,14 @@ class DetailBank:
         return chosen
 
 
-def material_detail(session: ModelSession, request: Any) -> DetailBank | None:
+def material_detail(session: ModelSession, request: Any, on_event: ProgressCallback = ignore_events
+                    ) -> DetailBank | None:
     """The bank of the material's own detail a sampled generation carries (made once per session), or ``None``
     (``detail`` "none", or a model without its training audio)."""
     if request.render.detail == "none":
         return None
     try:
-        return session.derived("detail-bank", lambda: DetailBank.of(session))
+        return session.derived("detail-bank", lambda: DetailBank.of(session, on_event=on_event))
     except Exception as exc:  # an unreadable corpus index: the model's own rendering still works
         log.warning("no detail of the material for %s: %s", session.name, exc)
         return None

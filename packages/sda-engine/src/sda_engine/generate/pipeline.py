@@ -109,7 +109,7 @@ class FormRenderer:
         self.timing = timing_of(meta)
         self.tone = room_tone_of(meta)
         if form == "texture":
-            self.renderer = Renderer(session, request, detail_bank=material_detail(session, request))
+            self.renderer = Renderer(session, request, detail_bank=material_detail(session, request, on_event))
             return
         controls = dict(request.control.controls)
         stream = request.replace(duration=stream_seconds(self.reference))
@@ -126,7 +126,7 @@ class FormRenderer:
             self.renderer = Renderer(session, morph_request(without_selected(self.variation_request,
                                                                              variations.selectable)))
         else:
-            self.renderer = Renderer(session, stream, detail_bank=material_detail(session, request))
+            self.renderer = Renderer(session, stream, detail_bank=material_detail(session, request, on_event))
 
     def __call__(self, seed: int) -> RenderedAudio:
         if self.form == "texture":
