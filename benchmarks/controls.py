@@ -113,6 +113,8 @@ def table() -> str:
 
     for path in sorted(OUT.glob("*.json")):
         res = json.loads(path.read_text())
+        if "latent" not in res or "auto" not in res:  # another benchmark's results (e.g. oneshot_controls.py)
+            continue
         fitted = res.get("fit") or {}
         searched = res.get("searched")
         for name in CONTROL_NAMES:
