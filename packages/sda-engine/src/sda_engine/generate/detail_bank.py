@@ -132,8 +132,9 @@ class DetailBank:
     def choose(self, latent: torch.Tensor) -> torch.Tensor:
         """``(T',)`` bank frame indices for a latent ``(1, D, T')``: the nearest frame, or the next frame of the
         run while it is within :data:`CONTINUE_SLACK` of the nearest."""
-        query = latent.detach()[0].T.float().cpu()  # (T', D)
-        bank = self.latents
+        # float64 on the CPU: the nearest frame is the same on every machine (no near-tie decided by rounding)
+        query = latent.detach()[0].T.cpu().double()  # (T', D)
+        bank = self.latents.double()
         bank_sq = (bank * bank).sum(dim=1)
         chosen = torch.empty(query.shape[0], dtype=torch.int64)
         previous = -1
