@@ -110,6 +110,10 @@ def test_generate_first_screen_and_a_bad_duration(browser_page: tuple[Any, list[
     expect(page.locator(".toast-body")).to_have_count(0)
     assert page.locator("#gen-status").inner_text().count("Error") == 1
     page.screenshot(path="/tmp/gui-generate-bad-duration.png")
+    expect(page.locator("#gen-detail")).to_be_hidden()  # the detail of the recordings: an Advanced setting
+    page.locator("#gen-advanced > button").click()
+    expect(page.locator("#gen-detail")).to_contain_text("Detail of your recordings")
+    page.screenshot(path="/tmp/gui-generate-advanced.png")
     assert "Traceback" not in "".join(capfd.readouterr())
 
 

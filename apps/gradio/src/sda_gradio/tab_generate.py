@@ -456,6 +456,11 @@ def build(state: AppState) -> dict[str, Any]:
             c["dynamics"] = gr.Slider(0.0, 1.0, value=defaults["dynamics"], step=0.05, label="Dynamics",
                                       info="0 = as the model makes it, 1 = loudness moves like the training audio",
                                       elem_id="gen-dynamics")
+            c["detail"] = gr.Dropdown(list(DETAILS), value=str(defaults.get("detail", "auto")),
+                                      label="Detail of your recordings",
+                                      info="auto: the fine detail the model blurs (partials, grain) is put back from "
+                                           "your own recordings; none: the model's own, softer sound",
+                                      elem_id="gen-detail")
         with gr.Row():
             c["temperature"] = gr.Slider(0.0, 2.0, value=defaults["temperature"], step=0.05, label="Temperature",
                                          info="lower = safer and more repetitive, higher = wilder (RVQ models)",
@@ -471,11 +476,6 @@ def build(state: AppState) -> dict[str, Any]:
                                             info="auto: as fitted; searched: the model finds its own sound for each "
                                                  "slider; latent: fitted directions; assist: labelled DSP effects",
                                             elem_id="gen-control-mode")
-            c["detail"] = gr.Dropdown(list(DETAILS), value=str(defaults.get("detail", "auto")),
-                                      label="Detail of your recordings",
-                                      info="auto: the fine detail the model blurs (partials, grain) is put back from "
-                                           "your own recordings; none: the model's own, softer sound",
-                                      elem_id="gen-detail")
         with gr.Row():
             c["format"] = gr.Dropdown(list(FORMATS), value=defaults["format"], label="File format",
                                       info="wav/flac keep everything; mp3/ogg are smaller", elem_id="gen-format")
