@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from sda_audio.progress import ProgressCallback, ProgressEvent, ignore_events
-from sda_audio.resample import resample
 from sda_engine.generate.encoding import encode_audio
-from sda_engine.generate.rendering import decode_latent
+from sda_engine.generate.rendering import rendition
 from sda_engine.generate.session import MEL, ModelSession
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,6 @@ class DetailBank:
                   if Path(str(s.get("name", i))).name not in held]
         if not chosen:
             return None
-        rate = index.mel_config.sampling_rate
         step = session.bundle.autoencoder.config.downsample * MEL.hop_length
         total = sum(int(index.sources[i].get("samples", 0)) for i, _ in chosen) // step
         if total > max_frames:  # files taken evenly through the set
@@ -99,10 +97,8 @@ class DetailBank:
         names: list[str] = []
         count = 0
         for i, name in chosen:
-            mono = index.file_audio(i)
-            if rate != session.sample_rate:
-                mono = np.asarray(resample(mono[None], rate, session.sample_rate), dtype=np.float32)[0]
-            if mono.size == 0 or not np.any(np.abs(mono) > 1e-6):
+            mono = session.training_audio(index, i)
+            if mono is None:
                 continue
             z, d = file_detail(session, mono)
             n = min(z.shape[0], max_frames - count)
@@ -175,17 +171,9 @@ def file_detail(session: ModelSession, mono: np.ndarray) -> tuple[torch.Tensor, 
     sketch = encode_audio(session, mono, session.sample_rate)
     assert sketch.latent is not None
     latent = sketch.latent.detach().float()
-    bundle, device = session.bundle, session.device
-    ae = bundle.autoencoder
-    was = ae.training
-    ae.eval()
-    try:
-        with torch.no_grad():
-            heard = bundle.stats.to(device).denormalize(decode_latent(ae, latent.to(device)))[0].float().cpu()
-    finally:
-        ae.train(was)
+    heard = rendition(session.bundle, latent, session.device)
     true = log_mel_of(mono)
-    ds = ae.config.downsample
+    ds = session.bundle.autoencoder.config.downsample
     frames = latent.shape[-1]
     n = min(true.shape[-1], heard.shape[-1], frames * ds)
     detail = torch.zeros(true.shape[0], frames * ds)
@@ -206,9 +194,3 @@ def smooth(detail: torch.Tensor, width: int) -> torch.Tensor:
     padded = torch.nn.functional.pad(detail[:, None, :], (width // 2, width - 1 - width // 2), mode="replicate")
     return torch.nn.functional.conv1d(padded, kernel)[:, 0, :]
 
-
-def bank_summary(bank: DetailBank | None) -> dict[str, Any]:
-    """What a sidecar says about the detail a generation carries."""
-    if bank is None:
-        return {"detail": "none"}
-    return {"detail": "material", "detail_frames": bank.frames, "detail_files": len(bank.files)}

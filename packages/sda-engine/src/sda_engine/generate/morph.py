@@ -78,7 +78,7 @@ from sda_engine.generate.oneshots import (
     room_tone_note,
 )
 from sda_engine.generate.renderer import Renderer
-from sda_engine.generate.rendering import MEL_FLOOR, decode_latent
+from sda_engine.generate.rendering import MEL_FLOOR, rendition
 from sda_engine.generate.request import MAX_VARIATIONS, GenerationRequest
 from sda_engine.generate.session import MEL, ModelSession
 from sda_engine.generate.sketch import RenderedAudio, Sketch
@@ -216,16 +216,7 @@ class Morph:
 
     def _detail(self, source: MorphSource, latent_frames: int) -> torch.Tensor:
         assert source.mel is not None
-        bundle, device = self.session.bundle, self.session.device
-        ae = bundle.autoencoder
-        was = ae.training
-        ae.eval()
-        try:
-            with torch.no_grad():
-                z = _pad(source.latent, latent_frames, self.silence).to(device)
-                heard = bundle.stats.to(device).denormalize(decode_latent(ae, z))[0].float().cpu()
-        finally:
-            ae.train(was)
+        heard = rendition(self.session.bundle, _pad(source.latent, latent_frames, self.silence), self.session.device)
         true = _pad_frames(source.mel, heard.shape[-1], MEL_FLOOR)
         return true - heard
 

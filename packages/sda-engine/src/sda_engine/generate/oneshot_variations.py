@@ -134,13 +134,10 @@ class HitPool:
         chosen = hits if len(hits) >= 2 or oneshots_only else trained
         if len(chosen) < 2:
             return None
-        rate = index.mel_config.sampling_rate
         names, audio = [], []
         for i, name in chosen:
-            mono = index.file_audio(i)
-            if rate != session.sample_rate:
-                mono = np.asarray(resample(mono[None], rate, session.sample_rate), dtype=np.float32)[0]
-            if mono.size and np.any(np.abs(mono) > 1e-6):
+            mono = session.training_audio(index, i)
+            if mono is not None:
                 names.append(Path(name).name)
                 audio.append(mono)
         return cls(session, names, audio) if len(names) >= 2 else None

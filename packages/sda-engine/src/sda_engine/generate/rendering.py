@@ -335,6 +335,19 @@ def render_mel(members: Sequence[tuple[Any, float]], latent: torch.Tensor, frame
     return density_gate(mel.float(), sparse_share(value), 0 if seed is None else int(seed))
 
 
+def rendition(bundle: Any, latent: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``(n_mels, T' * downsample)`` float32 on the CPU: the (un-normalised) log-mel the decoder renders of
+    ``latent (1, D, T')``, in eval mode and without gradients (the autoencoder's mode is restored)."""
+    ae = bundle.autoencoder
+    was = ae.training
+    ae.eval()
+    try:
+        with torch.no_grad():
+            return bundle.stats.to(device).denormalize(decode_latent(ae, latent.to(device)))[0].float().cpu()
+    finally:
+        ae.train(was)
+
+
 def add_detail(log_mel: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
     """``log_mel (n_mels, T)`` plus ``detail (n_mels, F)`` over their common first frames, at least the mel
     floor (silence)."""

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 from sda_audio.errors import Cancelled, SdaError
@@ -147,6 +148,17 @@ class ModelSession:
                 loaded = CorpusIndex.load(path) if path is not None else None
             self._loaded_index = loaded
         return self._loaded_index  # type: ignore[return-value]
+
+    def training_audio(self, index: CorpusIndex, file_index: int) -> np.ndarray | None:
+        """File ``file_index`` of the corpus ``index`` as mono float32 at the model's rate, or ``None`` when it is
+        empty or silent (nothing to vary or learn detail from)."""
+        from sda_audio.resample import resample
+
+        rate = index.mel_config.sampling_rate
+        mono = index.file_audio(file_index)
+        if rate != self.sample_rate:
+            mono = np.asarray(resample(mono[None], rate, self.sample_rate), dtype=np.float32)[0]
+        return mono if mono.size and np.any(np.abs(mono) > 1e-6) else None
 
     def derived(self, key: str, make: Callable[[], T]) -> T:
         """A value derived from this model (a hit pool, a detail bank), made on first use and kept for the
